@@ -1,0 +1,35 @@
+# IMDB Sentiment Studio. `make app` and `make test` do all the set-up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+# torch==2.13.0 is the CUDA build on PyPI for Linux and the CPU build on this project's machines;
+# override for another build, e.g. `make app TORCH="torch --index-url https://download.pytorch.org/whl/cpu"`.
+TORCH ?= torch==2.13.0
+HOST ?= 127.0.0.1
+PORT ?= 8501
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install app test bench clean
+
+$(STAMP): pyproject.toml requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the package with its requirements
+
+app: install  ## start the app on http://127.0.0.1:8501
+	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
+
+test: install  ## run the test suite (slow benchmarks excluded); pytest's "no tests" (5) counts as success
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+bench: install  ## slow tests and benchmarks on the full dataset
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

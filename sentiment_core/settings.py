@@ -1,0 +1,99 @@
+"""One Settings object, read from the environment and `.env`. Nothing else reads os.environ."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_SOURCE = "stanfordnlp/imdb"
+
+
+class Settings(BaseSettings):
+    """Studio settings.
+
+    Args (environment variable in brackets):
+        imdb_data (`IMDB_DATA`): where the IMDB reviews come from: a hub dataset id, a folder
+            of parquet files, an `aclImdb` folder or a Kaggle-style CSV.
+        models_dir (`SENTIMENT_MODELS_DIR`): folder holding one sub-folder per training run.
+        device (`SENTIMENT_DEVICE`): `auto` (cuda, then mps, then cpu), `cpu`, `cuda` or `mps`.
+        validation_fraction (`SENTIMENT_VALIDATION_FRACTION`): share of train held out for validation.
+        seed (`SENTIMENT_SEED`): seed of the validation split (and default training seed).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="SENTIMENT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    imdb_data: str = Field(
+        default=DEFAULT_DATA_SOURCE,
+        validation_alias=AliasChoices("IMDB_DATA", "SENTIMENT_IMDB_DATA"),
+    )
+    models_dir: Path = Path("models")
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    validation_fraction: float = Field(default=0.1, gt=0.0, lt=1.0)
+    seed: int = 42
+
+    @field_validator("imdb_data")
+    @classmethod
+    def _strip_source(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("IMDB_DATA is empty: set it to a hub id, a folder or a CSV file")
+        return value
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _lower_device(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests call `get_settings.cache_clear()`)."""
+    return Settings()
+
+
+def resolve_device(requested: str | None = None) -> str:
+    """Turn `auto` into the best available device: cuda, then mps, then cpu."""
+    import torch
+
+    requested = (requested or get_settings().device).lower()
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            "SENTIMENT_DEVICE=cuda but no CUDA GPU is visible to torch: "
+            "set SENTIMENT_DEVICE=auto or cpu, or install a CUDA build of torch."
+        )
+    if requested == "mps" and not (
+        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    ):
+        raise ValueError(
+            "SENTIMENT_DEVICE=mps but Apple's MPS backend is not available: "
+            "set SENTIMENT_DEVICE=auto or cpu."
+        )
+    if requested not in {"cpu", "cuda", "mps"}:
+        raise ValueError(
+            f"Unknown device {requested!r}: use one of auto, cpu, cuda, mps (SENTIMENT_DEVICE)."
+        )
+    return requested
+
+
+def describe_device(device: str | None = None) -> str:
+    """A human sentence naming the device a run would use, e.g. 'CPU (no GPU found)'."""
+    import torch
+
+    device = resolve_device(device)
+    if device == "cuda":
+        return f"GPU: {torch.cuda.get_device_name(0)} (CUDA, {torch.cuda.device_count()} visible)"
+    if device == "mps":
+        return "GPU: Apple MPS"
+    return "CPU (no GPU found)" if not torch.cuda.is_available() else "CPU (chosen by SENTIMENT_DEVICE)"

@@ -1,0 +1,108 @@
+"""Shared fixtures: tiny IMDB sources in every supported layout, written by the tests."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sentiment_core import data
+from sentiment_core.settings import get_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_IMDB = REPO_ROOT.parent / "shared" / "data" / "imdb"
+
+POSITIVE = ["great", "wonderful", "loved", "brilliant", "superb", "enjoyable", "moving"]
+NEGATIVE = ["awful", "boring", "terrible", "waste", "dull", "worst", "bad"]
+NEUTRAL = ["the", "movie", "film", "plot", "actor", "scene", "was", "and", "a", "story", "it"]
+
+
+def make_reviews(n_per_label: int, seed: int = 0) -> pd.DataFrame:
+    """Reviews whose label follows their sentiment words; lengths vary; some carry <br /> tags."""
+    rng = random.Random(seed)
+    rows = []
+    for label, cue in ((0, NEGATIVE), (1, POSITIVE)):
+        for i in range(n_per_label):
+            n_words = rng.randint(5, 40)
+            tokens = [rng.choice(NEUTRAL) for _ in range(n_words)]
+            for _ in range(max(1, n_words // 6)):
+                tokens.insert(rng.randrange(len(tokens) + 1), rng.choice(cue))
+            text = " ".join(tokens).capitalize() + "."
+            if i % 3 == 0:
+                text = text.replace(" ", "<br /><br />", 1)
+            rating = rng.choice([1, 2, 3, 4]) if label == 0 else rng.choice([7, 8, 9, 10])
+            rows.append({"text": text, "label": label, "rating": rating})
+    return pd.DataFrame(rows)
+
+
+def write_parquet_dir(folder: Path, n_train: int = 20, n_test: int = 10) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    make_reviews(n_train // 2, seed=1)[["text", "label"]].to_parquet(folder / "train.parquet")
+    make_reviews(n_test // 2, seed=2)[["text", "label"]].to_parquet(folder / "test.parquet")
+    return folder
+
+
+def write_acl_dir(folder: Path, n_train: int = 20, n_test: int = 10) -> Path:
+    root = folder / "aclImdb"
+    for split, n, seed in (("train", n_train, 1), ("test", n_test, 2)):
+        for i, row in enumerate(make_reviews(n // 2, seed=seed).itertuples()):
+            target = root / split / ("pos" if row.label else "neg")
+            target.mkdir(parents=True, exist_ok=True)
+            (target / f"{i}_{row.rating}.txt").write_text(row.text, encoding="utf-8")
+    (root / "train" / "unsup").mkdir()
+    (root / "train" / "unsup" / "0_0.txt").write_text("unlabelled", encoding="utf-8")
+    (root / "imdb.vocab").write_text("the\n", encoding="utf-8")
+    return root
+
+
+def write_csv(path: Path, n: int = 40) -> Path:
+    frame = make_reviews(n // 2, seed=3)
+    frame = pd.DataFrame(
+        {"review": frame.text, "sentiment": frame.label.map({0: "negative", 1: "positive"})}
+    )
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(monkeypatch, tmp_path):
+    """Every test gets fresh settings: models in a temp folder, no .env, cpu, caches cleared."""
+    for name in ("IMDB_DATA", "SENTIMENT_IMDB_DATA", "SENTIMENT_MODELS_DIR", "SENTIMENT_DEVICE",
+                 "SENTIMENT_VALIDATION_FRACTION", "SENTIMENT_SEED"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # a .env in the repo must not leak into tests
+    monkeypatch.setenv("SENTIMENT_MODELS_DIR", str(tmp_path / "models"))
+    get_settings.cache_clear()
+    data._load_cached.cache_clear()
+    yield
+    get_settings.cache_clear()
+    data._load_cached.cache_clear()
+
+
+@pytest.fixture
+def use_source(monkeypatch):
+    """Point IMDB_DATA at a source for the rest of the test."""
+
+    def _use(source) -> str:
+        monkeypatch.setenv("IMDB_DATA", str(source))
+        get_settings.cache_clear()
+        return str(source)
+
+    return _use
+
+
+@pytest.fixture
+def parquet_dir(tmp_path) -> Path:
+    return write_parquet_dir(tmp_path / "imdb_parquet")
+
+
+@pytest.fixture
+def acl_dir(tmp_path) -> Path:
+    return write_acl_dir(tmp_path / "acl")
+
+
+@pytest.fixture
+def csv_file(tmp_path) -> Path:
+    return write_csv(tmp_path / "IMDB Dataset.csv")
