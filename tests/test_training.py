@@ -1,0 +1,152 @@
+import json
+import time
+
+import pandas as pd
+import pytest
+
+from sentiment_core import runs
+from sentiment_core.cli import main
+from sentiment_core.training import TrainConfig, train
+from tests.conftest import write_parquet_dir
+
+TINY = dict(vocab_size=200, min_frequency=1, batch_size=8, max_length=64)
+TINY_OPTIONS = {
+    "bow": {"embed_dim": 16, "bigram_buckets": 512, "hidden_sizes": [16]},
+    "lstm": {"embed_dim": 16, "hidden_size": 16},
+    "transformer": {"d_model": 16, "nhead": 2, "num_layers": 1, "dim_feedforward": 32},
+}
+
+
+@pytest.fixture
+def tiny_data(tmp_path):
+    return str(write_parquet_dir(tmp_path / "data", n_train=80, n_test=40))
+
+
+def _tiny(data, **overrides) -> TrainConfig:
+    family = overrides.get("model", "bow")
+    values = dict(model=family, data=data, epochs=2, lr=1e-2, model_options=TINY_OPTIONS.get(family, {}), **TINY)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_bow_run_writes_the_whole_contract(tiny_data):
+    run_dir = train(_tiny(tiny_data, run_id="contract", epochs=3))
+    assert run_dir == runs.run_path("contract")
+    for name in ("run.json", "status.json", "metrics.csv", "eval.json", "predictions.csv", "train.log"):
+        if name != "train.log":
+            assert (run_dir / name).exists(), name
+    assert (run_dir / "best" / "model.safetensors").exists() and (run_dir / "best" / "tokenizer.json").exists()
+    assert runs.last_checkpoint(run_dir) is not None
+    status = runs.read_status(run_dir)
+    assert status["state"] == "finished" and status["step"] == status["total_steps"] > 0
+    config = runs.read_config(run_dir)
+    assert config["model"] == "bow" and config["epochs"] == 3 and config["device"] == "cpu"
+    metrics = runs.read_metrics(run_dir)
+    assert set(metrics["split"]) == {"train", "validation"}
+    assert (metrics["split"] == "validation").sum() == 3  # one evaluation per epoch
+    report = json.loads((run_dir / "eval.json").read_text())
+    test = report["test"]
+    assert test["n"] == 40 and 0 <= test["accuracy"] <= 1
+    assert {"precision", "recall", "f1", "roc_auc", "bce", "calibration", "length_buckets"} <= set(test)
+    assert len(test["length_buckets"]) == 4
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    assert list(predictions.columns[:5]) == ["id", "probability", "label", "predicted", "length"]
+    assert len(predictions) == 40
+    assert test["accuracy"] == pytest.approx((predictions.predicted == predictions.label).mean())
+    assert report["best_validation"]["accuracy"] == metrics[metrics.split == "validation"]["accuracy"].max()
+
+
+@pytest.mark.parametrize("loss", ["length_weighted_bce", "cross_entropy"])
+def test_other_losses_train(tiny_data, loss):
+    run_dir = train(_tiny(tiny_data, loss=loss, epochs=1))
+    assert runs.read_status(run_dir)["state"] == "finished"
+
+
+@pytest.mark.parametrize("family", ["lstm", "transformer"])
+def test_sequence_families_train(tiny_data, family):
+    run_dir = train(_tiny(tiny_data, model=family, epochs=1, lr=5e-3))
+    assert json.loads((run_dir / "eval.json").read_text())["model"] == family
+
+
+def test_duplicate_run_id_is_refused_and_nothing_is_lost(tiny_data):
+    run_dir = train(_tiny(tiny_data, run_id="twice", epochs=1))
+    before = (run_dir / "eval.json").read_text()
+    with pytest.raises(runs.RunError, match="already exists"):
+        train(_tiny(tiny_data, run_id="twice", epochs=1))
+    assert (run_dir / "eval.json").read_text() == before
+    assert runs.read_status(run_dir)["state"] == "finished"
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (dict(model="svm"), "Unknown model family 'svm'"),
+    (dict(loss="hinge"), "Unknown loss 'hinge'"),
+    (dict(epochs=-1), "epochs must be a positive number"),
+    (dict(batch_size=0), "batch_size must be a positive whole number"),
+    (dict(lr=float("nan")), "lr must be a positive number"),
+    (dict(run_id="../escape"), "Invalid run id"),
+    (dict(backbone="bert-base-uncased"), "--backbone only applies"),
+    (dict(resume=True), "--resume needs the --run-id"),
+])
+def test_bad_arguments_fail_before_any_work(tiny_data, overrides, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        train(_tiny(tiny_data, **overrides))
+    assert not runs.models_dir().exists() or not any(runs.models_dir().iterdir())
+
+
+def test_missing_data_fails_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        train(_tiny(str(tmp_path / "nowhere")))
+    assert not runs.models_dir().exists() or not any(runs.models_dir().iterdir())
+
+
+def test_cli_train_prints_run_and_metrics(tiny_data, capsys):
+    code = main(["train", "--model", "bow", "--data", tiny_data, "--epochs", "1", "--batch-size", "8",
+                 "--max-length", "64", "--vocab-size", "200", "--min-frequency", "1", "--run-id", "cli-run"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "run directory:" in out and "cli-run" in out and '"accuracy"' in out
+
+
+def test_cli_bad_argument_is_a_clear_error(tiny_data, capsys):
+    assert main(["train", "--data", tiny_data, "--epochs", "-2"]) == 2
+    assert "epochs must be a positive number" in capsys.readouterr().err
+
+
+def _wait(predicate, timeout=120.0, what=""):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_stop_then_resume_a_launched_run(tmp_path):
+    data = str(write_parquet_dir(tmp_path / "data", n_train=400, n_test=40))
+    run_id = "stoppable"
+    arguments = ["train", "--model", "bow", "--data", data, "--epochs", "200", "--batch-size", "8",
+                 "--max-length", "64", "--vocab-size", "200", "--min-frequency", "1"]
+    process = runs.launch(arguments, run_id)
+    run_dir = runs.run_path(run_id)
+    _wait(lambda: (runs.read_status(run_dir).get("step") or 0) >= 5, what="the run to make progress")
+    runs.request_stop(run_id)
+    stopped_at = time.monotonic()
+    process.wait(timeout=60)
+    assert time.monotonic() - stopped_at < 30
+    status = runs.read_status(run_dir)
+    assert status["state"] == "stopped", status
+    checkpoint = runs.last_checkpoint(run_dir)
+    assert checkpoint is not None
+    saved_step = int(checkpoint.name.split("-")[1])
+    assert saved_step == status["step"]
+    assert not (run_dir / "eval.json").exists()
+
+    # resume with fewer epochs: the saved config is reused, training continues from the checkpoint
+    resumed = train(TrainConfig(run_id=run_id, resume=True, epochs=1))
+    final = runs.read_status(resumed)
+    assert final["state"] == "finished" and final["step"] > saved_step
+    metrics = runs.read_metrics(resumed)
+    assert metrics["step"].max() == final["step"]
+    assert (resumed / "eval.json").exists()
+    with pytest.raises(runs.RunError, match="no such run"):
+        train(TrainConfig(run_id="never-made", resume=True))
