@@ -80,7 +80,6 @@ class TokenizerConfig:
 def _normalizer(config: TokenizerConfig) -> normalizers.Normalizer:
     steps = [normalizers.Replace(Regex(TAG_PATTERN), " ")]
     steps += [normalizers.Replace(entity, char) for entity, char in ENTITIES.items()]
-    steps.append(normalizers.NFKC())
     if config.lowercase:
         steps.append(normalizers.Lowercase())
     if config.remove_stopwords:

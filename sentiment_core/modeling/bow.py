@@ -1,10 +1,15 @@
-"""Bag of words (+ hashed bigrams) -> MLP: the fast baseline, in the spirit of fastText.
+"""Bag of words (+ hashed bigrams) -> head: the fast baseline, fastText meets NBSVM.
 
-Every review becomes the mean of its word and word-bigram embeddings (one `nn.EmbeddingBag`
-over a single table: word ids first, then `bigram_buckets` hashed bigram slots), then a
-Linear/BatchNorm/ReLU/Dropout stack. The mean is weighted by `token_weights` (1 on real
-tokens by default), so an explainer can run Integrated Gradients on those weights and get
-one score per word.
+Every review becomes a weighted sum of its word and word-bigram embeddings (one
+`nn.EmbeddingBag` over a single table: word ids first, then `bigram_buckets` hashed bigram
+slots). Each distinct item counts once (binarised, as in NBSVM: a repeated word shares its
+weight among its occurrences), is scaled by its Naive Bayes log-count ratio
+(`item_weights`, fitted on the training split by `fit_item_weights`; ones until then), and
+the sum is divided by sqrt(number of distinct items). Training drops a share of the items
+(`item_dropout`). Then an optional Linear/BatchNorm/ReLU/Dropout stack (`hidden_sizes`) and
+a Linear classifier. Every item weight is multiplied by `token_weights` (1 on real tokens by
+default), so an explainer can run Integrated Gradients on those weights and get one score
+per word.
 """
 
 from __future__ import annotations
@@ -26,8 +31,12 @@ class BowConfig(PretrainedConfig):
         pad_token_id: id of the padding token; it never enters a bag.
         embed_dim: size of each word/bigram embedding.
         bigram_buckets: hashed bigram slots after the word ids; 0 disables bigrams.
-        hidden_sizes: widths of the Linear -> BatchNorm1d -> ReLU -> Dropout blocks of the head.
+        hidden_sizes: widths of the Linear -> BatchNorm1d -> ReLU -> Dropout blocks of the head;
+            empty (the default) is a linear classifier on the bag, which generalises best on
+            IMDB (the hidden block overfits: see the README's benchmark).
         dropout: dropout probability in the head.
+        item_dropout: share of a review's words/bigrams dropped at random in training.
+        nb_weighting: scale items by their Naive Bayes log-count ratio (`fit_item_weights`).
         sparse: sparse gradients for the embedding table. The table has
             `vocab_size + bigram_buckets` rows (about 1M x 64 by default) and a batch touches a
             few thousand of them; a dense optimizer (Adam, AdamW) would read and write the whole
@@ -45,14 +54,18 @@ class BowConfig(PretrainedConfig):
         vocab_size: int = 50_000,
         num_labels: int = 1,
         pad_token_id: int = 0,
-        embed_dim: int = 64,
-        bigram_buckets: int = 1_000_000,
-        hidden_sizes: tuple[int, ...] | list[int] = (64,),
+        embed_dim: int = 32,
+        bigram_buckets: int = 262_144,
+        hidden_sizes: tuple[int, ...] | list[int] = (),
         dropout: float = 0.3,
+        item_dropout: float = 0.5,
+        nb_weighting: bool = True,
         sparse: bool = True,
         initializer_range: float = 0.1,
         **kwargs,
     ):
+        if not 0.0 <= item_dropout < 1.0:
+            raise ValueError(f"item_dropout must be in [0, 1), got {item_dropout}")
         if vocab_size < 1 or embed_dim < 1 or bigram_buckets < 0:
             raise ValueError(
                 f"vocab_size and embed_dim must be positive and bigram_buckets >= 0, got "
@@ -63,6 +76,8 @@ class BowConfig(PretrainedConfig):
         self.bigram_buckets = bigram_buckets
         self.hidden_sizes = [int(size) for size in hidden_sizes]
         self.dropout = dropout
+        self.item_dropout = item_dropout
+        self.nb_weighting = nb_weighting
         self.sparse = sparse
         self.initializer_range = initializer_range
         if "id2label" not in kwargs:  # a saved config carries id2label, which sets num_labels
@@ -96,6 +111,8 @@ class BowForSequenceClassification(PreTrainedModel):
             width = size
         self.head = nn.Sequential(*layers)
         self.classifier = nn.Linear(width, config.num_labels)
+        # Naive Bayes log-count ratio per item (word or bigram slot); ones until fitted.
+        self.register_buffer("item_weights", torch.ones(config.vocab_size + config.bigram_buckets))
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -115,6 +132,52 @@ class BowForSequenceClassification(PreTrainedModel):
     def set_input_embeddings(self, value: nn.EmbeddingBag) -> None:
         self.embeddings = value
 
+    def _bag_items(self, input_ids, mask, token_weights):
+        """Word ids followed by hashed bigram slots, their weights and validity. -> 3 x (batch, items)"""
+        pad = self.config.pad_token_id
+        ids = input_ids.masked_fill(~mask, pad)  # (batch, seq_len)
+        if self.config.bigram_buckets == 0 or ids.shape[1] < 2:
+            return ids, token_weights, mask
+        pair_mask = mask[:, :-1] & mask[:, 1:]  # (batch, seq_len - 1)
+        bigram_ids = self.config.vocab_size + (
+            ids[:, :-1] * BIGRAM_HASH_MULTIPLIER + ids[:, 1:]
+        ) % self.config.bigram_buckets
+        bigram_ids = bigram_ids.masked_fill(~pair_mask, pad)  # (batch, seq_len - 1)
+        bigram_weights = (token_weights[:, :-1] + token_weights[:, 1:]) / 2 * pair_mask
+        return (
+            torch.cat([ids, bigram_ids], dim=1),  # (batch, 2 * seq_len - 1)
+            torch.cat([token_weights, bigram_weights], dim=1),
+            torch.cat([mask, pair_mask], dim=1),
+        )
+
+    def _occurrence_share(self, ids, valid):
+        """1 / (occurrences of the same item in the same review) for valid items, else 0."""
+        rows = torch.arange(ids.shape[0], device=ids.device).unsqueeze(1)  # (batch, 1)
+        n_rows = self.config.vocab_size + self.config.bigram_buckets + 1
+        keys = torch.where(valid, rows * n_rows + ids, torch.full_like(ids, -1))  # (batch, items); -1 = invalid
+        _, inverse, counts = torch.unique(keys, return_inverse=True, return_counts=True)
+        return valid / counts[inverse]  # (batch, items)
+
+    @torch.no_grad()
+    def fit_item_weights(self, input_ids_batches, labels_batches, alpha: float = 1.0) -> None:
+        """Naive Bayes log-count ratios of items (each counted once per review) on training data.
+
+        input_ids_batches / labels_batches: iterables of (batch, seq_len) padded ids and (batch,) labels.
+        """
+        size = self.config.vocab_size + self.config.bigram_buckets
+        counts = torch.zeros(2, size, dtype=torch.float64)
+        for input_ids, labels in zip(input_ids_batches, labels_batches):
+            mask = input_ids.ne(self.config.pad_token_id)
+            ids, _, valid = self._bag_items(input_ids, mask, mask.float())
+            share = self._occurrence_share(ids, valid)  # a review's item shares sum to 1 per item
+            for label in (0, 1):
+                chosen = labels.reshape(-1) == label
+                counts[label].index_add_(0, ids[chosen].reshape(-1), share[chosen].reshape(-1).double())
+        counts += alpha
+        ratio = torch.log((counts[1] / counts[1].sum()) / (counts[0] / counts[0].sum()))
+        ratio[self.config.pad_token_id] = 0.0
+        self.item_weights.copy_(ratio.to(self.item_weights.dtype))
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -125,31 +188,21 @@ class BowForSequenceClassification(PreTrainedModel):
         return_dict: bool = True,
         **kwargs,
     ) -> SequenceClassifierOutput | tuple:
-        pad = self.config.pad_token_id
         if attention_mask is None:
-            attention_mask = input_ids.ne(pad)
-        mask = attention_mask.bool()  # (batch, seq_len)
+            attention_mask = input_ids.ne(self.config.pad_token_id)
         dtype = self.embeddings.weight.dtype
+        mask = attention_mask.bool()  # (batch, seq_len)
         if token_weights is None:
             token_weights = mask.to(dtype)
-        else:
-            token_weights = token_weights.to(dtype) * mask  # padding never counts
-        ids = input_ids.masked_fill(~mask, pad)  # (batch, seq_len)
-        weights = token_weights  # (batch, seq_len)
-        if self.config.bigram_buckets > 0 and ids.shape[1] > 1:
-            pair_mask = mask[:, :-1] & mask[:, 1:]  # (batch, seq_len - 1)
-            bigram_ids = self.config.vocab_size + (
-                ids[:, :-1] * BIGRAM_HASH_MULTIPLIER + ids[:, 1:]
-            ) % self.config.bigram_buckets
-            bigram_ids = bigram_ids.masked_fill(~pair_mask, pad)  # (batch, seq_len - 1)
-            bigram_weights = (token_weights[:, :-1] + token_weights[:, 1:]) / 2 * pair_mask
-            ids = torch.cat([ids, bigram_ids], dim=1)  # (batch, 2 * seq_len - 1)
-            weights = torch.cat([weights, bigram_weights], dim=1)  # (batch, 2 * seq_len - 1)
-            n_items = mask.sum(dim=1) + pair_mask.sum(dim=1)  # (batch,)
-        else:
-            n_items = mask.sum(dim=1)  # (batch,)
-        weights = weights / n_items.clamp(min=1).unsqueeze(1).to(dtype)  # a weighted mean per bag
-        pooled = self.embeddings(ids, per_sample_weights=weights)  # (batch, embed_dim)
+        ids, weights, valid = self._bag_items(input_ids, mask, token_weights.to(dtype) * mask)  # (batch, items)
+        if self.training and self.config.item_dropout > 0:
+            valid = valid & (torch.rand(valid.shape, device=valid.device) >= self.config.item_dropout)
+        share = self._occurrence_share(ids, valid).to(dtype)  # (batch, items): 1 / count of that item
+        distinct = share.sum(dim=1).clamp(min=1.0)  # (batch,)
+        scale = self.item_weights[ids] if self.config.nb_weighting else torch.ones_like(share)
+        per_item = weights * share * scale / distinct.sqrt().unsqueeze(1)  # (batch, items)
+        ids = ids.masked_fill(~valid, self.config.pad_token_id)
+        pooled = self.embeddings(ids, per_sample_weights=per_item * valid)  # (batch, embed_dim)
         logits = self.classifier(self.head(pooled))  # (batch, num_labels)
 
         loss = None

@@ -31,8 +31,48 @@ def tiny(**overrides) -> BowForSequenceClassification:
 def test_config_defaults():
     config = BowConfig()
     assert config.model_type == "sentiment-bow"
-    assert (config.num_labels, config.pad_token_id, config.embed_dim) == (1, 0, 64)
-    assert (config.bigram_buckets, config.hidden_sizes, config.dropout, config.sparse) == (1_000_000, [64], 0.3, True)
+    assert (config.num_labels, config.pad_token_id, config.embed_dim) == (1, 0, 32)
+    assert (config.bigram_buckets, config.hidden_sizes, config.sparse) == (262_144, [], True)
+    assert (config.item_dropout, config.nb_weighting) == (0.5, True)
+
+
+def test_naive_bayes_item_weights_point_the_right_way():
+    ids, labels = make_task(n=200)
+    model = tiny(bigram_buckets=0)
+    model.fit_item_weights([ids[:100], ids[100:]], [labels[:100], labels[100:]])
+    weights = model.item_weights
+    assert (weights[list(POSITIVE)] > 0.5).all() and (weights[list(NEGATIVE)] < -0.5).all()
+    assert weights[list(NEUTRAL)].abs().max() < weights[list(POSITIVE)].min()
+    assert weights[0] == 0  # padding
+
+
+def test_a_repeated_word_counts_once():
+    model = tiny(bigram_buckets=0).eval()
+    once = torch.tensor([[2, 12, 13, 0, 0]])
+    twice = torch.tensor([[2, 12, 13, 2, 2]])
+    with torch.no_grad():
+        assert torch.allclose(model(once).logits, model(twice).logits, atol=1e-6)
+
+
+def test_item_dropout_only_in_training():
+    ids, _ = make_task(n=8)
+    model = tiny(item_dropout=0.5).eval()
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, model(ids).logits)
+    model.train()
+    torch.manual_seed(1)
+    with torch.no_grad():
+        a, b = model(ids).logits, model(ids).logits
+    assert not torch.allclose(a, b)
+
+
+def test_item_weights_are_saved(tmp_path):
+    ids, labels = make_task()
+    model = tiny()
+    model.fit_item_weights([ids], [labels])
+    model.save_pretrained(tmp_path)
+    loaded = BowForSequenceClassification.from_pretrained(tmp_path)
+    assert torch.equal(loaded.item_weights, model.item_weights)
 
 
 @pytest.mark.parametrize("num_labels", [1, 2])
