@@ -28,8 +28,9 @@ test: install  ## run the test suite (slow benchmarks excluded); pytest's "no te
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
-bench: install  ## slow tests and benchmarks on the full dataset
-	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+bench: install  ## slow tests and benchmarks on the full dataset (set IMDB_DATA)
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc
+	$(BIN)/python bench/train_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

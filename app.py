@@ -6,5 +6,6 @@ st.set_page_config(page_title="IMDB Sentiment Studio", page_icon="🎬", layout=
 st.navigation(
     [
         st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+        st.Page("pages/dataset.py", title="Dataset", icon="📊"),
     ]
 ).run()

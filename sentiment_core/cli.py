@@ -23,7 +23,8 @@ def _train(args: argparse.Namespace) -> int:
 
     config = TrainConfig(
         model=args.model, loss=args.loss, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        max_length=args.max_length, max_train_samples=args.max_train_samples, seed=args.seed,
+        max_length=args.max_length, max_train_samples=args.max_train_samples,
+        max_eval_samples=args.max_eval_samples, max_test_samples=args.max_test_samples, seed=args.seed,
         run_id=args.run_id, backbone=args.backbone, data=args.data, report_to=args.report_to,
         resume=args.resume, eval_steps=args.eval_steps, early_stopping_patience=args.early_stopping_patience,
         vocab_size=args.vocab_size, min_frequency=args.min_frequency,
@@ -97,6 +98,8 @@ def _add_train_parser(commands) -> None:
     train.add_argument("--lr", type=float, help="peak learning rate, linear decay (family default)")
     train.add_argument("--max-length", type=int, help="tokens read per review; longer ones are truncated")
     train.add_argument("--max-train-samples", type=int, metavar="N", help="train on a seeded random subset of N reviews")
+    train.add_argument("--max-eval-samples", type=int, metavar="N", help="validate on a seeded random subset of N reviews")
+    train.add_argument("--max-test-samples", type=int, metavar="N", help="test on a seeded random subset of N reviews")
     train.add_argument("--seed", type=int, default=42, help="seed of the subset, the initial weights and the order")
     train.add_argument("--run-id", help="run folder name (default: <family>-<loss>-<timestamp>)")
     train.add_argument("--backbone", help="pretrained family: hub id or local model folder (default distilbert-base-uncased)")

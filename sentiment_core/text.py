@@ -11,10 +11,13 @@ import html
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerFast
+
+if TYPE_CHECKING:  # transformers takes seconds to import: only the tokenizer builder needs it
+    from transformers import PreTrainedTokenizerFast
 
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
@@ -91,8 +94,10 @@ def _normalizer(config: TokenizerConfig) -> normalizers.Normalizer:
 
 def build_word_tokenizer(
     texts: Iterable[str], config: TokenizerConfig | None = None
-) -> PreTrainedTokenizerFast:
+) -> "PreTrainedTokenizerFast":
     """Train a word-level tokenizer on `texts` (the train split) and wrap it for transformers."""
+    from transformers import PreTrainedTokenizerFast
+
     config = config or TokenizerConfig()
     tokenizer = Tokenizer(models.WordLevel(unk_token=UNK_TOKEN))
     tokenizer.normalizer = _normalizer(config)
@@ -142,7 +147,7 @@ class TokenSpan:
     end: int
 
 
-def token_spans(tokenizer: PreTrainedTokenizerFast, text: str, max_length: int | None = None) -> list[TokenSpan]:
+def token_spans(tokenizer: "PreTrainedTokenizerFast", text: str, max_length: int | None = None) -> list[TokenSpan]:
     """Tokens of `text` with their character spans in `text` as given (special tokens left out)."""
     encoded = tokenizer(
         text,

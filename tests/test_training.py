@@ -150,3 +150,41 @@ def test_stop_then_resume_a_launched_run(tmp_path):
     assert (resumed / "eval.json").exists()
     with pytest.raises(runs.RunError, match="no such run"):
         train(TrainConfig(run_id="never-made", resume=True))
+
+
+@pytest.fixture
+def tiny_backbone(tmp_path):
+    """A tiny random BERT with a word-piece tokenizer over the fixture's words, saved like a hub model."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    from tests.conftest import NEGATIVE, NEUTRAL, POSITIVE
+
+    folder = tmp_path / "tiny-bert"
+    folder.mkdir()
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "<", ">", "/"] + sorted(set(NEUTRAL + POSITIVE + NEGATIVE + ["br"]))
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=128)
+    BertModel(config).save_pretrained(folder)
+    return str(folder)
+
+
+def test_pretrained_family_trains_from_a_local_backbone(tiny_data, tiny_backbone):
+    run_dir = train(TrainConfig(model="pretrained", backbone=tiny_backbone, data=tiny_data, epochs=1,
+                                batch_size=8, lr=1e-3, max_length=64))
+    assert runs.read_status(run_dir)["state"] == "finished"
+    assert runs.read_config(run_dir)["backbone"] == tiny_backbone
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(run_dir / "best")
+    tokenizer = AutoTokenizer.from_pretrained(run_dir / "best")
+    assert model(**tokenizer(["great movie"], return_tensors="pt")).logits.shape == (1, 1)
+
+
+def test_unreachable_backbone_is_a_clear_error(tiny_data, tmp_path):
+    with pytest.raises(ValueError, match="Cannot load the tokenizer of backbone"):
+        train(TrainConfig(model="pretrained", backbone=str(tmp_path / "no-such-model"), data=tiny_data, epochs=1))
+    assert not runs.models_dir().exists() or not any(runs.models_dir().iterdir())

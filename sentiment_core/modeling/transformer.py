@@ -26,6 +26,8 @@ class TransformerConfig(PretrainedConfig):
         nhead: attention heads per layer (must divide d_model).
         dim_feedforward: hidden width of each layer's feed-forward block.
         dropout: dropout in the embeddings, the encoder layers and before the classifier.
+        attention_dropout: dropout on the attention weights. 0 by default: on a CPU it costs
+            about 8x the attention time (no fused kernel with dropout) for little gain.
         activation: feed-forward activation, "gelu" or "relu".
         layer_norm_eps: epsilon of every LayerNorm.
         initializer_range: standard deviation of the normal init of embeddings and linear layers.
@@ -38,12 +40,13 @@ class TransformerConfig(PretrainedConfig):
         vocab_size: int = 50_000,
         num_labels: int = 1,
         pad_token_id: int = 0,
-        d_model: int = 128,
+        d_model: int = 64,
         max_position_embeddings: int = 512,
         num_layers: int = 2,
         nhead: int = 4,
-        dim_feedforward: int = 256,
+        dim_feedforward: int = 128,
         dropout: float = 0.1,
+        attention_dropout: float = 0.0,
         activation: str = "gelu",
         layer_norm_eps: float = 1e-5,
         initializer_range: float = 0.02,
@@ -60,6 +63,7 @@ class TransformerConfig(PretrainedConfig):
         self.nhead = nhead
         self.dim_feedforward = dim_feedforward
         self.dropout = dropout
+        self.attention_dropout = attention_dropout
         self.activation = activation
         self.layer_norm_eps = layer_norm_eps
         self.initializer_range = initializer_range
@@ -94,6 +98,7 @@ class TransformerForSequenceClassification(PreTrainedModel):
             batch_first=True,
             norm_first=True,
         )
+        layer.self_attn.dropout = config.attention_dropout  # the layer's `dropout` also set it
         # No nested tensors: they need post-norm layers and would make padded outputs differ.
         self.encoder = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
         self.final_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)

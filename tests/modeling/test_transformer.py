@@ -33,8 +33,9 @@ def tiny(**overrides) -> TransformerForSequenceClassification:
 def test_config_defaults():
     config = TransformerConfig()
     assert config.model_type == "sentiment-transformer"
-    assert (config.num_labels, config.pad_token_id, config.d_model, config.max_position_embeddings) == (1, 0, 128, 512)
-    assert (config.num_layers, config.nhead, config.dim_feedforward, config.dropout) == (2, 4, 256, 0.1)
+    assert (config.num_labels, config.pad_token_id, config.d_model, config.max_position_embeddings) == (1, 0, 64, 512)
+    assert (config.num_layers, config.nhead, config.dim_feedforward, config.dropout) == (2, 4, 128, 0.1)
+    assert config.attention_dropout == 0.0
 
 
 def test_bad_head_count_raises():

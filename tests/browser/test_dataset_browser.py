@@ -1,0 +1,21 @@
+import pytest
+
+from tests.browser.conftest import SCREENSHOTS
+
+pytestmark = pytest.mark.browser
+
+
+def test_dataset_page_renders_in_chromium(streamlit_app, browser_page, parquet_dir, tmp_path):
+    url = streamlit_app({"IMDB_DATA": str(parquet_dir), "SENTIMENT_MODELS_DIR": str(tmp_path / "models")})
+    browser_page.goto(url)
+    browser_page.get_by_test_id("stSidebarNav").get_by_text("Dataset", exact=True).click()
+    browser_page.get_by_role("heading", name="📊 Dataset").wait_for(timeout=60_000)
+    browser_page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    browser_page.get_by_text("reviews match").wait_for(timeout=60_000)
+    assert browser_page.locator(".js-plotly-plot").count() == 4
+    assert browser_page.get_by_text("This source has no star ratings").is_visible()
+    # Streamlit scrolls inside its main block: grow the window to the page so the shot holds it all
+    height = browser_page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    browser_page.set_viewport_size({"width": 1400, "height": max(1000, int(height) + 50)})
+    browser_page.wait_for_timeout(1_500)  # let plotly redraw at the new size before the screenshot
+    browser_page.screenshot(path=str(SCREENSHOTS / "dataset.png"), full_page=True)
