@@ -1,11 +1,12 @@
-"""IMDB Sentiment Studio: the router. Every page lives in pages/; this file only routes."""
+"""IMDB Sentiment Studio: the router. Every page lives in views/ (a folder named pages/ would also be listed by Streamlit on its own); this file only routes."""
 
 import streamlit as st
 
 st.set_page_config(page_title="IMDB Sentiment Studio", page_icon="🎬", layout="wide")
 st.navigation(
     [
-        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-        st.Page("pages/dataset.py", title="Dataset", icon="📊"),
+        st.Page("views/home.py", title="Home", icon="🏠", default=True),
+        st.Page("views/dataset.py", title="Dataset", icon="📊"),
+        st.Page("views/train.py", title="Train", icon="🏋️"),
     ]
 ).run()

@@ -260,6 +260,8 @@ def list_runs() -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
+    if "created" not in frame:  # every run still half-written (no run.json yet)
+        frame["created"] = None
     return frame.sort_values("created", ascending=False, na_position="last").reset_index(drop=True)
 
 

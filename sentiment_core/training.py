@@ -512,6 +512,8 @@ def train(config: TrainConfig) -> Path:
         config = TrainConfig(**{k: v for k, v in saved.items() if k in known} | extended | {"resume": True})
     config = config.resolved()
     device = resolve_device()
+    if device == "cpu":
+        torch.set_flush_denormal(True)  # tiny values in saturated gates can slow CPU maths many times
     state = PartialState(cpu=device == "cpu")
     is_main = state.is_main_process
 
@@ -547,7 +549,6 @@ def train(config: TrainConfig) -> Path:
                                  "torch": torch.__version__, "python": platform.python_version()})
     state.wait_for_everyone()
     if is_main:
-        (run_dir / runs.STOP_FILE).unlink(missing_ok=True)
         runs.update_status(run_dir, state="running", pid=os.getpid(), started=runs.read_status(run_dir).get("started") or runs.now_iso(),
                            error=None, ended=None, device=device, world_size=state.num_processes)
     _TerminationFlag.install()
@@ -604,6 +605,7 @@ def _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoi
         if is_main:
             runs.update_status(run_dir, state="stopped", ended=runs.now_iso(), step=trainer.state.global_step,
                                checkpoint=str(runs.last_checkpoint(run_dir)))
+            (run_dir / runs.STOP_FILE).unlink(missing_ok=True)  # handled: a resume starts clean
         return run_dir
 
     if is_main:

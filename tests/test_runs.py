@@ -83,3 +83,9 @@ def test_stop_and_delete():
     assert not path.exists()
     with pytest.raises(runs.RunError, match="No run"):
         runs.delete_run("x")
+
+
+def test_list_runs_while_every_run_is_half_written():
+    (runs.models_dir() / "just-launched").mkdir(parents=True)
+    table = runs.list_runs()
+    assert table.loc[0, "run_id"] == "just-launched" and table.loc[0, "state"] == "corrupted"

@@ -26,6 +26,8 @@ class LstmConfig(PretrainedConfig):
         hidden_size: LSTM hidden size per direction.
         num_layers: stacked LSTM layers.
         bidirectional: read the review both ways (the head then sees 2 * hidden_size features).
+        token_dropout: share of a review's tokens whose embedding is zeroed in training (word
+            dropout; the strongest regulariser for these from-scratch models on IMDB).
         dropout: dropout on the embeddings, between stacked LSTM layers and before the classifier.
         initializer_range: standard deviation of the normal init of the embeddings.
     """
@@ -42,6 +44,7 @@ class LstmConfig(PretrainedConfig):
         num_layers: int = 1,
         bidirectional: bool = True,
         dropout: float = 0.3,
+        token_dropout: float = 0.3,
         initializer_range: float = 0.1,
         **kwargs,
     ):
@@ -56,6 +59,7 @@ class LstmConfig(PretrainedConfig):
         self.num_layers = num_layers
         self.bidirectional = bidirectional
         self.dropout = dropout
+        self.token_dropout = token_dropout
         self.initializer_range = initializer_range
         if "id2label" not in kwargs:  # a saved config carries id2label, which sets num_labels
             kwargs["num_labels"] = num_labels
@@ -111,6 +115,13 @@ class LstmForSequenceClassification(PreTrainedModel):
         source = torch.where(source >= 0, source, positions)  # padding maps to itself
         return sequence.gather(1, source.unsqueeze(-1).expand_as(sequence))
 
+    def _drop_tokens(self, embedded: torch.Tensor) -> torch.Tensor:
+        """Zero whole token embeddings at random in training (word dropout). (batch, seq_len, dim)"""
+        if not self.training or self.config.token_dropout == 0:
+            return embedded
+        keep = torch.rand(embedded.shape[:2], device=embedded.device) >= self.config.token_dropout  # (batch, seq_len)
+        return embedded * keep.unsqueeze(-1).to(embedded.dtype)
+
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings
 
@@ -131,7 +142,7 @@ class LstmForSequenceClassification(PreTrainedModel):
         seq_len = input_ids.shape[1]
         # Right padding: the real length is the mask's count; an all-padding row reads one step.
         real_lengths = attention_mask.long().sum(dim=1).clamp(min=1)  # (batch,)
-        embedded = self.dropout(self.embeddings(input_ids))  # (batch, seq_len, embed_dim)
+        embedded = self.dropout(self._drop_tokens(self.embeddings(input_ids)))  # (batch, seq_len, embed_dim)
         hidden = embedded
         for index, directions in enumerate(self.layers):
             if index > 0:

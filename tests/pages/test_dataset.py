@@ -3,7 +3,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import REPO_ROOT
 
 APP = str(REPO_ROOT / "app.py")
-PAGE = str(REPO_ROOT / "pages" / "dataset.py")
+PAGE = str(REPO_ROOT / "views" / "dataset.py")
 
 
 def _run_page(timeout: float = 60) -> AppTest:
@@ -21,7 +21,7 @@ def test_dataset_page_renders_through_the_router(parquet_dir, use_source):
     use_source(parquet_dir)
     app = AppTest.from_file(APP, default_timeout=120)
     app.run()
-    app.switch_page("pages/dataset.py")
+    app.switch_page("views/dataset.py")
     app.run()
     assert not app.exception, app.exception
     assert app.title[0].value == "📊 Dataset"
