@@ -75,6 +75,13 @@ def compute_loss(
     return bce(logits, labels)
 
 
+def head_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The models' own loss for `forward(labels=...)`: BCE on one logit, cross entropy on two."""
+    if logits.size(-1) == 1:
+        return F.binary_cross_entropy_with_logits(logits.squeeze(-1), labels.to(logits.dtype))
+    return F.cross_entropy(logits, labels.long())
+
+
 def positive_probability(logits: torch.Tensor) -> torch.Tensor:
     """P(pos) from (batch, 1) or (batch, 2) logits -> (batch,)."""
     if logits.dim() == 2 and logits.size(-1) == 2:

@@ -106,8 +106,8 @@ def read_json(path: Path) -> dict | None:
 
 # --- creating and updating runs --------------------------------------------------------
 
-def create_run(run_id: str, config: dict) -> Path:
-    """Make the run folder with run.json and a `queued` status; refuse an id that exists."""
+def ensure_new_run(run_id: str) -> Path:
+    """The folder for a new run; RunError when the id is taken (a queued, never-started launch is free)."""
     path = run_path(run_id)
     status = read_status(path) if path.exists() else None
     if path.exists() and not (status and status.get("state") == "queued" and not (path / CHECKPOINTS_DIR).exists()):
@@ -115,6 +115,13 @@ def create_run(run_id: str, config: dict) -> Path:
             f"Run {run_id!r} already exists in {models_dir()}: pick another --run-id, "
             f"or continue it with --resume."
         )
+    return path
+
+
+def create_run(run_id: str, config: dict) -> Path:
+    """Make the run folder with run.json and a `queued` status; refuse an id that exists."""
+    path = ensure_new_run(run_id)
+    status = read_status(path) if path.exists() else None
     path.mkdir(parents=True, exist_ok=True)
     write_json(path / RUN_FILE, {**config, "run_id": run_id, "created": (status or {}).get("created", now_iso())})
     update_status(path, state="queued", created=(status or {}).get("created", now_iso()))

@@ -531,12 +531,8 @@ def train(config: TrainConfig) -> Path:
         checkpoint = runs.last_checkpoint(run_dir)
         if checkpoint is None:
             raise runs.RunError(f"Run {run_id!r} has no checkpoint to resume from; start a new run instead.")
-    elif runs.run_path(run_id).exists() and is_main:
-        status = runs.read_status(runs.run_path(run_id))
-        if status.get("state") != "queued" or runs.last_checkpoint(runs.run_path(run_id)):
-            raise runs.RunError(
-                f"Run {run_id!r} already exists in {runs.models_dir()}: pick another --run-id, or continue it with --resume."
-            )
+    elif is_main:
+        runs.ensure_new_run(run_id)  # before loading data: a taken id is refused before any work
 
     dataset = load_imdb(config.data)  # a bad source fails here, before anything is written
     if config.model == "pretrained" and not config.resume:

@@ -19,6 +19,8 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from sentiment_core.losses import head_loss
+
 BIGRAM_HASH_MULTIPLIER = 1_000_003  # a prime: bigram slot = (a * P + b) % bigram_buckets
 
 
@@ -205,12 +207,7 @@ class BowForSequenceClassification(PreTrainedModel):
         pooled = self.embeddings(ids, per_sample_weights=per_item * valid)  # (batch, embed_dim)
         logits = self.classifier(self.head(pooled))  # (batch, num_labels)
 
-        loss = None
-        if labels is not None:
-            if self.config.num_labels == 1:
-                loss = nn.functional.binary_cross_entropy_with_logits(logits.squeeze(-1), labels.to(logits.dtype))
-            else:
-                loss = nn.functional.cross_entropy(logits, labels.long())
+        loss = head_loss(logits, labels) if labels is not None else None
         if not return_dict:
             return (loss, logits) if loss is not None else (logits,)
         return SequenceClassifierOutput(loss=loss, logits=logits)

@@ -14,6 +14,8 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from sentiment_core.losses import head_loss
+
 
 class LstmConfig(PretrainedConfig):
     """Configuration of `LstmForSequenceClassification`.
@@ -159,12 +161,7 @@ class LstmForSequenceClassification(PreTrainedModel):
         pooled = torch.cat([max_pooled, mean_pooled], dim=-1)  # (batch, 2 * features)
         logits = self.classifier(self.dropout(pooled))  # (batch, num_labels)
 
-        loss = None
-        if labels is not None:
-            if self.config.num_labels == 1:
-                loss = nn.functional.binary_cross_entropy_with_logits(logits.squeeze(-1), labels.to(logits.dtype))
-            else:
-                loss = nn.functional.cross_entropy(logits, labels.long())
+        loss = head_loss(logits, labels) if labels is not None else None
         if not return_dict:
             return (loss, logits) if loss is not None else (logits,)
         return SequenceClassifierOutput(loss=loss, logits=logits)
