@@ -77,6 +77,66 @@ def _runs_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predictor(run_id: str | None):
+    from sentiment_core.inference import Predictor, best_run_id
+
+    run_id = run_id or best_run_id()
+    if run_id is None:
+        raise ValueError("No finished run to predict with: train one first (python -m sentiment_core train --model bow).")
+    return Predictor.from_run(run_id)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from sentiment_core.inference import predict_table, read_reviews_csv
+
+    if not args.texts and not args.file:
+        raise ValueError("Give one or more review texts, or --file reviews.csv.")
+    predictor = _predictor(args.run)
+    for prediction, text in zip(predictor.predict(args.texts), args.texts):
+        print(json.dumps({"text": text, **prediction.to_dict()}))
+    if args.file:
+        frame, column = read_reviews_csv(args.file)
+        table = predict_table(predictor, frame, column)
+        for row, record in zip(frame.index, table[["label", "probability", "truncated", "note"]].to_dict("records")):
+            print(json.dumps({"row": int(row), **record}, default=str))
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from sentiment_core.explain import METHOD_OPTIONS
+
+    predictor = _predictor(args.run)
+    option, _, _ = METHOD_OPTIONS.get(args.method, (None, None, None))
+    options = {option: args.steps} if option and args.steps else {}
+    (explanation,) = predictor.explain([args.text], method=args.method, target=args.target, **options)
+    print(json.dumps({"run": predictor.run_id, **explanation.to_dict()}, indent=2))
+    return 0
+
+
+def _add_predict_parsers(commands) -> None:
+    from sentiment_core.explain import METHODS
+
+    predict = commands.add_parser(
+        "predict", help="predict the sentiment of reviews (JSON lines)",
+        description="Predict each TEXT (and each row of --file) with a run's best model; one JSON object per line.",
+    )
+    predict.add_argument("texts", nargs="*", metavar="TEXT", help="review texts")
+    predict.add_argument("--run", help="run id (default: the finished run with the best test accuracy)")
+    predict.add_argument("--file", metavar="F.csv", help="CSV with a 'text' or 'review' column")
+    predict.set_defaults(handler=_predict)
+    explain = commands.add_parser(
+        "explain", help="which words drove a prediction (JSON)",
+        description="Word-level attributions (Captum) for one review: label, probability, words with scores "
+        "(log-odds toward the target class) and character spans, and the convergence delta.",
+    )
+    explain.add_argument("text", metavar="TEXT", help="review text")
+    explain.add_argument("--run", help="run id (default: the finished run with the best test accuracy)")
+    explain.add_argument("--method", choices=METHODS, default="integrated_gradients", help="attribution method")
+    explain.add_argument("--target", choices=["positive", "negative"], help="class to explain (default: the predicted one)")
+    explain.add_argument("--steps", type=int, metavar="N", help="IG steps / GradientSHAP or LIME samples / occlusion window")
+    explain.set_defaults(handler=_explain)
+
+
 def _add_train_parser(commands) -> None:
     from sentiment_core.losses import LOSSES
     from sentiment_core.training import FAMILIES, FAMILY_DEFAULTS, REPORT_TO
@@ -126,6 +186,112 @@ def _add_runs_parser(commands) -> None:
     delete.set_defaults(handler=_runs_delete)
 
 
+def _compare_losses(args: argparse.Namespace) -> int:
+    import datasets
+
+    from sentiment_core import compare
+    from sentiment_core.data import load_imdb
+
+    datasets.disable_progress_bars()
+    if args.stop:
+        status = compare.request_stop(args.stop)
+        print(f"asked comparison {args.stop} to stop (state: {status.get('state')}); "
+              f"continue it with: python -m sentiment_core compare-losses --resume {args.stop}")
+        return 0
+    if args.resume:
+        comparison_id = args.resume
+        compare.read_plan(comparison_id)
+    else:
+        options = {name: getattr(args, name) for name in compare.OPTION_NAMES}
+        plan = compare.make_plan(args.model, args.losses, args.seeds, first_seed=args.seed,
+                                 comparison_id=args.id, **options)
+        load_imdb(plan["options"].get("data"))  # a bad source is refused before anything is written
+        compare.create_comparison(plan)
+        comparison_id = plan["comparison_id"]
+    path = compare.comparison_path(comparison_id)
+    if args.background:
+        process = compare.launch_comparison(comparison_id, parallel=args.parallel)
+        print(f"comparison {comparison_id} started in process {process.pid}; log: {path / compare.LOG_FILE}")
+        print(f"stop it with: python -m sentiment_core compare-losses --stop {comparison_id}")
+        return 0
+    print(f"comparison {comparison_id}: {path}", flush=True)
+    result = compare.run_comparison(comparison_id, in_process=args.in_process, parallel=args.parallel,
+                                    log=lambda line: print(line, flush=True))
+    _print_comparison(result)
+    return 1 if result.get("state") == "failed" else 0
+
+
+def _print_comparison(result: dict) -> None:
+    from sentiment_core import compare
+
+    print(f"state: {result.get('state')} ({sum(r['state'] == 'finished' for r in result['runs'])}/"
+          f"{len(result['runs'])} runs finished)")
+    if result.get("status", {}).get("error"):
+        print(f"error: {result['status']['error']}")
+    results = result.get("results")
+    if not results:
+        print(f"no results yet: {result.get('results_problem')}")
+        if result.get("state") == "stopped":
+            print(f"resume with: python -m sentiment_core compare-losses --resume {result['comparison_id']}")
+        return
+    table = compare.metrics_table(results)[["loss", "runs", "accuracy", "f1", "roc_auc", "bce", "ece"]]
+    print("test metrics (mean ± std over seeds):")
+    print(table.to_string(index=False))
+    buckets = compare.buckets_frame(results).pivot(index="label", columns="group", values="mean")
+    print("test accuracy per review length (token quartiles):")
+    print(buckets.round(4).to_string())
+    print(results["note"])
+    print("verdict:", results["verdict"]["text"])
+    print(f"comparison.json: {compare.comparison_path(result['comparison_id']) / compare.COMPARISON_FILE}")
+
+
+def _add_compare_parser(commands) -> None:
+    from sentiment_core.training import FAMILIES
+
+    compare = commands.add_parser(
+        "compare-losses",
+        help="train one run per loss and seed, and judge the losses on unweighted test metrics",
+        description="Train one run per loss and seed with everything else identical (same data, same initial "
+        "weights per seed), one after another, then write SENTIMENT_MODELS_DIR/comparisons/<id>/comparison.json: "
+        "mean ± std of test accuracy, F1, ROC-AUC and unweighted BCE, accuracy per review-length quartile, "
+        "calibration, McNemar and paired t-tests, convergence and a verdict. A comparison that was stopped "
+        "or crashed continues with --resume ID.",
+    )
+    compare.add_argument("--model", choices=FAMILIES, default="transformer", help="model family (default: transformer)")
+    compare.add_argument("--losses", default="bce,length_weighted_bce",
+                         help="comma-separated losses to compare (default: bce,length_weighted_bce)")
+    compare.add_argument("--seeds", default="3", help="how many seeds (3: --seed, --seed+1, --seed+2) or a "
+                         "comma-separated list (1,7,9); default 3")
+    compare.add_argument("--seed", type=int, default=42, help="first seed when --seeds is a count (default 42)")
+    compare.add_argument("--epochs", type=float, help="passes over the training data (family default)")
+    compare.add_argument("--batch-size", type=int, help="reviews per step and device (family default)")
+    compare.add_argument("--lr", type=float, help="peak learning rate (family default)")
+    compare.add_argument("--max-length", type=int, help="tokens read per review (family default)")
+    compare.add_argument("--max-train-samples", type=int, metavar="N", help="train on a seeded random subset of N reviews")
+    compare.add_argument("--max-eval-samples", type=int, metavar="N", help="validate on a seeded random subset of N reviews")
+    compare.add_argument("--max-test-samples", type=int, metavar="N",
+                         help="test on a seeded random subset of N reviews (differs per seed; the paired tests stay paired)")
+    compare.add_argument("--backbone", help="pretrained family: hub id or local model folder")
+    compare.add_argument("--data", metavar="SRC", help="IMDB source (default: IMDB_DATA)")
+    compare.add_argument("--eval-steps", type=int, metavar="N", help="evaluate on validation every N steps (default: each epoch)")
+    compare.add_argument("--early-stopping-patience", type=int, metavar="N", help="stop after N evaluations without improvement")
+    compare.add_argument("--vocab-size", type=int, help="word tokenizer vocabulary size (bow/lstm/transformer)")
+    compare.add_argument("--min-frequency", type=int, help="word tokenizer minimum word count")
+    compare.add_argument("--id", help="comparison id (default: cmp-<family>-<timestamp>); the same id and "
+                         "settings again resume it")
+    compare.add_argument("--resume", metavar="ID", help="continue comparison ID: keep finished runs, resume stopped "
+                         "ones from their checkpoint, start the missing ones")
+    compare.add_argument("--stop", metavar="ID", help="ask comparison ID to stop: the run in progress saves a "
+                         "checkpoint and stops, no other run starts")
+    compare.add_argument("--parallel", type=int, default=1, metavar="N",
+                         help="runs trained at the same time (default 1: one after another)")
+    compare.add_argument("--background", action="store_true",
+                         help="run the comparison in its own process (log in the comparison folder) and return")
+    compare.add_argument("--in-process", action="store_true",
+                         help="train the runs in this process instead of one process per run (a stop then acts between runs)")
+    compare.set_defaults(handler=_compare_losses)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m sentiment_core",
@@ -150,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(handler=_data_info)
     _add_train_parser(commands)
     _add_runs_parser(commands)
+    _add_predict_parsers(commands)
+    _add_compare_parser(commands)
     return parser
 
 

@@ -265,6 +265,13 @@ class SentimentTrainer(Trainer):
         self._train_correct = 0
         self._train_seen = 0
 
+    def _get_eval_sampler(self, eval_dataset):
+        """Evaluate in the dataset's order (the Trainer would group by length, as in training), so
+        each test prediction lines up with its review's id, label and length."""
+        if eval_dataset is None:
+            return None
+        return torch.utils.data.SequentialSampler(eval_dataset)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("labels")
         lengths = inputs.get("lengths")

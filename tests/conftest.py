@@ -106,3 +106,41 @@ def acl_dir(tmp_path) -> Path:
 @pytest.fixture
 def csv_file(tmp_path) -> Path:
     return write_csv(tmp_path / "IMDB Dataset.csv")
+
+
+# Tiny training settings shared by the training, inference and explanation tests.
+TINY = dict(vocab_size=200, min_frequency=1, batch_size=8, max_length=64)
+TINY_OPTIONS = {
+    "bow": {"embed_dim": 16, "bigram_buckets": 512, "hidden_sizes": [16]},
+    "lstm": {"embed_dim": 16, "hidden_size": 16},
+    "transformer": {"d_model": 16, "nhead": 2, "num_layers": 1, "dim_feedforward": 32},
+}
+
+
+@pytest.fixture
+def tiny_backbone(tmp_path):
+    """A tiny random BERT with a word-piece tokenizer over the fixture's words, saved like a hub model."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path / "tiny-bert"
+    folder.mkdir()
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "<", ">", "/"] + sorted(set(NEUTRAL + POSITIVE + NEGATIVE + ["br", "un", "##believ", "##able"]))
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=128)
+    BertModel(config).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture
+def tiny_bow_run(tmp_path):
+    """A finished bow run "tiny-bow" trained on a fixture; -> (run directory, data source)."""
+    from sentiment_core.training import TrainConfig, train
+
+    data = str(write_parquet_dir(tmp_path / "data", n_train=80, n_test=40))
+    run_dir = train(TrainConfig(model="bow", data=data, epochs=2, lr=1e-2, run_id="tiny-bow",
+                                model_options=TINY_OPTIONS["bow"], **TINY))
+    return run_dir, data

@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from sentiment_core.cli import main
@@ -43,3 +44,38 @@ def test_module_entry_point(parquet_dir):
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["splits"]["validation"]["rows"] == 2
+
+
+def test_predict_prints_json_lines_for_texts_and_a_file(tiny_bow_run, tmp_path, capsys):
+    reviews = tmp_path / "reviews.csv"
+    pd.DataFrame({"Review": ["a great film", "", "awful and boring"]}).to_csv(reviews, index=False)
+    assert main(["predict", "--run", "tiny-bow", "loved it", "--file", str(reviews)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0]["text"] == "loved it" and lines[0]["label"] in ("positive", "negative")
+    assert [line["row"] for line in lines[1:]] == [0, 1, 2]
+    assert lines[2]["label"] is None and "empty review" in lines[2]["note"]
+    assert 0 <= lines[3]["probability"] <= 1
+
+
+def test_predict_without_run_uses_the_best_one_and_refuses_bad_files(tiny_bow_run, tmp_path, capsys):
+    assert main(["predict", "great"]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] in ("positive", "negative")
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"comment": ["x"]}).to_csv(bad, index=False)
+    assert main(["predict", "--file", str(bad)]) == 2
+    assert "no 'text' or 'review' column (columns: comment)" in capsys.readouterr().err
+
+
+def test_explain_prints_words_with_spans(tiny_bow_run, capsys):
+    text = "The plot was dull, but the actor was great."
+    assert main(["explain", "--run", "tiny-bow", "--method", "occlusion", text]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["run"] == "tiny-bow" and result["method"] == "occlusion" and result["delta"] is None
+    assert all(text[w["start"]:w["end"]] == w["word"] for w in result["words"])
+    assert main(["explain", "--run", "missing-run", text]) == 2
+    assert "No run 'missing-run'" in capsys.readouterr().err
+
+
+def test_predict_with_no_run_at_all_says_what_to_do(capsys):
+    assert main(["predict", "great"]) == 2
+    assert "train one first" in capsys.readouterr().err

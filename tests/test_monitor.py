@@ -220,7 +220,7 @@ def test_run_details_of_a_missing_run():
 def test_run_details_and_compare_curves_of_a_finished_run(tmp_path):
     from sentiment_core.training import TrainConfig, train
     from tests.conftest import write_parquet_dir
-    from tests.test_training import TINY, TINY_OPTIONS
+    from tests.conftest import TINY, TINY_OPTIONS
 
     data = str(write_parquet_dir(tmp_path / "data", n_train=80, n_test=40))
     train(TrainConfig(model="bow", data=data, epochs=2, lr=1e-2, run_id="done", model_options=TINY_OPTIONS["bow"],

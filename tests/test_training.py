@@ -3,18 +3,13 @@ import time
 
 import pandas as pd
 import pytest
+from transformers import AutoTokenizer
 
 from sentiment_core import runs
 from sentiment_core.cli import main
+from sentiment_core.data import load_imdb
 from sentiment_core.training import TrainConfig, train
-from tests.conftest import write_parquet_dir
-
-TINY = dict(vocab_size=200, min_frequency=1, batch_size=8, max_length=64)
-TINY_OPTIONS = {
-    "bow": {"embed_dim": 16, "bigram_buckets": 512, "hidden_sizes": [16]},
-    "lstm": {"embed_dim": 16, "hidden_size": 16},
-    "transformer": {"d_model": 16, "nhead": 2, "num_layers": 1, "dim_feedforward": 32},
-}
+from tests.conftest import TINY, TINY_OPTIONS, write_parquet_dir
 
 
 @pytest.fixture
@@ -53,6 +48,11 @@ def test_bow_run_writes_the_whole_contract(tiny_data):
     assert list(predictions.columns[:5]) == ["id", "probability", "label", "predicted", "length"]
     assert len(predictions) == 40
     assert test["accuracy"] == pytest.approx((predictions.predicted == predictions.label).mean())
+    # Rows follow the test split's order: id i is review i, with its own label and length.
+    test_split = load_imdb(tiny_data)["test"]
+    assert predictions.label.tolist() == list(test_split["label"])
+    tokenizer = AutoTokenizer.from_pretrained(run_dir / "best")
+    assert predictions.length.tolist() == [len(tokenizer(t)["input_ids"]) for t in test_split["text"]]
     assert report["best_validation"]["accuracy"] == metrics[metrics.split == "validation"]["accuracy"].max()
 
 
@@ -150,26 +150,6 @@ def test_stop_then_resume_a_launched_run(tmp_path):
     assert (resumed / "eval.json").exists()
     with pytest.raises(runs.RunError, match="no such run"):
         train(TrainConfig(run_id="never-made", resume=True))
-
-
-@pytest.fixture
-def tiny_backbone(tmp_path):
-    """A tiny random BERT with a word-piece tokenizer over the fixture's words, saved like a hub model."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    from tests.conftest import NEGATIVE, NEUTRAL, POSITIVE
-
-    folder = tmp_path / "tiny-bert"
-    folder.mkdir()
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "<", ">", "/"] + sorted(set(NEUTRAL + POSITIVE + NEGATIVE + ["br"]))
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=128)
-    BertModel(config).save_pretrained(folder)
-    return str(folder)
 
 
 def test_pretrained_family_trains_from_a_local_backbone(tiny_data, tiny_backbone):

@@ -1,7 +1,5 @@
 """Train: start a run in its own process, watch its curves live, stop or resume it, browse past runs."""
 
-from pathlib import Path
-
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
@@ -375,10 +373,7 @@ def run_details(run_id: str, selected: str | None) -> None:
                          disabled=not details["has_model"],
                          help="Predict with this run's best model (finished runs only)."):
         st.session_state["predict_run"] = run_id
-        if (Path(__file__).parent / "predict.py").exists():
-            st.switch_page("views/predict.py")
-        else:
-            st.success(f"Run `{run_id}` is saved for prediction; the Predict page comes later.", icon="🔮")
+        st.switch_page("views/predict.py")
     with actions:
         confirm = st.checkbox("Yes, delete this run", key=f"confirm_delete_{run_id}", width="content",
                               help=f"Tick to enable the delete button: `{run_id}` is removed for good.")

@@ -6,8 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from sentiment_core import runs
 from sentiment_core.training import TrainConfig, train
-from tests.conftest import REPO_ROOT, write_parquet_dir
-from tests.test_training import TINY, TINY_OPTIONS
+from tests.conftest import REPO_ROOT, TINY, TINY_OPTIONS, write_parquet_dir
 
 APP = str(REPO_ROOT / "app.py")
 PAGE = str(REPO_ROOT / "views" / "train.py")
@@ -102,9 +101,17 @@ def test_a_finished_run_is_listed_and_detailed(finished_run):
     assert any("Confusion matrix" in spec for spec in charts)
     assert app.json[0].value  # the config
 
+
+def test_use_for_prediction_opens_the_predict_page_with_that_run(finished_run):
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.run()
+    app.switch_page("views/train.py")
+    app.run()
+    app.selectbox(key="detail_run").set_value(finished_run).run()
     app.button(key="use_for_prediction").click().run()
-    assert app.session_state["predict_run"] == finished_run
-    assert any("Predict page comes later" in s.value for s in app.success)
+    assert not app.exception, app.exception
+    assert app.title[0].value == "🔮 Predict"
+    assert app.selectbox(key="predict_run_choice").value == finished_run
 
 
 def test_a_selected_run_shows_its_curves_and_log(finished_run):

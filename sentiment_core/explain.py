@@ -1,0 +1,381 @@
+"""Captum attributions -> per-word scores -> HTML.
+
+Every method attributes the same thing for every family: one weight per token that scales
+the token's input (1 = as typed, 0 = removed), fed through `Predictor.logits`. For `bow` the
+weight scales the word's bag items (its bigrams take the mean of their two words' weights);
+for `lstm`, `transformer` and `pretrained` it scales the word embedding, so the baseline
+(all weights 0) is the zero embedding, which is what padding and word dropout give the
+from-scratch models. Special tokens ([CLS], [SEP]) keep weight 1 in the baseline, so they get
+no score. Integrated Gradients on these weights equals Integrated Gradients on the embedding
+layer with a zero baseline, summed over the embedding dimension.
+
+The explained output is the log-odds of the target class (log P(target) - log P(other)), so
+completeness reads: sum of word scores + delta = f(text) - f(baseline), in log-odds.
+Sub-word tokens (and punctuation glued inside a word) are summed into the words they cover;
+words are spans of the text as the user typed it.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from sentiment_core.inference import LABELS, Encoded, Predictor, reading_notes
+from sentiment_core.text import TAG_PATTERN, WORD_PATTERN
+
+METHODS = {
+    "integrated_gradients": "Integrated Gradients (path from the empty review to the review)",
+    "occlusion": "Occlusion: remove each word and see how the output moves",
+    "gradient_x_input": "Gradient x Input (one backward pass)",
+    "gradient_shap": "GradientSHAP (expected gradients from random path points)",
+    "lime": "LIME (a sparse linear model fitted on random word removals)",
+}
+METHOD_OPTIONS = {  # option name, default, help
+    "integrated_gradients": ("n_steps", 50, "steps on the path from baseline to review"),
+    "gradient_shap": ("n_samples", 20, "random samples"),
+    "lime": ("n_samples", 300, "perturbed reviews to fit on"),
+    "occlusion": ("window", 1, "words removed at a time"),
+    "gradient_x_input": (None, None, None),
+}
+LARGE_DELTA = 0.05  # |delta| above this share of |f(x) - f(baseline)| (min 0.1 log-odds) is flagged
+_WORD_RE = re.compile(WORD_PATTERN)
+_BREAK_RE = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_TAG_RE = re.compile(TAG_PATTERN)
+
+
+@dataclass
+class WordScore:
+    """One word of the text (text[start:end]) and its attribution toward the target class."""
+
+    word: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass
+class Explanation:
+    """Word attributions for one text. `score` > 0 pushes toward `target`."""
+
+    text: str
+    method: str
+    target: int
+    predicted: int
+    probability: float  # of positive
+    words: list[WordScore]
+    delta: float | None  # completeness gap (IG, GradientSHAP); None for the other methods
+    output: float  # f(text): log-odds of the target
+    baseline_output: float  # f(all words removed)
+    truncated: bool
+    read_until: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def target_label(self) -> str:
+        return LABELS[self.target]
+
+    @property
+    def predicted_label(self) -> str:
+        return LABELS[self.predicted]
+
+    @property
+    def delta_is_large(self) -> bool:
+        return self.delta is not None and abs(self.delta) > LARGE_DELTA * max(abs(self.output - self.baseline_output), 2.0)
+
+    def positive_scores(self) -> list[float]:
+        """Each word's push toward positive (what the page colours green)."""
+        sign = 1.0 if self.target == 1 else -1.0
+        return [sign * w.score for w in self.words]
+
+    def to_dict(self) -> dict:
+        return {
+            "text": self.text, "method": self.method,
+            "label": self.predicted_label, "probability": self.probability,
+            "target": self.target_label, "delta": self.delta, "delta_is_large": self.delta_is_large,
+            "output": self.output, "baseline_output": self.baseline_output,
+            "truncated": self.truncated, "read_until": self.read_until, "notes": self.notes,
+            "words": [asdict(w) for w in self.words],
+        }
+
+
+# --- words <-> tokens ----------------------------------------------------------------
+
+def word_groups(encoded: Encoded) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """Word spans of the text that tokens fall in, and each token's word index (-1: special).
+
+    Words are the tokenizer's word pattern on the text as typed (`don't`, `well-made` -> 3 words:
+    well, -, made); a token belongs to the word its first character falls in, so WordPiece pieces
+    sum into their word; a token in no such word (an entity like `&amp;`) is its own word.
+    """
+    spans = [(m.start(), m.end()) for m in _WORD_RE.finditer(encoded.text)]
+    starts = [s for s, _ in spans]
+    token_word = np.full(len(encoded.input_ids), -1, dtype=int)
+    used: dict[tuple[int, int], int] = {}
+    words: list[tuple[int, int]] = []
+    for index, ((start, end), special) in enumerate(zip(encoded.offsets, encoded.special)):
+        if special or end <= start:
+            continue
+        position = np.searchsorted(starts, start, side="right") - 1
+        span = spans[position] if position >= 0 and spans[position][0] <= start < spans[position][1] else (start, end)
+        if span not in used:
+            used[span] = len(words)
+            words.append(span)
+        token_word[index] = used[span]
+    return words, token_word
+
+
+# --- the attribution methods ------------------------------------------------------------
+
+def _sum_by_word(token_scores: np.ndarray, token_word: np.ndarray, n_words: int) -> np.ndarray:
+    scores = np.zeros(n_words)
+    real = token_word >= 0
+    np.add.at(scores, token_word[real], token_scores[real])
+    return scores
+
+
+def _first_by_word(token_scores: np.ndarray, token_word: np.ndarray, n_words: int) -> np.ndarray:
+    """For group methods (occlusion, LIME): every token of a word carries the word's score."""
+    scores = np.zeros(n_words)
+    for index in range(len(token_word) - 1, -1, -1):
+        if token_word[index] >= 0:
+            scores[token_word[index]] = token_scores[index]
+    return scores
+
+
+def _attribute(method, forward, weights, baseline, feature_mask, options):
+    """Run one Captum method on the token weights. -> (token scores (seq_len,), delta or None, per-word?)"""
+    from captum import attr
+
+    if method == "integrated_gradients":
+        n_steps = int(options.get("n_steps", 50))
+        attributions, delta = attr.IntegratedGradients(forward).attribute(
+            weights, baselines=baseline, n_steps=n_steps, internal_batch_size=int(options.get("internal_batch_size", n_steps)),
+            return_convergence_delta=True,
+        )
+        return attributions, float(delta.sum()), False
+    if method == "gradient_shap":
+        attributions, delta = attr.GradientShap(forward).attribute(
+            weights, baselines=baseline, n_samples=int(options.get("n_samples", 20)),
+            stdevs=float(options.get("stdevs", 0.0)), return_convergence_delta=True,
+        )
+        return attributions, float(delta.mean()), False
+    if method == "gradient_x_input":
+        return attr.InputXGradient(forward).attribute(weights), None, False
+    if method == "occlusion":
+        window = int(options.get("window", 1))
+        mask = feature_mask if window == 1 else torch.div(feature_mask.clamp(min=0), window, rounding_mode="floor")
+        mask = torch.where(feature_mask < 0, feature_mask.max() + 1, mask)  # specials: one group, baseline = input
+        attributions = attr.FeatureAblation(forward).attribute(
+            weights, baselines=baseline, feature_mask=mask, perturbations_per_eval=int(options.get("batch_size", 32)),
+        )
+        return attributions, None, True
+    if method == "lime":
+        mask = torch.where(feature_mask < 0, feature_mask.max() + 1, feature_mask)
+        attributions = attr.Lime(forward).attribute(
+            weights, baselines=baseline, feature_mask=mask, n_samples=int(options.get("n_samples", 300)),
+            perturbations_per_eval=int(options.get("batch_size", 32)),
+        )
+        return attributions, None, True
+    raise ValueError(f"Unknown explanation method {method!r}: choose one of {', '.join(METHODS)}.")
+
+
+def _check_target(target) -> int | None:
+    if target is None:
+        return None
+    if isinstance(target, str):
+        if target.lower() not in LABELS:
+            raise ValueError(f"Unknown target {target!r}: use 'positive', 'negative' (or 1, 0), or leave it out for the predicted class.")
+        return LABELS.index(target.lower())
+    if target in (0, 1) and not isinstance(target, bool):
+        return int(target)
+    raise ValueError(f"Unknown target {target!r}: use 'positive', 'negative' (or 1, 0).")
+
+
+def explain(predictor: Predictor, texts, method: str = "integrated_gradients", target: int | str | None = None,
+            **options) -> list[Explanation]:
+    """Word-level attributions for each text, toward `target` (default: the predicted class).
+
+    method: one of METHODS; options: n_steps (IG, 50), n_samples (GradientSHAP 20, LIME 300),
+    window (occlusion, 1 word), internal_batch_size (IG), batch_size (occlusion/LIME).
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown explanation method {method!r}: choose one of {', '.join(METHODS)}.")
+    target = _check_target(target)
+    if isinstance(texts, str):
+        texts = [texts]
+    return [_explain_one(predictor, text, method, target, options) for text in texts]
+
+
+def _explain_one(predictor: Predictor, text: str, method: str, target: int | None, options: dict) -> Explanation:
+    encoded = predictor.encode(text)
+    input_ids, attention_mask = predictor.batch_tensors([encoded])  # (1, seq_len)
+    special = torch.tensor(encoded.special, device=predictor.device)[None]  # (1, seq_len)
+    weights = torch.ones(input_ids.shape, dtype=torch.float32, device=predictor.device)  # (1, seq_len)
+    baseline = special.float()  # specials stay, words go
+    with torch.no_grad():
+        log_odds = float(predictor.positive_log_odds(input_ids, attention_mask)[0])
+        baseline_log_odds = float(predictor.positive_log_odds(input_ids, attention_mask, baseline)[0])
+    predicted = int(log_odds >= 0)
+    target = predicted if target is None else target
+    sign = 1.0 if target == 1 else -1.0
+
+    def forward(token_weights: torch.Tensor) -> torch.Tensor:  # (n, seq_len) -> (n,) log-odds of target
+        n = token_weights.shape[0]
+        return sign * predictor.positive_log_odds(input_ids.expand(n, -1), attention_mask.expand(n, -1), token_weights)
+
+    spans, token_word = word_groups(encoded)
+    feature_mask = torch.as_tensor(token_word, device=predictor.device)[None]  # (1, seq_len)
+    with torch.enable_grad():
+        attributions, delta, grouped = _attribute(method, forward, weights, baseline, feature_mask, options)
+    token_scores = attributions.detach().float().cpu().numpy()[0]  # (seq_len,)
+    collect = _first_by_word if grouped else _sum_by_word
+    scores = collect(token_scores, token_word, len(spans))
+    return Explanation(
+        text=text, method=method, target=target, predicted=predicted,
+        probability=float(1 / (1 + math.exp(-log_odds))),
+        words=[WordScore(text[s:e], s, e, float(v)) for (s, e), v in zip(spans, scores)],
+        delta=delta, output=sign * log_odds, baseline_output=sign * baseline_log_odds,
+        truncated=encoded.truncated, read_until=encoded.read_until,
+        notes=reading_notes(text, encoded, predictor.tokenizer.unk_token_id),
+    )
+
+
+# --- faithfulness -----------------------------------------------------------------------
+
+@dataclass
+class DeletionCurve:
+    """P(predicted class) as words are removed: most-attributed first vs at random."""
+
+    fractions: list[float]
+    attributed: list[float]
+    random: list[float]
+    area_between: float  # integral of (random - attributed) over fractions: > 0 = better than random
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@torch.no_grad()
+def deletion_curve(predictor: Predictor, explanation: Explanation, steps: int = 10, max_fraction: float = 1.0,
+                   random_repeats: int = 5, seed: int = 0) -> DeletionCurve:
+    """Remove the words that push most toward the predicted class first, re-predict; compare with random order."""
+    if steps < 1 or not 0 < max_fraction <= 1:
+        raise ValueError("steps must be >= 1 and max_fraction in (0, 1].")
+    encoded = predictor.encode(explanation.text)
+    input_ids, attention_mask = predictor.batch_tensors([encoded])
+    spans, token_word = word_groups(encoded)
+    by_span = {(w.start, w.end): w.score for w in explanation.words}
+    # Scores toward the predicted class, whatever class the explanation targeted.
+    sign = 1.0 if explanation.target == explanation.predicted else -1.0
+    scores = np.array([sign * by_span.get(span, 0.0) for span in spans])
+    n_words = len(spans)
+    fractions = np.linspace(0, max_fraction, steps + 1)
+    rng = np.random.default_rng(seed)
+    orders = [np.argsort(-scores, kind="stable")] + [rng.permutation(n_words) for _ in range(random_repeats)]
+    weights = []
+    for order in orders:
+        for fraction in fractions:
+            removed = order[: int(round(fraction * n_words))]
+            token_weights = np.ones(len(token_word), dtype=np.float32)
+            token_weights[np.isin(token_word, removed) & (token_word >= 0)] = 0.0
+            weights.append(token_weights)
+    token_weights = torch.as_tensor(np.stack(weights), device=predictor.device)  # (orders * (steps+1), seq_len)
+    n = token_weights.shape[0]
+    log_odds = torch.cat([
+        predictor.positive_log_odds(input_ids.expand(len(chunk), -1), attention_mask.expand(len(chunk), -1), chunk)
+        for chunk in token_weights.split(64)
+    ]).float().cpu().numpy()
+    probability = 1 / (1 + np.exp(-log_odds))
+    if explanation.predicted == 0:
+        probability = 1 - probability
+    curves = probability.reshape(len(orders), steps + 1)
+    attributed, random_mean = curves[0], curves[1:].mean(axis=0)
+    area = float(np.trapezoid(random_mean - attributed, fractions)) if n > 1 else 0.0
+    return DeletionCurve(fractions.tolist(), attributed.tolist(), random_mean.tolist(), area)
+
+
+# --- presentation -----------------------------------------------------------------------
+
+def top_words(explanation: Explanation, k: int = 10) -> pd.DataFrame:
+    """The k words pushing most toward positive and the k pushing most toward negative.
+
+    Repeated words are summed (case folded). Columns: word, score (toward positive), count.
+    """
+    frame = pd.DataFrame({
+        "word": [w.word.lower() for w in explanation.words],
+        "score": explanation.positive_scores(),
+    })
+    if frame.empty:
+        return pd.DataFrame(columns=["word", "score", "count"])
+    grouped = frame.groupby("word", as_index=False).agg(score=("score", "sum"), count=("score", "size"))
+    grouped = grouped[grouped["word"].str.contains(r"\w", regex=True)]  # punctuation rarely helps a reader
+    positive = grouped[grouped["score"] > 0].nlargest(k, "score")
+    negative = grouped[grouped["score"] < 0].nsmallest(k, "score")
+    return pd.concat([positive, negative]).sort_values("score").reset_index(drop=True)
+
+
+def _colour(score: float, scale: float) -> str:
+    strength = min(abs(score) / scale, 1.0) if scale > 0 else 0.0
+    rgb = "22, 163, 74" if score > 0 else "220, 38, 38"
+    return f"rgba({rgb}, {0.08 + 0.72 * strength:.2f})" if strength > 0.02 else "transparent"
+
+
+def _plain(segment: str) -> str:
+    """Text between words: <br> tags become line breaks, other tags go, the rest is escaped."""
+    lines = _BREAK_RE.split(segment)
+    return "<br>".join(html.escape(_TAG_RE.sub("", line)) for line in lines)
+
+
+def highlight_html(explanation: Explanation, scale: float | None = None) -> str:
+    """The text with each word on a green (pushes positive) or red (pushes negative) background.
+
+    Colour strength is |score| / scale (default: the largest |score|); hovering shows the score.
+    Text the model did not read (truncated) is greyed out. Tags inside words are skipped.
+    """
+    scores = explanation.positive_scores()
+    scale = scale or max((abs(s) for s in scores), default=0.0)
+    text, pieces, cursor = explanation.text, [], 0
+    for word, score in sorted(zip(explanation.words, scores), key=lambda pair: pair[0].start):
+        if word.start < cursor:
+            continue
+        pieces.append(_plain(text[cursor:word.start]))
+        tip = f"{word.word}: {score:+.3f} toward positive"
+        pieces.append(
+            f'<span class="word" title="{html.escape(tip, quote=True)}" data-score="{score:.4f}" '
+            f'style="background-color: {_colour(score, scale)}; border-radius: 3px; padding: 0 1px;">'
+            f"{html.escape(text[word.start:word.end])}</span>"
+        )
+        cursor = word.end
+    tail_start = max(cursor, explanation.read_until) if explanation.truncated else cursor
+    pieces.append(_plain(text[cursor:tail_start]))
+    if tail_start < len(text):
+        pieces.append(
+            '<span class="unread" title="not read by the model (beyond its maximum length)" '
+            f'style="color: #9ca3af;">{_plain(text[tail_start:])}</span>'
+        )
+    return (
+        '<div class="explanation" style="line-height: 1.9; font-size: 1rem; white-space: pre-wrap;">'
+        + "".join(pieces) + "</div>"
+    )
+
+
+def align_words(first: Explanation, second: Explanation) -> pd.DataFrame:
+    """Two explanations of the same text side by side, one row per word span (scores toward positive)."""
+    if first.text != second.text:
+        raise ValueError("Both explanations must be of the same text to align their words.")
+
+    def frame(explanation: Explanation, column: str) -> pd.DataFrame:
+        return pd.DataFrame({
+            "start": [w.start for w in explanation.words], "end": [w.end for w in explanation.words],
+            "word": [w.word for w in explanation.words], column: explanation.positive_scores(),
+        })
+
+    merged = frame(first, "first").merge(frame(second, "second"), on=["start", "end"], how="outer", suffixes=("", "_b"))
+    merged["word"] = merged["word"].fillna(merged.pop("word_b"))
+    return merged.fillna({"first": 0.0, "second": 0.0}).sort_values("start").reset_index(drop=True)

@@ -1,0 +1,35 @@
+import csv
+
+import pytest
+
+from tests.browser.conftest import SCREENSHOTS
+
+pytestmark = pytest.mark.browser
+
+
+def test_paste_a_review_and_see_highlighted_words(streamlit_app, browser_page, tiny_bow_run, tmp_path):
+    run_dir, data = tiny_bow_run
+    url = streamlit_app({"IMDB_DATA": data, "SENTIMENT_MODELS_DIR": str(run_dir.parent)})
+    page = browser_page
+    page.goto(f"{url}/predict")
+    page.get_by_text("Paste a review and see").wait_for(timeout=60_000)
+    box = page.locator("textarea").first
+    box.fill("A wonderful film with a great actor, but the plot was dull and the ending awful.")
+    box.press("Control+Enter")
+    page.locator("span.word").first.wait_for(timeout=60_000)
+    words = page.locator("span.word")
+    assert words.count() >= 10
+    assert "toward positive" in words.nth(1).get_attribute("title")
+    page.get_by_text("Top words").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(SCREENSHOTS / "predict.png"), full_page=True)
+
+    reviews = tmp_path / "reviews.csv"
+    with reviews.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "review"])
+        writer.writerows([[i, text] for i, text in enumerate(["great film", "awful and boring", "", "loved it"])])
+    page.get_by_role("tab", name="Batch file").click()
+    page.locator("input[type=file]").set_input_files(str(reviews))
+    page.get_by_role("button", name="Predict 4 reviews").click()
+    page.get_by_role("button", name="Download predictions (CSV)").wait_for(timeout=60_000)
+    page.screenshot(path=str(SCREENSHOTS / "predict-batch.png"), full_page=True)

@@ -1,0 +1,89 @@
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO_ROOT
+
+APP = str(REPO_ROOT / "app.py")
+PAGE = str(REPO_ROOT / "views" / "predict.py")
+
+
+def _page(session: dict | None = None) -> AppTest:
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    for key, value in (session or {}).items():
+        app.session_state[key] = value
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _text(app: AppTest) -> str:
+    return " ".join(str(m.value) for m in [*app.markdown, *app.caption, *app.info, *app.success, *app.error, *app.warning])
+
+
+def _html(app: AppTest) -> str:
+    return " ".join(str(element.proto.body) for element in app.get("html"))
+
+
+def test_with_no_runs_the_quick_baseline_is_offered():
+    app = _page()
+    assert app.title[0].value == "🔮 Predict"
+    assert app.button(key="predict_quick_baseline").label == "🚀 Train the quick bow baseline"
+    assert "No trained model yet" in _text(app)
+
+
+@pytest.fixture
+def page_with_run(tiny_bow_run, use_source):
+    _, data = tiny_bow_run
+    use_source(data)
+    return _page()
+
+
+def test_predict_page_renders_through_the_router(tiny_bow_run, use_source):
+    use_source(tiny_bow_run[1])
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.run()
+    app.switch_page("views/predict.py")
+    app.run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="predict_run_choice").value == "tiny-bow"
+
+
+def test_a_typed_review_gets_a_label_and_highlighted_words(page_with_run):
+    app = page_with_run
+    assert "Type or paste a review" in _text(app)
+    app.text_area(key="predict_text").input("A wonderful film, great actor. The plot was dull.").run()
+    assert not app.exception, app.exception
+    assert "sure" in _text(app) and ("positive" in _text(app) or "negative" in _text(app))
+    page = _html(app)
+    assert 'class="word"' in page and ">wonderful</span>" in page
+    # Editing the text shows the change since the last version.
+    app.text_area(key="predict_text").input("An awful, boring film. A waste.").run()
+    assert any("since your last version" in str(m.delta) for m in app.metric)
+
+
+def test_other_class_methods_and_examples(page_with_run):
+    app = page_with_run
+    app.selectbox(key="predict_example").set_value("Hand-written: mixed feelings").run()
+    assert app.text_area(key="predict_text").value.startswith("The cinematography")
+    app.toggle(key="predict_other").set_value(True).run()
+    assert not app.exception, app.exception
+    assert "explaining the" in _text(app)
+    for method in ("occlusion", "gradient_x_input", "gradient_shap", "lime"):
+        app.selectbox(key="predict_method").set_value(method).run()
+        assert not app.exception, (method, app.exception)
+        assert 'class="word"' in _html(app)
+
+
+def test_nonsense_and_wordless_text_get_clear_messages(page_with_run):
+    app = page_with_run
+    app.text_area(key="predict_text").input("qwzx vbnm plok trewq zzzz").run()
+    assert any("English movie reviews" in w.value for w in app.warning)
+    app.text_area(key="predict_text").input("<br /><br />").run()
+    assert any("no words the model can read" in e.value for e in app.error)
+
+
+def test_run_sent_from_the_train_page_is_selected(tiny_bow_run, use_source):
+    use_source(tiny_bow_run[1])
+    app = _page({"predict_run": "tiny-bow"})
+    assert app.selectbox(key="predict_run_choice").value == "tiny-bow"
+    assert "Train a second run" in _text(app)  # compare tab with a single run

@@ -1,0 +1,116 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sentiment_core import runs
+from sentiment_core.data import load_imdb
+from sentiment_core.inference import Predictor, best_run_id, finished_runs
+from sentiment_core.modeling import build_model
+from sentiment_core.text import TokenizerConfig, build_word_tokenizer
+from tests.conftest import TINY_OPTIONS, make_reviews
+
+
+@pytest.fixture(scope="module")
+def word_tokenizer():
+    return build_word_tokenizer(make_reviews(40).text, TokenizerConfig(vocab_size=200, min_frequency=1))
+
+
+def random_predictor(family: str, tokenizer, max_length: int = 64, num_labels: int = 1) -> Predictor:
+    torch.manual_seed(0)
+    model = build_model(family, vocab_size=len(tokenizer), num_labels=num_labels, pad_token_id=tokenizer.pad_token_id,
+                        **TINY_OPTIONS[family])
+    return Predictor(model, tokenizer, family, max_length)
+
+
+@pytest.mark.parametrize("family", ["bow", "lstm", "transformer"])
+def test_batch_predictions_equal_one_by_one(family, word_tokenizer):
+    predictor = random_predictor(family, word_tokenizer)
+    texts = ["a great movie", "the plot was dull and the actor was bad, a waste", "loved it. <br />Wonderful!"]
+    together = predictor.predict(texts)
+    alone = [predictor.predict([t])[0] for t in texts]
+    for a, b in zip(together, alone):
+        assert a.probability == pytest.approx(b.probability, abs=1e-5)
+        assert a.label == ("positive" if a.probability >= 0.5 else "negative")
+
+
+def test_long_review_is_truncated_and_says_where(word_tokenizer):
+    predictor = random_predictor("bow", word_tokenizer, max_length=5)
+    text = "great movie and great actor but a dull plot"
+    prediction = predictor.predict([text])[0]
+    assert prediction.truncated and prediction.tokens_read == 5 and prediction.total_tokens == 9
+    assert text[: prediction.read_until] == "great movie and great actor"
+    assert any("first 5 of 9 tokens" in note for note in prediction.notes)
+    assert not predictor.predict(["great movie"])[0].truncated
+
+
+def test_empty_or_wordless_review_is_a_clear_error(word_tokenizer):
+    predictor = random_predictor("bow", word_tokenizer)
+    for text in ["", "   ", "<br /><br />"]:
+        with pytest.raises(ValueError, match="no words the model can read"):
+            predictor.predict([text])
+    with pytest.raises(ValueError, match="list of texts"):
+        predictor.predict("one string")
+
+
+def test_non_english_text_is_predicted_with_a_note(word_tokenizer):
+    predictor = random_predictor("bow", word_tokenizer)
+    french, nonsense, english = predictor.predict([
+        "Le film était magnifique, les acteurs sont formidables et la musique aussi",
+        "qwzx vbnm plok trewq zzzz",
+        "The movie was great and the actor was wonderful, I loved it",
+    ])
+    assert any("English movie reviews" in n for n in french.notes)
+    assert any("English movie reviews" in n for n in nonsense.notes)
+    assert not english.notes
+    assert 0 <= french.probability <= 1
+
+
+def test_two_logit_heads_predict_probabilities(word_tokenizer):
+    predictor = random_predictor("transformer", word_tokenizer, num_labels=2)
+    logits = predictor.logits(*predictor.batch_tensors([predictor.encode("a great movie")]))
+    expected = float(logits.softmax(-1)[0, 1])
+    assert predictor.predict(["a great movie"])[0].probability == pytest.approx(expected, abs=1e-6)
+
+
+def test_pretrained_predictor_keeps_special_tokens(tiny_backbone):
+    from sentiment_core.modeling import PretrainedEncoderForSequenceClassification
+    from transformers import AutoTokenizer
+
+    model = PretrainedEncoderForSequenceClassification.from_backbone(tiny_backbone)
+    predictor = Predictor(model, AutoTokenizer.from_pretrained(tiny_backbone), "pretrained", max_length=6)
+    encoded = predictor.encode("great movie and a great actor and a dull plot")
+    assert encoded.special[0] and encoded.special[-1] and len(encoded.input_ids) == 6
+    assert encoded.truncated and encoded.tokens_read == 4
+    assert predictor.predict(["great movie"])[0].tokens_read == 2
+
+
+def test_from_run_predicts_what_the_run_evaluated(tiny_bow_run):
+    run_dir, data = tiny_bow_run
+    predictor = Predictor.from_run("tiny-bow")
+    assert predictor.family == "bow" and predictor.run_id == "tiny-bow"
+    assert Predictor.from_run("tiny-bow") is predictor  # cached
+    test = load_imdb(data)["test"]
+    saved = pd.read_csv(run_dir / runs.PREDICTIONS_FILE)
+    predicted = np.array([p.probability for p in predictor.predict(list(test["text"]))])
+    np.testing.assert_allclose(predicted, saved["probability"].to_numpy(), atol=1e-5)
+    assert best_run_id() == "tiny-bow" and finished_runs()[0]["run_id"] == "tiny-bow"
+
+
+def test_from_run_refuses_missing_unfinished_and_corrupted_runs(tiny_bow_run):
+    with pytest.raises(runs.RunError, match="No run 'nope'"):
+        Predictor.from_run("nope")
+    with pytest.raises(runs.RunError, match="Invalid run id"):
+        Predictor.from_run("../etc")
+    runs.create_run("half-done", {"model": "bow", "max_length": 64})
+    with pytest.raises(runs.RunError, match="no trained model yet"):
+        Predictor.from_run("half-done")
+    run_dir, _ = tiny_bow_run
+    (run_dir / runs.BEST_DIR / "model.safetensors").write_bytes(b"not a model")
+    (run_dir / runs.BEST_DIR / "config.json").touch()  # new mtime: the cache must not hide it
+    with pytest.raises(runs.RunError, match="corrupted"):
+        Predictor.from_run("tiny-bow")
+
+
+def test_no_finished_run_means_no_best_run():
+    assert best_run_id() is None and finished_runs() == []
