@@ -6,7 +6,9 @@ st.set_page_config(page_title="IMDB Sentiment Studio", page_icon="🎬", layout=
 st.navigation(
     [
         st.Page("views/home.py", title="Home", icon="🏠", default=True),
+        st.Page("views/predict.py", title="Predict", icon="🔮"),
         st.Page("views/dataset.py", title="Dataset", icon="📊"),
         st.Page("views/train.py", title="Train", icon="🏋️"),
+        st.Page("views/compare.py", title="Compare losses", icon="⚖️"),
     ]
 ).run()

@@ -214,14 +214,14 @@ def progress(status: dict) -> Progress:
     return Progress(fraction, step_text, speed_text, eta_text)
 
 
-def log_tail(run_dir, lines: int = 20) -> str:
-    """The last `lines` lines of train.log as a terminal shows them.
+def log_tail(run_dir, lines: int = 20, name: str = runs.LOG_FILE) -> str:
+    """The last `lines` lines of train.log (or the log `name`) as a terminal shows them.
 
     tqdm redraws its bar with carriage returns: within each line only the text after the
     last `\\r` is kept (what the terminal would show), so one bar is one line, not hundreds;
     cursor-moving escape codes are dropped.
     """
-    path = Path(run_dir) / runs.LOG_FILE
+    path = Path(run_dir) / name
     if not path.exists():
         return ""
     with path.open("rb") as handle:
@@ -289,7 +289,8 @@ def runs_table() -> pd.DataFrame:
     queued (list_runs calls it corrupted, and fails when every run is such a one)."""
     root = runs.models_dir()
     rows = [runs.run_summary(path) for path in sorted(root.iterdir())] if root.is_dir() else []
-    rows = [row for row in rows if runs.RUN_ID_PATTERN.match(row["run_id"]) and Path(row["path"]).is_dir()]
+    rows = [row for row in rows if runs.RUN_ID_PATTERN.match(row["run_id"]) and row["run_id"] not in runs.RESERVED_NAMES
+            and Path(row["path"]).is_dir()]
     if not rows:
         return pd.DataFrame(columns=TABLE_COLUMNS)
     table = pd.DataFrame(rows).reindex(columns=list(dict.fromkeys([*TABLE_COLUMNS, *rows[0]])))

@@ -40,6 +40,8 @@ METRIC_COLUMNS = [
 RUN_FILE, STATUS_FILE, METRICS_FILE, EVAL_FILE = "run.json", "status.json", "metrics.csv", "eval.json"
 PREDICTIONS_FILE, LOG_FILE, STOP_FILE = "predictions.csv", "train.log", "STOP"
 BEST_DIR, CHECKPOINTS_DIR = "best", "checkpoints"
+COMPARISONS_DIR = "comparisons"  # loss comparisons (sentiment_core/compare.py) live beside the runs
+RESERVED_NAMES = frozenset({COMPARISONS_DIR})  # folders under SENTIMENT_MODELS_DIR that are not runs
 
 
 class RunError(ValueError):
@@ -53,6 +55,8 @@ def validate_run_id(run_id: str) -> str:
             f"Invalid run id {run_id!r}: use 1-100 letters, digits, '.', '_' or '-', starting with a "
             "letter or digit (no '/', no '..', no absolute paths)."
         )
+    if run_id in RESERVED_NAMES:
+        raise RunError(f"Invalid run id {run_id!r}: that name is reserved for the {run_id} folder; pick another.")
     return run_id
 
 
@@ -263,7 +267,8 @@ def list_runs() -> pd.DataFrame:
     """All runs under SENTIMENT_MODELS_DIR, newest first."""
     root = models_dir()
     rows = [run_summary(p) for p in sorted(root.iterdir())] if root.is_dir() else []
-    rows = [r for r in rows if RUN_ID_PATTERN.match(r["run_id"]) and Path(r["path"]).is_dir()]
+    rows = [r for r in rows if RUN_ID_PATTERN.match(r["run_id"]) and r["run_id"] not in RESERVED_NAMES
+            and Path(r["path"]).is_dir()]
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame

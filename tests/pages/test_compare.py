@@ -1,0 +1,147 @@
+import os
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from sentiment_core import compare, runs
+from tests.conftest import REPO_ROOT, write_parquet_dir
+from tests.test_compare import long_review_comparison
+
+APP = str(REPO_ROOT / "app.py")
+PAGE = str(REPO_ROOT / "views" / "compare.py")
+SUBMIT = "FormSubmitter:compare_form-▶️ Start comparison"
+
+
+def _page(query: dict | None = None, timeout: float = 120) -> AppTest:
+    app = AppTest.from_file(PAGE, default_timeout=timeout)
+    for key, value in (query or {}).items():
+        app.query_params[key] = value
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _text(app: AppTest) -> str:
+    return " ".join(m.value for m in [*app.markdown, *app.caption, *app.info, *app.success, *app.error, *app.warning])
+
+
+def _specs(app: AppTest) -> list[str]:
+    return [chart.proto.spec for chart in app.get("plotly_chart")]
+
+
+@pytest.fixture
+def handmade(tmp_path):
+    """A finished comparison of hand-made runs over a 40-review fixture: bce misses 6-8 long reviews."""
+    data = str(write_parquet_dir(tmp_path / "data", n_train=20, n_test=40))
+    long_review_comparison("handmade", data=data)
+    return "handmade"
+
+
+def test_compare_page_renders_through_the_router():
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.run()
+    app.switch_page("views/compare.py")
+    app.run()
+    assert not app.exception, app.exception
+    assert app.title[0].value == "⚖️ Compare losses"
+
+
+def test_with_no_comparisons_the_form_and_the_loss_scale_note_are_shown():
+    app = _page()
+    assert "not on one scale" in _text(app) and "smaller by construction" in _text(app)
+    assert "No comparisons yet" in _text(app)
+    assert app.selectbox(key="cmp_family").value == "transformer"
+    assert app.multiselect(key="cmp_losses").value == ["bce", "length_weighted_bce"]
+    assert app.number_input(key="cmp_seeds").value == 3 and app.number_input(key="cmp_epochs").value == 3.0
+    assert "6 runs, trained one after another" in _text(app)
+
+
+def test_bad_settings_are_refused_and_nothing_starts():
+    app = _page()
+    app.multiselect(key="cmp_losses").set_value(["bce"])
+    app.button(key=SUBMIT).click().run()
+    assert not app.exception, app.exception
+    assert any(e.value.startswith("Not started") and "two or more losses" in e.value for e in app.error)
+    assert not compare.comparisons_dir().exists()
+
+
+def test_a_finished_comparison_is_shown_side_by_side(handmade):
+    app = _page({"comparison": handmade})
+    assert f"#### Comparison `{handmade}`" in [m.value for m in app.markdown]
+    assert any(p.proto.text.startswith("6 of 6 runs finished") for p in app.get("progress"))
+    assert any(s.value.startswith("length_weighted_bce is better on long reviews (Q4: 30-40 tokens) by 70.0 points")
+               for s in app.success)
+    tables = [frame.value for frame in app.dataframe]
+    metrics = next(t for t in tables if "roc_auc" in t.columns).set_index("loss")
+    assert metrics.loc["bce", "accuracy"] == "0.825 ± 0.025"
+    assert metrics.loc["length_weighted_bce", "accuracy"] == "1.000 ± 0.000"
+    tests = next(t for t in tables if "difference_points" in t.columns).set_index("reviews")
+    assert tests.loc["all reviews", "significant"] and tests.loc["Q4: 30-40 tokens", "difference_points"] == pytest.approx(-70)
+    specs = _specs(app)
+    for title in ("Accuracy per review length", "Reliability curves", "Loss: train", "Accuracy: train"):
+        assert any(title in spec for spec in specs), title
+    assert app.get("plotly_chart")  # the live curves read the runs' metrics.csv
+    disagreements = next(t for t in tables if "probability_a" in t.columns)
+    assert len(disagreements) == 6 and set(disagreements["right"]) == {"length_weighted_bce"}
+    assert disagreements["review"].str.len().min() > 0  # the review texts, from the fixture's test split
+    assert disagreements["length"].min() > 30
+
+    app.slider(key="cmp_length").set_value((1, 20)).run()
+    assert not app.exception, app.exception
+    disagreements = next(f.value for f in app.dataframe if "probability_a" in f.value.columns)
+    assert disagreements.empty
+    app.toggle(key="cmp_by_epoch").set_value(True).run()
+    app.slider(key="cmp_smoothing").set_value(0.0).run()
+    assert not app.exception, app.exception
+    assert not [b for b in app.button if b.key in ("cmp_stop", "cmp_resume")]
+
+
+def test_two_hand_picked_runs_are_compared(handmade):
+    app = _page()
+    mode = next(w for w in app.get("button_group") if w.key == "cmp_mode")
+    mode.set_value("Runs I pick").run()
+    assert not app.exception, app.exception
+    app.multiselect(key="pick_a").set_value([f"{handmade}-bce-s1"]).run()
+    app.multiselect(key="pick_b").set_value([f"{handmade}-length_weighted_bce-s1"]).run()
+    assert not app.exception, app.exception
+    assert any("McNemar p = 0.031" in s.value for s in app.success)  # 6 discordant reviews, all one way
+    assert any("One run per loss" in c.value or "one run per loss" in c.value for c in app.caption)
+    assert any("Reliability curves" in spec for spec in _specs(app))
+
+
+def test_a_running_comparison_can_be_stopped():
+    plan = compare.make_plan("bow", seeds=1, comparison_id="live")
+    compare.create_comparison(plan)
+    first = plan["runs"][0]["run_id"]
+    path = runs.create_run(first, {"model": "bow", "loss": "bce", "seed": 42, "epochs": 3})
+    runs.update_status(path, state="running", pid=os.getpid(), step=5, total_steps=20, eta_seconds=12)
+    runs.append_metrics(path, [{"step": s, "epoch": s / 10, "split": "train", "loss": 1 / s, "accuracy": 0.5}
+                               for s in range(1, 6)])
+    compare.update_status("live", state="running", pid=os.getpid(), current_run=first)
+    app = _page()  # no ?comparison=: the running one is picked
+    assert app.query_params["comparison"] == "live"
+    assert any("0 of 2 runs finished" in p.proto.text and "step 5 / 20" in p.proto.text for p in app.get("progress"))
+    assert "No results yet: waiting for a finished run of bce, length_weighted_bce." in _text(app)
+    app.button(key="cmp_stop").click().run()
+    assert not app.exception, app.exception
+    assert compare.stop_requested("live") and runs.stop_requested(path)
+
+
+def test_a_started_comparison_runs_in_its_own_process_and_its_failure_is_shown(tmp_path, use_source):
+    use_source(tmp_path / "no-such-data")  # the comparison process fails fast, with the data source's message
+    app = _page()
+    app.number_input(key="cmp_seeds").set_value(1)
+    app.button(key=SUBMIT).click().run()
+    assert not app.exception, app.exception
+    comparison_id = app.query_params["comparison"]
+    assert comparison_id.startswith("cmp-transformer-")
+    assert any(f"Started comparison `{comparison_id}` (2 runs)" in s.value for s in app.success)
+    status = compare.read_status(comparison_id)
+    assert status["command"][3:] == ["compare-losses", "--resume", comparison_id] and status["pid"]
+    deadline = time.monotonic() + 120
+    while runs.pid_alive(status["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    app.run()
+    assert any("The comparison failed:" in e.value and "does not exist" in e.value for e in app.error)
+    assert app.button(key="cmp_resume")
