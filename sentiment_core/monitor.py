@@ -50,6 +50,18 @@ TAIL_BYTES = 256 * 1024  # log_tail reads at most this much of the end of train.
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # tqdm moves the cursor between its bars
 
 
+def where_runs_go(kept_in) -> str:
+    """One markdown line: the device runs will use, the data source and where results are kept.
+
+    Raises ValueError (naming the setting) when SENTIMENT_DEVICE asks for a device that is missing.
+    """
+    from sentiment_core.data import describe_source
+    from sentiment_core.settings import describe_device, get_settings
+
+    return (f"Runs will use: **{describe_device()}** · data: {describe_source(get_settings().imdb_data)} · "
+            f"kept in `{kept_in}`")
+
+
 # --- the form -> the command line ------------------------------------------------------
 
 def form_defaults(family: str) -> dict:

@@ -6,9 +6,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from sentiment_core import compare, monitor, runs
-from sentiment_core.data import describe_source
 from sentiment_core.losses import LOSSES
-from sentiment_core.settings import describe_device, get_settings
+from sentiment_core.settings import get_settings
 from sentiment_core.training import FAMILIES, FAMILY_HINTS
 
 REFRESH_SECONDS = 2
@@ -435,14 +434,9 @@ st.markdown("Does the length-weighted BCE of the original project beat plain BCE
             "and judge them on the same unweighted yardsticks, per review length, with significance tests.")
 st.info(compare.LOSS_SCALE_NOTE, icon="📏")
 try:
-    device = describe_device()
+    st.caption(monitor.where_runs_go(compare.comparisons_dir()))
 except ValueError as error:
     st.error(str(error), icon="🚫")
-    device = None
-settings = get_settings()
-if device:
-    st.caption(f"Runs will use: **{device}** · data: {describe_source(settings.imdb_data)} · "
-               f"comparisons kept in `{compare.comparisons_dir()}`")
 if notice := st.session_state.pop("cmp_notice", None):
     st.success(notice, icon="✅")
 if notice_error := st.session_state.pop("cmp_notice_error", None):

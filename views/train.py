@@ -6,9 +6,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from sentiment_core import monitor, runs
-from sentiment_core.data import describe_source
 from sentiment_core.losses import LOSSES
-from sentiment_core.settings import describe_device, get_settings
+from sentiment_core.settings import get_settings
 from sentiment_core.training import DEFAULT_BACKBONE, FAMILIES, FAMILY_DEFAULTS, FAMILY_HINTS
 
 REFRESH_SECONDS = 2
@@ -395,14 +394,9 @@ st.title("🏋️ Train")
 st.markdown("Start a training run (it runs in its own process, so closing the tab loses nothing), "
             "watch its loss and accuracy live, stop or resume it, and compare finished runs.")
 try:
-    device = describe_device()
+    st.markdown(monitor.where_runs_go(get_settings().models_dir))
 except ValueError as error:
     st.error(str(error), icon="🚫")
-    device = None
-settings = get_settings()
-if device:
-    st.markdown(f"Runs will use: **{device}** · data: {describe_source(settings.imdb_data)} · "
-                f"kept in `{settings.models_dir}`")
 if notice := st.session_state.pop("train_notice", None):
     st.success(notice, icon="✅")
 if notice_error := st.session_state.pop("train_notice_error", None):

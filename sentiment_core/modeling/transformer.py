@@ -51,7 +51,7 @@ class TransformerConfig(PretrainedConfig):
         dim_feedforward: int = 128,
         dropout: float = 0.1,
         attention_dropout: float = 0.0,
-        token_dropout: float = 0.3,
+        token_dropout: float = 0.5,
         activation: str = "gelu",
         layer_norm_eps: float = 1e-5,
         initializer_range: float = 0.02,
