@@ -292,6 +292,66 @@ def _add_compare_parser(commands) -> None:
     compare.set_defaults(handler=_compare_losses)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from sentiment_core import api, runs
+    from sentiment_core.inference import Predictor, best_run_id
+    from sentiment_core.settings import get_settings
+
+    run_id = args.run or get_settings().serve_run or best_run_id()
+    if run_id is None:
+        raise ValueError("No finished run to serve: train one first (python -m sentiment_core train --model bow).")
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers == 1:
+        Predictor.from_run(run_id)  # a clear error now rather than a failed startup; cached for the server
+    elif not (runs.run_path(run_id) / runs.BEST_DIR / "config.json").exists():
+        Predictor.from_run(run_id)  # raises the same clear RunError; the workers load their own copies
+    print(f"serving run {run_id} on http://{args.host}:{args.port} (docs: /docs), {args.workers} worker(s)", flush=True)
+    api.serve(run_id, host=args.host, port=args.port, workers=args.workers,
+              access_log=not args.no_access_log, log_level=args.log_level)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from sentiment_core.export import export_run
+    from sentiment_core.inference import best_run_id
+
+    run_id = args.run or best_run_id()
+    if run_id is None:
+        raise ValueError("No finished run to export: train one first (python -m sentiment_core train --model bow).")
+    report = export_run(run_id, args.out, onnx=args.onnx, force=args.force)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _add_serve_parsers(commands) -> None:
+    serve = commands.add_parser(
+        "serve", help="serve a run over a REST API (FastAPI + uvicorn)",
+        description="Serve a run's best model over HTTP: GET /health, GET /models, POST /predict, POST /explain, "
+        "OpenAPI docs at /docs. Limits and the optional API key come from the settings (SENTIMENT_MAX_TEXTS, "
+        "SENTIMENT_MAX_CHARS, SENTIMENT_MAX_BODY_BYTES, SENTIMENT_API_KEY).",
+    )
+    serve.add_argument("--run", help="run id (default: SENTIMENT_SERVE_RUN, else the finished run with the best test accuracy)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 in a container)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes, each with its own model (default 1)")
+    serve.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(handler=_serve)
+    export = commands.add_parser(
+        "export", help="export a run as a self-contained model folder with a model card",
+        description="Write the run's best model (safetensors) with its config and tokenizer, a pinned requirements "
+        "file, a model card (README.md) from the run's config and test report, and a SageMaker-style code/ folder "
+        "to --out; check that it loads back with identical predictions. --onnx adds onnx/model.onnx, checked "
+        "against PyTorch and timed with onnxruntime.",
+    )
+    export.add_argument("--run", help="run id (default: the finished run with the best test accuracy)")
+    export.add_argument("--out", required=True, metavar="DIR", help="folder to write (must be empty or missing)")
+    export.add_argument("--onnx", action="store_true", help="also export and check an ONNX model")
+    export.add_argument("--force", action="store_true", help="replace an existing export in --out")
+    export.set_defaults(handler=_export)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m sentiment_core",
@@ -318,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runs_parser(commands)
     _add_predict_parsers(commands)
     _add_compare_parser(commands)
+    _add_serve_parsers(commands)
     return parser
 
 

@@ -10,7 +10,7 @@ no score. Integrated Gradients on these weights equals Integrated Gradients on t
 layer with a zero baseline, summed over the embedding dimension.
 
 The explained output is the log-odds of the target class (log P(target) - log P(other)), so
-completeness reads: sum of word scores + delta = f(text) - f(baseline), in log-odds.
+completeness reads: sum of word scores - delta = f(text) - f(baseline), in log-odds (Captum's delta).
 Sub-word tokens (and punctuation glued inside a word) are summed into the words they cover;
 words are spans of the text as the user typed it.
 """

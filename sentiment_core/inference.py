@@ -163,7 +163,7 @@ class Predictor:
         if not isinstance(text, str):
             raise ValueError(f"a review must be text, got {type(text).__name__}")
         add_special = not self.word_level
-        full = self.tokenizer(text, add_special_tokens=add_special, truncation=False,
+        full = self.tokenizer(text, add_special_tokens=add_special, truncation=False, verbose=False,
                               return_offsets_mapping=True, return_special_tokens_mask=True)
         special_full = [bool(s) for s in full["special_tokens_mask"]]
         total = sum(not s for s in special_full)

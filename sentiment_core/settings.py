@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_SOURCE = "stanfordnlp/imdb"
@@ -22,6 +22,19 @@ class Settings(BaseSettings):
         device (`SENTIMENT_DEVICE`): `auto` (cuda, then mps, then cpu), `cpu`, `cuda` or `mps`.
         validation_fraction (`SENTIMENT_VALIDATION_FRACTION`): share of train held out for validation.
         seed (`SENTIMENT_SEED`): seed of the validation split (and default training seed).
+        serve_run (`SENTIMENT_SERVE_RUN`): run the REST API serves (default: the finished run with
+            the best test accuracy); `python -m sentiment_core serve --run R` sets it.
+        api_key (`SENTIMENT_API_KEY`): when set, the API refuses requests without it (401) in the
+            `X-API-Key` header or as `Authorization: Bearer <key>`; /health and the docs stay open.
+        max_texts (`SENTIMENT_MAX_TEXTS`): most texts in one /predict request.
+        max_chars (`SENTIMENT_MAX_CHARS`): most characters in one text.
+        max_body_bytes (`SENTIMENT_MAX_BODY_BYTES`): largest request body the API reads, in bytes.
+        cors_origins (`SENTIMENT_CORS_ORIGINS`): comma-separated origins allowed by CORS; empty
+            (the default) turns CORS off.
+        serve_batch_size (`SENTIMENT_SERVE_BATCH_SIZE`): the API's micro-batcher runs the model on at most this
+            many texts at once.
+        serve_batch_wait_ms (`SENTIMENT_SERVE_BATCH_WAIT_MS`): how long the micro-batcher waits for more
+            requests before running a batch that is not full.
     """
 
     model_config = SettingsConfigDict(
@@ -36,6 +49,14 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     validation_fraction: float = Field(default=0.1, gt=0.0, lt=1.0)
     seed: int = 42
+    serve_run: str | None = None
+    api_key: SecretStr | None = None
+    max_texts: int = Field(default=64, ge=1)
+    max_chars: int = Field(default=20_000, ge=1)
+    max_body_bytes: int = Field(default=2_097_152, ge=1)
+    cors_origins: str = ""
+    serve_batch_size: int = Field(default=16, ge=1)
+    serve_batch_wait_ms: float = Field(default=2.0, ge=0.0, le=1000.0)
 
     @field_validator("imdb_data")
     @classmethod

@@ -45,7 +45,7 @@ DEFAULT_BACKBONE = "distilbert-base-uncased"
 # The defaults per family are what the benchmark (bench/train_bench.py) measures.
 FAMILY_DEFAULTS: dict[str, dict] = {
     "bow": dict(epochs=3, batch_size=128, lr=5e-3, max_length=1024, vocab_size=60_000, min_frequency=2),
-    "lstm": dict(epochs=5, batch_size=64, lr=2e-3, max_length=400, vocab_size=30_000, min_frequency=2),
+    "lstm": dict(epochs=5, batch_size=64, lr=2e-3, max_length=512, vocab_size=30_000, min_frequency=2),
     "transformer": dict(epochs=3, batch_size=64, lr=1e-3, max_length=512, vocab_size=30_000, min_frequency=2),
     "pretrained": dict(epochs=1, batch_size=16, lr=3e-5, max_length=256, vocab_size=None, min_frequency=None),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -69,9 +70,8 @@ def write_csv(path: Path, n: int = 40) -> Path:
 @pytest.fixture(autouse=True)
 def isolated_settings(monkeypatch, tmp_path):
     """Every test gets fresh settings: models in a temp folder, no .env, cpu, caches cleared."""
-    for name in ("IMDB_DATA", "SENTIMENT_IMDB_DATA", "SENTIMENT_MODELS_DIR", "SENTIMENT_DEVICE",
-                 "SENTIMENT_VALIDATION_FRACTION", "SENTIMENT_SEED"):
-        monkeypatch.delenv(name, raising=False)
+    for name in [n for n in os.environ if n == "IMDB_DATA" or n.startswith("SENTIMENT_")]:
+        monkeypatch.delenv(name, raising=False)  # every setting at its default, whatever the shell set
     monkeypatch.chdir(tmp_path)  # a .env in the repo must not leak into tests
     monkeypatch.setenv("SENTIMENT_MODELS_DIR", str(tmp_path / "models"))
     get_settings.cache_clear()

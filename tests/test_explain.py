@@ -47,7 +47,7 @@ def test_integrated_gradients_is_complete(family, word_tokenizer):
     predictor = random_predictor(family, word_tokenizer)
     (explanation,) = explain(predictor, "The plot was dull, the actor was bad. A waste!", n_steps=200)
     total = sum(w.score for w in explanation.words)
-    assert total + explanation.delta == pytest.approx(explanation.output - explanation.baseline_output, abs=1e-4)
+    assert total - explanation.delta == pytest.approx(explanation.output - explanation.baseline_output, abs=1e-6)
     assert abs(explanation.delta) < 0.05 * max(1.0, abs(explanation.output - explanation.baseline_output))
 
 
@@ -57,7 +57,7 @@ def test_integrated_gradients_is_complete_for_pretrained(tiny_backbone):
     predictor = Predictor(model, AutoTokenizer.from_pretrained(tiny_backbone), "pretrained", max_length=32)
     (explanation,) = explain(predictor, "A great movie, unbelievable acting and a dull plot.", n_steps=200)
     total = sum(w.score for w in explanation.words)
-    assert total + explanation.delta == pytest.approx(explanation.output - explanation.baseline_output, abs=1e-4)
+    assert total - explanation.delta == pytest.approx(explanation.output - explanation.baseline_output, abs=1e-6)
     words = [w.word for w in explanation.words]
     assert "unbelievable" in words  # un ##believ ##able summed into one word
     assert "[CLS]" not in words and "[SEP]" not in words

@@ -46,7 +46,7 @@ class LstmConfig(PretrainedConfig):
         num_layers: int = 1,
         bidirectional: bool = True,
         dropout: float = 0.3,
-        token_dropout: float = 0.3,
+        token_dropout: float = 0.5,
         initializer_range: float = 0.1,
         **kwargs,
     ):
@@ -115,7 +115,7 @@ class LstmForSequenceClassification(PreTrainedModel):
         positions = torch.arange(sequence.shape[1], device=sequence.device)[None, :]  # (1, seq_len)
         source = lengths[:, None] - 1 - positions  # (batch, seq_len)
         source = torch.where(source >= 0, source, positions)  # padding maps to itself
-        return sequence.gather(1, source.unsqueeze(-1).expand_as(sequence))
+        return sequence.gather(1, source.unsqueeze(-1).expand(-1, -1, sequence.shape[-1]))  # not expand_as: ONNX keeps seq_len dynamic
 
     def _drop_tokens(self, embedded: torch.Tensor) -> torch.Tensor:
         """Zero whole token embeddings at random in training (word dropout). (batch, seq_len, dim)"""

@@ -5,6 +5,7 @@ import signal
 import time
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from sentiment_core import runs
 from tests.browser.conftest import SCREENSHOTS
@@ -15,7 +16,11 @@ STEP = re.compile(r"step ([\d,]+) / ([\d,]+)")
 
 
 def _step(page) -> int:
-    text = page.get_by_test_id("stProgress").first.inner_text(timeout=5_000)
+    """The step the live view shows; -1 while it shows none (queued, or between two refreshes)."""
+    try:
+        text = page.get_by_test_id("stProgress").first.inner_text(timeout=5_000)
+    except PlaywrightTimeout:
+        return -1
     match = STEP.search(text)
     return int(match.group(1).replace(",", "")) if match else -1
 

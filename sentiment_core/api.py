@@ -1,0 +1,691 @@
+"""The REST API: FastAPI over `inference.Predictor`.
+
+    python -m sentiment_core serve --run R [--host 127.0.0.1] [--port 8000] [--workers N]
+    uvicorn sentiment_core.api:create_app --factory       # the same app, SENTIMENT_SERVE_RUN=R
+
+Endpoints: `GET /health`, `GET /models`, `POST /predict`, `POST /explain`; OpenAPI docs at
+`/docs`. The model is loaded once per worker process at startup (the lifespan), for the run
+named by `create_app(run_id)`, else `SENTIMENT_SERVE_RUN`, else the finished run with the best
+test accuracy. Workers share nothing: each process builds its own app, model and batcher.
+
+Model work never runs on the event loop: concurrent `/predict` requests go through a
+`MicroBatcher`, which collects their texts for a few milliseconds (up to
+`SENTIMENT_SERVE_BATCH_SIZE` texts) and runs one `predictor.predict` for all of them in a
+worker thread. A lock serialises model calls (an explanation hooks the embedding layer, so it
+must not overlap a prediction on the same model).
+
+Every error is a 4xx whose message says what to fix: limits (413, naming the setting),
+malformed JSON, invalid UTF-8, wrong types and unreadable texts (400/422), a missing or wrong
+API key (401), an unknown run (404) or one without a usable model (409). Anything else is a
+bug: it is logged and answered 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import secrets
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sentiment_core import runs
+from sentiment_core.explain import METHOD_OPTIONS, METHODS
+from sentiment_core.settings import Settings, get_settings
+
+logger = logging.getLogger("sentiment_core.api")
+
+OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+MAX_EXPLAIN_STEPS = 500
+LABEL = Literal["negative", "positive"]
+
+
+# --- request and response models ---------------------------------------------------------
+
+def _check_run_id(value: str | None) -> str | None:
+    return None if value is None else runs.validate_run_id(value)
+
+
+class PredictRequest(BaseModel):
+    """Reviews to classify, in one request (at most SENTIMENT_MAX_TEXTS texts)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"texts": ["A moving, beautifully acted film.", "Two hours I will never get back."]}]})
+
+    texts: list[str] = Field(description="review texts, each at most SENTIMENT_MAX_CHARS characters")
+    run: str | None = Field(default=None, description="run id (default: the run this server serves)",
+                            json_schema_extra={"pattern": runs.RUN_ID_PATTERN.pattern})
+
+    @field_validator("run")
+    @classmethod
+    def _valid_run(cls, value: str | None) -> str | None:
+        return _check_run_id(value)
+
+
+class ExplainRequest(BaseModel):
+    """One review to explain word by word."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"text": "A moving, beautifully acted film.", "method": "integrated_gradients"}]})
+
+    text: str = Field(description="the review, at most SENTIMENT_MAX_CHARS characters")
+    method: Literal[tuple(METHODS)] = Field(  # type: ignore[valid-type]
+        default="integrated_gradients",
+        description="attribution method: " + "; ".join(f"{name}: {text}" for name, text in METHODS.items()))
+    target: LABEL | None = Field(default=None, description="class to explain (default: the predicted one)")
+    steps: int | None = Field(
+        default=None, ge=1, le=MAX_EXPLAIN_STEPS,
+        description="; ".join(f"{name}: {option} (default {default})"
+                              for name, (option, default, _) in METHOD_OPTIONS.items() if option))
+    run: str | None = Field(default=None, description="run id (default: the run this server serves)",
+                            json_schema_extra={"pattern": runs.RUN_ID_PATTERN.pattern})
+
+    @field_validator("run")
+    @classmethod
+    def _valid_run(cls, value: str | None) -> str | None:
+        return _check_run_id(value)
+
+
+class PredictionOut(BaseModel):
+    label: LABEL
+    probability: float = Field(description="P(positive)")
+    truncated: bool = Field(description="the review was longer than the model reads; it read the start")
+    tokens_read: int
+    total_tokens: int
+    read_until: int = Field(description="the model read characters [0, read_until) of the text")
+    notes: list[str]
+
+
+class PredictResponse(BaseModel):
+    run: str | None
+    predictions: list[PredictionOut]
+
+
+class WordOut(BaseModel):
+    word: str
+    start: int
+    end: int
+    score: float = Field(description="log-odds toward the target class")
+
+
+class ExplainResponse(BaseModel):
+    run: str | None
+    text: str
+    method: str
+    label: LABEL = Field(description="the predicted class")
+    probability: float = Field(description="P(positive)")
+    target: LABEL = Field(description="the class the scores push toward")
+    delta: float | None = Field(description="completeness gap (Captum): sum(scores) - delta = output - baseline_output")
+    delta_is_large: bool
+    output: float | None
+    baseline_output: float | None
+    truncated: bool
+    read_until: int
+    notes: list[str]
+    words: list[WordOut]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    model_loaded: bool
+    run: str | None
+    family: str
+    device: str
+    max_length: int
+
+
+class ModelOut(BaseModel):
+    run: str
+    family: str | None
+    loss: str | None
+    serving: bool
+    created: str | None
+    test: dict[str, float | None] = Field(description="test accuracy, f1, roc_auc, bce and ece (calibration)")
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelOut]
+
+
+class ErrorOut(BaseModel):
+    detail: Any
+
+
+ERRORS = {
+    400: {"model": ErrorOut, "description": "the body is not UTF-8, or its Content-Length is not a number"},
+    401: {"model": ErrorOut, "description": "missing or wrong API key (when SENTIMENT_API_KEY is set)"},
+    413: {"model": ErrorOut, "description": "over a limit (the message names it)"},
+}
+RUN_ERRORS = {
+    404: {"model": ErrorOut, "description": "no such run"},
+    409: {"model": ErrorOut, "description": "the run has no usable model (unfinished or corrupted)"},
+}
+
+
+# --- the micro-batcher ---------------------------------------------------------------------
+
+class MicroBatcher:
+    """Collects the texts of concurrent requests and runs one model call per batch, in a thread.
+
+    `predict(texts)` queues a request and waits for its results. A background task takes the
+    queued requests in arrival order, waiting `max_wait_ms` for more when fewer than `max_batch`
+    texts are queued, and runs `predict_fn` on all their texts in a worker thread (a request
+    larger than `max_batch` runs alone). When a batch fails, each of its requests is retried
+    alone, so one bad request never fails the others.
+    """
+
+    def __init__(self, predict_fn: Callable[[list[str]], Sequence[Any]], max_batch: int = 16,
+                 max_wait_ms: float = 2.0):
+        if max_batch < 1 or max_wait_ms < 0:
+            raise ValueError(f"max_batch must be >= 1 and max_wait_ms >= 0, got {max_batch} and {max_wait_ms}")
+        self.predict_fn = predict_fn
+        self.max_batch = int(max_batch)
+        self.max_wait = float(max_wait_ms) / 1000
+        self.batches = 0  # model calls made (for tests and stats)
+        self.largest_batch = 0
+        self._pending: deque[tuple[list[str], asyncio.Future]] = deque()
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self._wakeup = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="micro-batcher")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        while self._pending:
+            _, future = self._pending.popleft()
+            if not future.done():
+                future.set_exception(RuntimeError("the server is shutting down"))
+
+    async def predict(self, texts: Sequence[str]) -> list[Any]:
+        if self._task is None or self._task.done():
+            raise RuntimeError("the micro-batcher is not running (start() it in the app's lifespan)")
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((list(texts), future))
+        self._wakeup.set()
+        return await future
+
+    def _queued_texts(self) -> int:
+        return sum(len(texts) for texts, _ in self._pending)
+
+    def _take(self) -> list[tuple[list[str], asyncio.Future]]:
+        batch, size = [], 0
+        while self._pending:
+            texts, future = self._pending[0]
+            if future.done():  # the caller went away
+                self._pending.popleft()
+                continue
+            if batch and size + len(texts) > self.max_batch:
+                break
+            self._pending.popleft()
+            batch.append((texts, future))
+            size += len(texts)
+        return batch
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            if self.max_wait > 0 and self._queued_texts() < self.max_batch:
+                await asyncio.sleep(self.max_wait)
+            self._wakeup.clear()
+            batch = self._take()
+            if batch:
+                await self._run_batch(batch)
+            if self._pending:
+                self._wakeup.set()
+
+    async def _run_batch(self, batch: list[tuple[list[str], asyncio.Future]]) -> None:
+        texts = [text for item, _ in batch for text in item]
+        self.batches += 1
+        self.largest_batch = max(self.largest_batch, len(texts))
+        try:
+            results = await asyncio.to_thread(self.predict_fn, texts)
+        except Exception as error:  # noqa: BLE001 - handed to the callers
+            if len(batch) == 1:
+                _settle(batch[0][1], error=error)
+                return
+            for item, future in batch:  # find whose request failed; the others still get answers
+                try:
+                    _settle(future, result=list(await asyncio.to_thread(self.predict_fn, item)))
+                except Exception as single_error:  # noqa: BLE001
+                    _settle(future, error=single_error)
+            return
+        offset = 0
+        for item, future in batch:
+            _settle(future, result=list(results[offset:offset + len(item)]))
+            offset += len(item)
+
+
+def _settle(future: asyncio.Future, result=None, error: BaseException | None = None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+# --- errors --------------------------------------------------------------------------------
+
+class ApiError(Exception):
+    """An error answered with `status` and `detail` (a message saying what to fix).
+
+    A 422 takes FastAPI's validation-error shape (`detail` a list, with `loc`) plus `message`.
+    """
+
+    def __init__(self, status: int, detail: str, loc: Sequence[str | int] = ("body",)):
+        super().__init__(detail)
+        self.status, self.detail, self.loc = status, detail, list(loc)
+
+    def response(self) -> JSONResponse:
+        if self.status == 422:
+            return JSONResponse(status_code=422, content={
+                "detail": [{"type": "value_error", "loc": self.loc, "msg": self.detail}], "message": self.detail})
+        return JSONResponse(status_code=self.status, content={"detail": self.detail})
+
+
+def _where(loc: Sequence[str | int]) -> str:
+    """["body", "texts", 3] -> "texts[3]"."""
+    text = ""
+    for part in loc[1:] if loc and loc[0] == "body" else loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"
+
+
+def _error_message(errors: Sequence[dict]) -> str:
+    """One line naming each bad field and what is wrong with it."""
+    parts = []
+    for error in errors[:3]:
+        loc = [str(part) for part in error.get("loc", ())]
+        where = ".".join(loc[1:] if loc and loc[0] == "body" else loc) or "body"
+        message = str(error.get("msg", "invalid"))
+        if error.get("type") == "json_invalid":
+            where = f"body (character {loc[1]})" if len(loc) > 1 else "body"
+            message = f"not valid JSON ({(error.get('ctx') or {}).get('error', 'decode error')})"
+        elif where == "body" and error.get("type") in ("model_attributes_type", "dict_type", "missing"):
+            message += ': send a JSON object such as {"texts": ["..."]} with Content-Type: application/json'
+        parts.append(f"{where}: {message}")
+    if len(errors) > 3:
+        parts.append(f"and {len(errors) - 3} more")
+    return "; ".join(parts)
+
+
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    errors = []
+    for item in error.errors():  # keep it JSON-safe: inputs can be bytes, ctx can hold exceptions
+        item = {key: value for key, value in item.items() if key in ("type", "loc", "msg", "ctx")}
+        if "ctx" in item:
+            item["ctx"] = {key: str(value) for key, value in item["ctx"].items()}
+        item["loc"] = [part if isinstance(part, (str, int)) else str(part) for part in item.get("loc", ())]
+        errors.append(item)
+    return JSONResponse(status_code=422, content={"detail": errors, "message": _error_message(errors)})
+
+
+async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    """FastAPI's own HTTP errors; its vague "error parsing the body" gets the cause and the fix."""
+    detail = error.detail
+    if error.status_code == 400 and detail == "There was an error parsing the body":
+        cause = error.__cause__
+        if isinstance(cause, RecursionError):
+            detail = 'The JSON body is nested too deeply: send a flat object such as {"texts": ["..."]}.'
+        elif isinstance(cause, UnicodeDecodeError):
+            detail = "The request body is not valid UTF-8: send JSON encoded as UTF-8."
+        else:
+            detail = (f"The request body could not be parsed ({type(cause).__name__ if cause else 'unknown error'}): "
+                      'send JSON such as {"texts": ["..."]} with Content-Type: application/json.')
+    return JSONResponse(status_code=error.status_code, content={"detail": detail}, headers=error.headers)
+
+
+async def _api_error(request: Request, error: ApiError) -> JSONResponse:
+    return error.response()
+
+
+async def _value_error(request: Request, error: ValueError) -> JSONResponse:
+    """A library ValueError that no endpoint caught: the library names the bad value."""
+    return ApiError(409 if isinstance(error, runs.RunError) else 422, str(error)).response()
+
+
+async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    logger.exception("unexpected error on %s %s", request.method, request.url.path)
+    return JSONResponse(status_code=500, content={
+        "detail": f"Internal error ({type(error).__name__}); it was logged on the server."})
+
+
+# --- the guard: API key, body size, UTF-8 --------------------------------------------------
+
+class RequestGuard:
+    """Pure ASGI middleware, before any parsing: API key, body size limit, UTF-8 JSON bodies.
+
+    The body is read here (at most `max_body_bytes`) and replayed to the app, so an oversized
+    body is refused with 413 before the app sees it, whatever its Content-Length says.
+    """
+
+    def __init__(self, app, api_key: str | None, max_body_bytes: int):
+        self.app = app
+        self.api_key = api_key.encode() if api_key else None
+        self.max_body_bytes = int(max_body_bytes)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {}
+        for name, value in scope.get("headers", ()):
+            headers[name.lower()] = value
+        if self.api_key is not None and scope["path"] not in OPEN_PATHS and scope["method"] != "OPTIONS":
+            given = headers.get(b"x-api-key")
+            authorization = headers.get(b"authorization", b"")
+            if given is None and authorization[:7].lower() == b"bearer ":
+                given = authorization[7:].strip()
+            if given is None or not secrets.compare_digest(given, self.api_key):
+                problem = "no API key was sent" if given is None else "the API key is wrong"
+                await _send_json(send, 401, {"detail": f"This API needs a key and {problem}: send it in the "
+                                             "X-API-Key header (or as Authorization: Bearer <key>)."},
+                                 extra_headers=[(b"www-authenticate", b"ApiKey")])
+                return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                await _send_json(send, 400, {"detail": "The Content-Length header is not a number."})
+                return
+            if declared > self.max_body_bytes:
+                await self._too_large(send, f"{declared} bytes")
+                return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await self._too_large(send, f"more than {self.max_body_bytes} bytes")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if body and (content_type in (b"", b"application/json") or content_type.endswith(b"+json")):
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError as error:
+                await _send_json(send, 400, {"detail": (
+                    f"The request body is not valid UTF-8 (byte 0x{body[error.start]:02x} at position {error.start}): "
+                    "send JSON encoded as UTF-8.")})
+                return
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send, size: str) -> None:
+        await _send_json(send, 413, {"detail": (
+            f"The request body is {size}; the limit is {self.max_body_bytes} bytes (SENTIMENT_MAX_BODY_BYTES): "
+            "send fewer or shorter texts per request.")})
+
+
+async def _send_json(send, status: int, payload: dict, extra_headers=()) -> None:
+    body = JSONResponse(payload).body
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra_headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+# --- the app -------------------------------------------------------------------------------
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+class _Service:
+    """Per-app state: the served predictor, its batcher and the model lock. Nothing module-level."""
+
+    def __init__(self, settings: Settings, run_id: str | None, predictor=None):
+        self.settings = settings
+        self.requested_run = run_id
+        self.predictor = predictor
+        self.batcher: MicroBatcher | None = None
+        self.lock = threading.Lock()
+
+    def load(self) -> None:
+        from sentiment_core.inference import Predictor, best_run_id
+
+        if self.predictor is not None:
+            return
+        run_id = self.requested_run or self.settings.serve_run or best_run_id()
+        if run_id is None:
+            raise runs.RunError(
+                f"No finished run to serve in {runs.models_dir()}: train one first "
+                "(python -m sentiment_core train --model bow) or pass --run.")
+        self.predictor = Predictor.from_run(run_id)
+
+    def predict_served(self, texts: list[str]):
+        with self.lock:
+            return self.predictor.predict(texts, batch_size=self.settings.serve_batch_size)
+
+    async def predictor_for(self, run_id: str | None):
+        """The served predictor, or another finished run's (loaded off the event loop, cached)."""
+        if run_id is None or run_id == self.predictor.run_id:
+            return self.predictor
+        from sentiment_core.inference import Predictor
+
+        if not runs.run_path(run_id).is_dir():
+            raise ApiError(404, f"No run {run_id!r}: GET /models lists the runs this server can use.")
+        try:
+            return await asyncio.to_thread(Predictor.from_run, run_id)
+        except runs.RunError as error:
+            raise ApiError(409, str(error)) from None
+
+    def check_text(self, text: str, loc: list) -> None:
+        """Refuse a text over SENTIMENT_MAX_CHARS (413), empty (422) or not encodable as UTF-8 (422)."""
+        limit = self.settings.max_chars
+        if len(text) > limit:
+            raise ApiError(413, f"{_where(loc)} has {len(text)} characters; the limit is {limit} per text "
+                                "(SENTIMENT_MAX_CHARS): shorten it or split it.")
+        if not text.strip():
+            raise ApiError(422, f"{_where(loc)} is empty: send the text of a review.", loc)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ApiError(422, f"{_where(loc)} holds an unpaired surrogate ({error.object[error.start]!r} at "
+                                f"character {error.start}), which is not valid Unicode text: send UTF-8 text.", loc) from None
+
+
+def create_app(run_id: str | None = None, *, predictor=None, settings: Settings | None = None) -> FastAPI:
+    """The API for `run_id` (else SENTIMENT_SERVE_RUN, else the best finished run).
+
+    The model loads at startup; `predictor` skips loading (tests). Pass
+    `sentiment_core.api:create_app` with `factory=True` to uvicorn: each worker builds its own.
+    """
+    settings = settings or get_settings()
+    api_key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    if run_id is not None:
+        runs.validate_run_id(run_id)
+    service = _Service(settings, run_id, predictor)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await asyncio.to_thread(service.load)
+        logger.info("serving run %s (%s) on %s", service.predictor.run_id, service.predictor.family,
+                    service.predictor.device)
+        service.batcher = MicroBatcher(service.predict_served, settings.serve_batch_size,
+                                       settings.serve_batch_wait_ms)
+        await service.batcher.start()
+        try:
+            yield
+        finally:
+            await service.batcher.close()
+
+    app = FastAPI(
+        title="IMDB Sentiment Studio API",
+        version="1.0",
+        description=(
+            "Sentiment of English movie reviews with a trained run of the studio, and the words that drove it.\n\n"
+            f"Limits: {settings.max_texts} texts per request (SENTIMENT_MAX_TEXTS), {settings.max_chars} characters "
+            f"per text (SENTIMENT_MAX_CHARS), {settings.max_body_bytes} bytes per body (SENTIMENT_MAX_BODY_BYTES). "
+            + ("Every endpoint but /health needs the X-API-Key header." if api_key else "")),
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.openapi = lambda: _openapi_with_limits(app, settings)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ValueError, _value_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_middleware(RequestGuard, api_key=api_key, max_body_bytes=settings.max_body_bytes)
+    origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
+    if origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Content-Type", "X-API-Key", "Authorization"])
+
+    @app.get("/health", response_model=HealthResponse, summary="Is the model loaded, and which one")
+    async def health() -> HealthResponse:
+        p = service.predictor
+        return HealthResponse(status="ok", model_loaded=p is not None, run=p.run_id, family=p.family,
+                              device=str(p.device), max_length=p.max_length)
+
+    @app.get("/models", response_model=ModelsResponse, responses=ERRORS, summary="Finished runs and their test metrics")
+    async def models() -> ModelsResponse:
+        rows = await asyncio.to_thread(_model_rows, service.predictor.run_id)
+        return ModelsResponse(models=rows)
+
+    @app.post("/predict", response_model=PredictResponse, responses={**ERRORS, **RUN_ERRORS},
+              summary="Label and P(positive) for each text")
+    async def predict(request: PredictRequest):
+        if not request.texts:
+            raise ApiError(422, "texts is empty: send at least one review.", ["body", "texts"])
+        if len(request.texts) > settings.max_texts:
+            raise ApiError(413, f"{len(request.texts)} texts in one request; the limit is {settings.max_texts} "
+                                "(SENTIMENT_MAX_TEXTS): split them over several requests.")
+        for index, text in enumerate(request.texts):
+            service.check_text(text, ["body", "texts", index])
+        chosen = await service.predictor_for(request.run)
+        try:
+            if chosen is service.predictor:
+                predictions = await service.batcher.predict(request.texts)
+            else:
+                predictions = await asyncio.to_thread(_locked, service.lock, chosen.predict, request.texts)
+        except ValueError:
+            raise _unreadable(chosen, request.texts) from None
+        return PredictResponse(run=chosen.run_id, predictions=[
+            PredictionOut(**{**p.to_dict(), "probability": _finite(p.probability) or 0.0}) for p in predictions])
+
+    @app.post("/explain", response_model=ExplainResponse, responses={**ERRORS, **RUN_ERRORS},
+              summary="Word attributions (Captum) for one text")
+    async def explain(request: ExplainRequest):
+        service.check_text(request.text, ["body", "text"])
+        chosen = await service.predictor_for(request.run)
+        option = METHOD_OPTIONS[request.method][0]
+        options = {option: request.steps} if option and request.steps else {}
+        try:
+            (explanation,) = await asyncio.to_thread(
+                _locked, service.lock, chosen.explain, [request.text], method=request.method,
+                target=request.target, **options)
+        except ValueError as error:
+            raise ApiError(422, f"text: {error}", ["body", "text"]) from None
+        result = explanation.to_dict()
+        for key in ("probability", "delta", "output", "baseline_output"):
+            result[key] = _finite(result[key])
+        result["probability"] = result["probability"] or 0.0
+        result["words"] = [{**w, "score": _finite(w["score"]) or 0.0} for w in result["words"]]
+        return ExplainResponse(run=chosen.run_id, **result)
+
+    return app
+
+
+def _openapi_with_limits(app: FastAPI, settings: Settings) -> dict:
+    """The OpenAPI schema, with this server's limits on texts (the endpoints check them with clearer messages)."""
+    if app.openapi_schema is None:
+        schema = FastAPI.openapi(app)
+        components = schema.get("components", {}).get("schemas", {})
+        text_rules = {"minLength": 1, "maxLength": settings.max_chars, "pattern": r"\S"}
+        if "PredictRequest" in components:
+            texts = components["PredictRequest"]["properties"]["texts"]
+            texts.update(minItems=1, maxItems=settings.max_texts)
+            texts["items"].update(text_rules)
+        if "ExplainRequest" in components:
+            components["ExplainRequest"]["properties"]["text"].update(text_rules)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def _locked(lock: threading.Lock, function, *args, **kwargs):
+    with lock:
+        return function(*args, **kwargs)
+
+
+def _unreadable(predictor, texts: list[str]) -> ApiError:
+    """The 422 for a request whose prediction failed: name the first text the model cannot read."""
+    for index, text in enumerate(texts):
+        try:
+            predictor.encode(text)
+        except ValueError as error:
+            return ApiError(422, f"texts[{index}]: {error}", ["body", "texts", index])
+    return ApiError(422, "The model could not read these texts: send plain review text.", ["body", "texts"])
+
+
+def _model_rows(serving: str | None) -> list[ModelOut]:
+    from sentiment_core.inference import finished_runs
+
+    rows = []
+    for row in finished_runs():
+        try:
+            report = runs.read_json(runs.run_path(row["run_id"]) / runs.EVAL_FILE) or {}
+        except runs.RunError:
+            report = {}
+        test = report.get("test") or {}
+        metrics = {key: test.get(key) for key in ("accuracy", "f1", "roc_auc", "bce")}
+        metrics["ece"] = (test.get("calibration") or {}).get("ece")
+        rows.append(ModelOut(
+            run=row["run_id"], family=row.get("family"), loss=row.get("loss"), serving=row["run_id"] == serving,
+            created=row.get("created") if isinstance(row.get("created"), str) else None,
+            test={key: _finite(value) if isinstance(value, (int, float)) else None for key, value in metrics.items()},
+        ))
+    return rows
+
+
+def serve(run_id: str | None = None, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+          access_log: bool = True, log_level: str = "info") -> None:
+    """Run the API under uvicorn; with several workers each process loads its own model."""
+    import os
+
+    import uvicorn
+
+    if run_id is not None:
+        # Each worker process builds the app with create_app() and reads the run from its Settings:
+        # the environment is how the choice reaches them.
+        os.environ["SENTIMENT_SERVE_RUN"] = runs.validate_run_id(run_id)
+        get_settings.cache_clear()
+    uvicorn.run("sentiment_core.api:create_app", factory=True, host=host, port=port, workers=workers,
+                access_log=access_log, log_level=log_level)

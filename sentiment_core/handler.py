@@ -1,0 +1,161 @@
+"""SageMaker-style inference handler, over an exported model folder (`sentiment_core.export`).
+
+A SageMaker PyTorch serving container calls, for every request:
+
+    model = model_fn(model_dir)                       # once, at start-up
+    data = input_fn(request_body, content_type)       # application/json, text/plain, text/csv
+    prediction = predict_fn(data, model)
+    body = output_fn(prediction, accept)              # application/json (also for */*), text/csv
+                                                      # (rows label,probability,truncated; no header)
+
+An export's `code/inference.py` re-exports these four functions, so `model.tar.gz` of an export
+folder deploys as it is. Inputs:
+- application/json: `{"texts": [...]}`, `{"text": "..."}`, `{"inputs": ... }`, a list of strings
+  or one string;
+- text/plain: the whole body is one review;
+- text/csv: a `text` or `review` column when the first row is a header naming one, otherwise
+  the first field of every row (SageMaker batch transform sends headerless rows).
+Each text must be non-blank and at most SENTIMENT_MAX_CHARS characters, at most
+SENTIMENT_MAX_TEXTS texts per request; anything else raises ValueError saying what to fix.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from sentiment_core.settings import get_settings
+
+CONTENT_TYPES = ("application/json", "text/plain", "text/csv")
+ACCEPTS = ("application/json", "text/csv")
+CSV_COLUMNS = ("label", "probability", "truncated")
+_TEXT_HEADERS = ("text", "review")
+
+
+class UnsupportedFormatError(ValueError):
+    """A content type or accept header this handler does not speak."""
+
+
+def model_fn(model_dir, context=None):
+    """Load the exported model in `model_dir` -> a `Predictor` (on SENTIMENT_DEVICE, default auto)."""
+    from sentiment_core.export import EXPORT_FILE
+    from sentiment_core.inference import Predictor
+
+    folder = Path(model_dir)
+    meta_file = folder / EXPORT_FILE
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.exists() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{meta_file} is corrupted ({error}): export the run again.") from None
+    return Predictor.from_folder(folder, family=meta.get("family"), max_length=meta.get("max_length"),
+                                 run_id=meta.get("run_id"))
+
+
+def _media_type(header: str | None, default: str) -> str:
+    return (header or default).split(";")[0].strip().lower() or default
+
+
+def input_fn(input_data, content_type: str = "application/json", context=None) -> list[str]:
+    """Request body (bytes or str) -> the list of review texts to predict."""
+    media = _media_type(content_type, "application/json")
+    if media not in CONTENT_TYPES:
+        raise UnsupportedFormatError(
+            f"Unsupported content type {content_type!r}: send one of {', '.join(CONTENT_TYPES)}.")
+    if isinstance(input_data, (bytes, bytearray, memoryview)):
+        try:
+            body = bytes(input_data).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(f"The request body is not valid UTF-8 (position {error.start}): encode it as UTF-8.") from None
+    elif isinstance(input_data, str):
+        body = input_data
+    else:
+        raise ValueError(f"The request body must be bytes or text, got {type(input_data).__name__}.")
+    if media == "application/json":
+        texts = _json_texts(body)
+    elif media == "text/plain":
+        texts = [body]
+    else:
+        texts = _csv_texts(body)
+    return _checked(texts)
+
+
+def _json_texts(body: str) -> list:
+    try:
+        payload = json.loads(body)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"The body is not valid JSON ({error.msg} at character {error.pos}): send "
+                         '{"texts": ["..."]}.') from None
+    if isinstance(payload, dict):
+        known = [key for key in ("texts", "text", "inputs") if key in payload]
+        if not known:
+            raise ValueError(f"The JSON object has no 'texts', 'text' or 'inputs' key (keys: "
+                             f"{', '.join(map(str, list(payload)[:5])) or 'none'}): send {{\"texts\": [\"...\"]}}.")
+        payload = payload[known[0]]
+    if isinstance(payload, str):
+        return [payload]
+    if isinstance(payload, list):
+        return payload
+    raise ValueError(f"Expected a list of review texts, got {type(payload).__name__}: send {{\"texts\": [\"...\"]}}.")
+
+
+def _csv_texts(body: str) -> list[str]:
+    try:
+        rows = [row for row in csv.reader(io.StringIO(body)) if row]
+    except csv.Error as error:
+        raise ValueError(f"The body is not valid CSV ({error}): send one review per row.") from None
+    if not rows:
+        return []
+    header = [cell.strip().lower() for cell in rows[0]]
+    column = next((header.index(name) for name in _TEXT_HEADERS if name in header), None)
+    if column is not None:
+        return [row[column] if column < len(row) else "" for row in rows[1:]]
+    return [row[0] for row in rows]
+
+
+def _checked(texts: list) -> list[str]:
+    settings = get_settings()
+    if not texts:
+        raise ValueError("No review texts in the request: send at least one.")
+    if len(texts) > settings.max_texts:
+        raise ValueError(f"{len(texts)} texts in one request; the limit is {settings.max_texts} "
+                         "(SENTIMENT_MAX_TEXTS): split them over several requests.")
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ValueError(f"texts[{index}] is a {type(text).__name__}, not text: send strings.")
+        if len(text) > settings.max_chars:
+            raise ValueError(f"texts[{index}] has {len(text)} characters; the limit is {settings.max_chars} "
+                             "(SENTIMENT_MAX_CHARS): shorten it.")
+        if not text.strip():
+            raise ValueError(f"texts[{index}] is empty: send the text of a review.")
+    return list(texts)
+
+
+def predict_fn(data: list[str], model) -> list[dict]:
+    """Texts -> one dict per text: label, probability (of positive), truncated, tokens, notes."""
+    try:
+        return [prediction.to_dict() for prediction in model.predict(data)]
+    except ValueError:
+        for index, text in enumerate(data):  # name the text the model cannot read
+            try:
+                model.encode(text)
+            except ValueError as error:
+                raise ValueError(f"texts[{index}]: {error}") from None
+        raise
+
+
+def output_fn(prediction: list[dict], accept: str | None = "application/json") -> str:
+    """Predictions -> the response body in the first supported type of `accept` (JSON for */*)."""
+    wanted = [_media_type(part, "application/json") for part in (accept or "application/json").split(",")]
+    media = next((m if m in ACCEPTS else "application/json" for m in wanted
+                  if m in ACCEPTS or m in ("*/*", "application/*")), None)
+    if media is None:
+        raise UnsupportedFormatError(f"Unsupported accept type {accept!r}: ask for one of {', '.join(ACCEPTS)}.")
+    if media == "application/json":
+        return json.dumps({"predictions": prediction})
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")  # no header: one output row per input row, as batch transform joins them
+    for row in prediction:
+        writer.writerow([row["label"], f"{row['probability']:.6f}", str(bool(row["truncated"])).lower()])
+    return out.getvalue()

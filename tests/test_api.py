@@ -1,0 +1,379 @@
+"""The REST API: every endpoint, every status code it answers, limits, API key, CORS, the micro-batcher."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from sentiment_core import api, cli, runs
+from sentiment_core.inference import Predictor
+from sentiment_core.settings import get_settings
+from tests.serving_helpers import RUN_ID, install_tiny_run
+
+REPO = Path(__file__).resolve().parents[1]
+GOOD = ["A wonderful film, I loved it and the actor was brilliant.", "Awful and boring, the worst plot, a waste."]
+
+
+def settings_env(monkeypatch, **values) -> None:
+    for name, value in values.items():
+        monkeypatch.setenv(name, str(value))
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def run_dir():
+    return install_tiny_run()
+
+
+@pytest.fixture
+def client(run_dir):
+    with TestClient(api.create_app(RUN_ID)) as test_client:
+        yield test_client
+
+
+def assert_names(response, status: int, *words: str) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    text = json.dumps(body)
+    for word in words:
+        assert word in text, f"{word!r} not in {text}"
+    return body
+
+
+# --- good input ------------------------------------------------------------------------------
+
+def test_health_and_models(client):
+    health = assert_names(client.get("/health"), 200)
+    assert health == {"status": "ok", "model_loaded": True, "run": RUN_ID, "family": "bow", "device": "cpu",
+                      "max_length": 64}
+    (model,) = assert_names(client.get("/models"), 200)["models"]
+    report = runs.read_json(runs.run_path(RUN_ID) / runs.EVAL_FILE)["test"]
+    assert model["run"] == RUN_ID and model["family"] == "bow" and model["serving"] is True
+    assert model["test"]["accuracy"] == pytest.approx(report["accuracy"])
+    assert model["test"]["ece"] == pytest.approx(report["calibration"]["ece"])
+
+
+def test_predict_matches_the_predictor_in_order(client):
+    texts = GOOD + ["great " * 100]  # the last one is longer than the run's 64 tokens
+    body = assert_names(client.post("/predict", json={"texts": texts}), 200)
+    expected = Predictor.from_run(RUN_ID).predict(texts)
+    assert body["run"] == RUN_ID and len(body["predictions"]) == 3
+    for got, want in zip(body["predictions"], expected):
+        assert got["label"] == want.label and got["probability"] == pytest.approx(want.probability, abs=1e-6)
+        assert got["truncated"] == want.truncated
+    assert [p["truncated"] for p in body["predictions"]] == [False, False, True]
+    assert body["predictions"][2]["tokens_read"] == 64
+
+
+def test_explain_gives_words_spans_and_delta(client):
+    text = GOOD[0]
+    body = assert_names(client.post("/explain", json={"text": text}), 200)
+    assert body["method"] == "integrated_gradients" and body["run"] == RUN_ID
+    assert body["words"] and all(text[w["start"]:w["end"]] == w["word"] for w in body["words"])
+    total = sum(w["score"] for w in body["words"]) - body["delta"]  # Captum: delta = sum - (f(x) - f(b))
+    assert total == pytest.approx(body["output"] - body["baseline_output"], abs=1e-4)
+    flipped = assert_names(client.post("/explain", json={
+        "text": text, "method": "occlusion", "target": "negative" if body["target"] == "positive" else "positive"}), 200)
+    assert flipped["target"] != body["target"] and flipped["delta"] is None
+    assert assert_names(client.post("/explain", json={"text": text, "method": "lime", "steps": 40}), 200)["words"]
+
+
+def test_docs_and_openapi_carry_the_limits(monkeypatch, run_dir):
+    settings_env(monkeypatch, SENTIMENT_MAX_TEXTS=7, SENTIMENT_MAX_CHARS=123)
+    with TestClient(api.create_app(RUN_ID)) as client:
+        assert client.get("/docs").status_code == 200 and "swagger" in client.get("/docs").text.lower()
+        schema = client.get("/openapi.json").json()
+    assert {"/health", "/models", "/predict", "/explain"} <= set(schema["paths"])
+    texts = schema["components"]["schemas"]["PredictRequest"]["properties"]["texts"]
+    assert texts["maxItems"] == 7 and texts["minItems"] == 1 and texts["items"]["maxLength"] == 123
+    assert {"400", "401", "404", "409", "413", "422"} <= set(schema["paths"]["/predict"]["post"]["responses"])
+
+
+def test_other_run_can_be_named_and_unknown_or_unusable_runs_are_4xx(client):
+    install_tiny_run("second")
+    assert assert_names(client.post("/predict", json={"texts": GOOD, "run": "second"}), 200)["run"] == "second"
+    assert assert_names(client.post("/explain", json={"text": GOOD[0], "run": "second"}), 200)["run"] == "second"
+    assert_names(client.post("/predict", json={"texts": GOOD, "run": "nope"}), 404, "No run 'nope'", "/models")
+    assert_names(client.post("/explain", json={"text": GOOD[0], "run": "nope"}), 404, "No run 'nope'")
+    unfinished = runs.create_run("queued-run", {"model": "bow", "max_length": 64})
+    assert_names(client.post("/predict", json={"texts": GOOD, "run": unfinished.name}), 409, "no trained model yet")
+    broken = install_tiny_run("broken")
+    (broken / runs.BEST_DIR / "model.safetensors").write_bytes(b"half-written")
+    assert_names(client.post("/predict", json={"texts": GOOD, "run": "broken"}), 409, "corrupted")
+    (runs.models_dir() / "garbled").mkdir()
+    (runs.models_dir() / "garbled" / runs.RUN_FILE).write_text("{not json")
+    assert client.get("/models").status_code == 200  # a corrupted run is listed as such elsewhere, never a 500
+
+
+@pytest.mark.parametrize("bad", ["../tiny-bow", "/etc/passwd", "a/b", "..", "", "comparisons", "x" * 101])
+def test_run_ids_are_validated(client, bad):
+    body = assert_names(client.post("/predict", json={"texts": GOOD, "run": bad}), 422)
+    assert body["detail"][0]["loc"] == ["body", "run"]
+    assert_names(client.post("/explain", json={"text": "great", "run": bad}), 422, "run")
+    with pytest.raises(runs.RunError, match="Invalid run id"):
+        api.create_app(bad or "/")
+
+
+# --- limits ------------------------------------------------------------------------------------
+
+def test_limits_answer_413_naming_the_setting(monkeypatch, run_dir):
+    settings_env(monkeypatch, SENTIMENT_MAX_TEXTS=3, SENTIMENT_MAX_CHARS=80, SENTIMENT_MAX_BODY_BYTES=1000)
+    with TestClient(api.create_app(RUN_ID)) as client:
+        assert client.post("/predict", json={"texts": ["great"] * 3}).status_code == 200
+        assert_names(client.post("/predict", json={"texts": ["great"] * 4}), 413, "SENTIMENT_MAX_TEXTS", "limit is 3")
+        assert client.post("/predict", json={"texts": ["g" * 80]}).status_code == 200
+        assert_names(client.post("/predict", json={"texts": ["ok", "g" * 81]}), 413, "SENTIMENT_MAX_CHARS", "texts[1]")
+        assert_names(client.post("/explain", json={"text": "g" * 81}), 413, "SENTIMENT_MAX_CHARS")
+        big = json.dumps({"texts": ["a" * 60] * 20}).encode()
+        assert_names(client.post("/predict", content=big, headers={"content-type": "application/json"}),
+                     413, "SENTIMENT_MAX_BODY_BYTES", "1000 bytes")
+
+        def chunks():  # no Content-Length: the limit still holds while reading
+            for _ in range(30):
+                yield b"x" * 100
+
+        assert_names(client.post("/predict", content=chunks(), headers={"content-type": "application/json"}),
+                     413, "SENTIMENT_MAX_BODY_BYTES")
+        assert_names(client.post("/predict", content=b"{}", headers={"content-type": "application/json",
+                                                                     "content-length": "many"}), 400, "Content-Length")
+
+
+# --- bad input: 4xx with a message saying what to fix, never 500 ----------------------------
+
+@pytest.mark.parametrize("body, status, words", [
+    ({"texts": "one string"}, 422, ["texts", "valid list"]),
+    ({"texts": [1, 2]}, 422, ["texts.0", "valid string"]),
+    ({"texts": [None]}, 422, ["texts.0"]),
+    ({}, 422, ["texts", "Field required"]),
+    ({"text": "great"}, 422, ["texts", "Extra inputs"]),
+    ({"texts": []}, 422, ["texts is empty"]),
+    ({"texts": ["great", "   "]}, 422, ["texts[1] is empty"]),
+    ({"texts": ["great", "<br /><br />"]}, 422, ["texts[1]", "no words the model can read"]),
+    ([1, 2], 422, ["valid dictionary", "send a JSON object"]),
+    ("great", 422, ["send a JSON object"]),
+])
+def test_predict_bad_json_bodies(client, body, status, words):
+    assert_names(client.post("/predict", json=body), status, *words)
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"text": "great", "method": "magic"}, ["method", "integrated_gradients", "lime"]),
+    ({"text": "great", "target": "neutral"}, ["target", "positive", "negative"]),
+    ({"text": "great", "steps": 0}, ["steps", "greater than or equal to 1"]),
+    ({"text": "great", "steps": 10_000}, ["steps", "less than or equal to 500"]),
+    ({"text": 5}, ["text", "valid string"]),
+    ({"text": ""}, ["text is empty"]),
+    ({"texts": ["great"]}, ["text", "Field required"]),
+    ({"text": "<br />"}, ["text", "no words the model can read"]),
+])
+def test_explain_bad_bodies(client, body, words):
+    assert_names(client.post("/explain", json=body), 422, *words)
+
+
+@pytest.mark.parametrize("raw, content_type, status, words", [
+    (b'{"texts": ["caf\xe9 \xff"]}', "application/json", 400, ["not valid UTF-8", "0xe9"]),
+    (b'{"texts": ["good", ', "application/json", 422, ["not valid JSON"]),
+    (b"null", "application/json", 422, ["send a JSON object"]),
+    (b'{"texts": ["\\ud800 bad"]}', "application/json", 422, ["texts[0]", "surrogate"]),
+    (b"a great movie", "text/plain", 422, ["send a JSON object", "application/json"]),
+    (b"", "application/json", 422, ["Field required"]),
+    (b'{"texts": ' + b"[" * 3000 + b"]" * 3000 + b"}", "application/json", 400, ["nested too deeply"]),
+])
+def test_raw_bodies(client, raw, content_type, status, words):
+    assert_names(client.post("/predict", content=raw, headers={"content-type": content_type}), status, *words)
+
+
+def test_unexpected_errors_are_logged_500s_without_details(run_dir, caplog):
+    class Exploding(Predictor):
+        def predict(self, texts, batch_size=64, progress=None):
+            raise RuntimeError("secret internals")
+
+    real = Predictor.from_run(RUN_ID)
+    exploding = Exploding(real.model, real.tokenizer, "bow", 64, "cpu", RUN_ID)
+    with TestClient(api.create_app(predictor=exploding), raise_server_exceptions=False) as client:
+        response = client.post("/predict", json={"texts": GOOD})
+    assert response.status_code == 500 and "secret" not in response.text and "RuntimeError" in response.text
+    assert any("unexpected error" in record.message for record in caplog.records)
+
+
+# --- API key and CORS ---------------------------------------------------------------------------
+
+def test_api_key(monkeypatch, run_dir):
+    settings_env(monkeypatch, SENTIMENT_API_KEY="s3cret")
+    with TestClient(api.create_app(RUN_ID)) as client:
+        assert client.get("/health").status_code == 200  # open for health checks
+        assert client.get("/openapi.json").status_code == 200 and client.get("/docs").status_code == 200
+        assert_names(client.get("/models"), 401, "no API key was sent", "X-API-Key")
+        assert_names(client.post("/predict", json={"texts": GOOD}), 401, "no API key")
+        assert_names(client.post("/predict", json={"texts": GOOD}, headers={"X-API-Key": "wrong"}), 401, "wrong")
+        assert_names(client.post("/predict", content=b"{broken", headers={"content-type": "application/json"}),
+                     401)  # the key is checked before the body is read
+        assert client.post("/predict", json={"texts": GOOD}, headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert client.post("/explain", json={"text": GOOD[0]},
+                           headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert client.get("/models", headers={"X-API-Key": "s3cret"}).status_code == 200
+
+
+def test_cors_is_off_by_default_and_on_for_listed_origins(monkeypatch, run_dir):
+    preflight = {"Origin": "https://studio.example", "Access-Control-Request-Method": "POST"}
+    with TestClient(api.create_app(RUN_ID)) as client:
+        assert "access-control-allow-origin" not in client.options("/predict", headers=preflight).headers
+        assert "access-control-allow-origin" not in client.get("/health", headers={"Origin": "https://a.example"}).headers
+    settings_env(monkeypatch, SENTIMENT_CORS_ORIGINS="https://studio.example, https://other.example")
+    with TestClient(api.create_app(RUN_ID)) as client:
+        response = client.options("/predict", headers=preflight)
+        assert response.headers["access-control-allow-origin"] == "https://studio.example"
+        assert "access-control-allow-origin" not in client.get("/health", headers={"Origin": "https://evil.example"}).headers
+
+
+# --- the micro-batcher and concurrency ------------------------------------------------------------
+
+def test_micro_batcher_groups_concurrent_requests_and_keeps_order():
+    calls, threads = [], set()
+
+    def predict(texts):
+        calls.append(list(texts))
+        threads.add(threading.get_ident())
+        time.sleep(0.01)
+        if any("bad" in text for text in texts):
+            raise ValueError("bad text")
+        return [text.upper() for text in texts]
+
+    async def scenario():
+        batcher = api.MicroBatcher(predict, max_batch=8, max_wait_ms=5)
+        await batcher.start()
+        try:
+            requests = [[f"r{i}-a", f"r{i}-b"] if i % 3 == 0 else [f"r{i}"] for i in range(12)]
+            results = await asyncio.gather(*(batcher.predict(r) for r in requests))
+            assert results == [[text.upper() for text in r] for r in requests]
+            assert batcher.batches < len(requests) and all(len(call) <= 8 for call in calls)
+            big = await batcher.predict([f"big{i}" for i in range(20)])  # larger than max_batch: runs alone
+            assert len(big) == 20 and calls[-1] == [f"big{i}" for i in range(20)]
+            mixed = await asyncio.gather(batcher.predict(["fine"]), batcher.predict(["bad one"]),
+                                         batcher.predict(["also fine"]), return_exceptions=True)
+            assert mixed[0] == ["FINE"] and mixed[2] == ["ALSO FINE"] and isinstance(mixed[1], ValueError)
+            assert threading.get_ident() not in threads  # the model ran off the event loop's thread
+        finally:
+            await batcher.close()
+        with pytest.raises(RuntimeError, match="not running"):
+            await batcher.predict(["late"])
+
+    asyncio.run(scenario())
+
+
+def test_concurrent_requests_are_batched_and_answered_correctly(run_dir):
+    app = api.create_app(RUN_ID)
+    texts = [f"{GOOD[i % 2]} number {i}" for i in range(24)]
+
+    async def scenario():
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                responses = await asyncio.gather(*(client.post("/predict", json={"texts": [t]}) for t in texts))
+                return [r.json() for r in responses], app.state.service.batcher.batches
+
+    bodies, batches = asyncio.run(scenario())
+    expected = Predictor.from_run(RUN_ID).predict(texts)
+    for body, want in zip(bodies, expected):
+        assert body["predictions"][0]["probability"] == pytest.approx(want.probability, abs=1e-6)
+    assert batches < len(texts)
+
+
+# --- choosing the run, the command line and a real server ----------------------------------------
+
+def test_the_served_run_defaults_to_the_setting_then_the_best_run(monkeypatch, run_dir):
+    install_tiny_run("second")
+    settings_env(monkeypatch, SENTIMENT_SERVE_RUN="second")
+    with TestClient(api.create_app()) as client:
+        assert client.get("/health").json()["run"] == "second"
+    monkeypatch.delenv("SENTIMENT_SERVE_RUN")
+    get_settings.cache_clear()
+    with TestClient(api.create_app()) as client:
+        assert client.get("/health").json()["run"] in (RUN_ID, "second")
+
+
+def test_no_finished_run_fails_startup_clearly():
+    with pytest.raises(runs.RunError, match="No finished run to serve"):
+        with TestClient(api.create_app()):
+            pass
+
+
+def test_serve_command_checks_the_run_before_starting(monkeypatch, run_dir, capsys):
+    started = {}
+    monkeypatch.setattr(api, "serve", lambda run_id, **options: started.update(run=run_id, **options))
+    assert cli.main(["serve", "--run", RUN_ID, "--port", "8123", "--workers", "2", "--no-access-log"]) == 0
+    assert started == {"run": RUN_ID, "host": "127.0.0.1", "port": 8123, "workers": 2, "access_log": False,
+                       "log_level": "info"}
+    started.clear()
+    assert cli.main(["serve"]) == 0 and started["run"] == RUN_ID  # the best finished run
+    for bad, message in (("nope", "No run 'nope'"), ("../x", "Invalid run id")):
+        assert cli.main(["serve", "--run", bad]) == 2
+        assert message in capsys.readouterr().err
+    assert not started.get("run") == "nope"
+
+
+def test_real_server_with_two_workers(run_dir, tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (tmp_path / "server.log").open("wb")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    server = subprocess.Popen([sys.executable, "-m", "sentiment_core", "serve", "--run", RUN_ID, "--port", str(port),
+                               "--workers", "2", "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT,
+                              env=env, cwd=tmp_path)
+    try:
+        deadline, health = time.monotonic() + 180, None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                if health.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert health is not None and health.status_code == 200, (tmp_path / "server.log").read_text()
+        assert health.json()["run"] == RUN_ID
+        answers = [httpx.post(f"http://127.0.0.1:{port}/predict", json={"texts": GOOD}, timeout=30) for _ in range(6)]
+        assert all(a.status_code == 200 for a in answers)
+        assert len({json.dumps(a.json()) for a in answers}) == 1  # both workers give the same answer
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+# --- hardening --------------------------------------------------------------------------------------
+
+def test_checkpoints_are_never_unpickled():
+    """Models load as safetensors; any torch.load in the package must say weights_only=True."""
+    for path in (REPO / "sentiment_core").rglob("*.py"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if re.search(r"torch\.load\(", line):
+                assert "weights_only=True" in line, f"{path.name}: {line.strip()}"
+            assert "pickle.load" not in line, f"{path.name}: {line.strip()}"
+    assert "use_safetensors=True" in (REPO / "sentiment_core" / "inference.py").read_text()
+
+
+def test_a_half_written_run_is_reported_not_crashed_on(client):
+    half = runs.models_dir() / "half"
+    shutil.copytree(runs.run_path(RUN_ID), half)
+    (half / runs.BEST_DIR / "config.json").write_text('{"model_type": ')
+    assert_names(client.post("/predict", json={"texts": GOOD, "run": "half"}), 409, "half-written or corrupted")
+    (half / runs.RUN_FILE).unlink()
+    assert_names(client.post("/predict", json={"texts": GOOD, "run": "half"}), 409, "run.json")
