@@ -102,7 +102,8 @@ class Predictor:
     """
 
     def __init__(self, model, tokenizer, family: str, max_length: int, device: str = "cpu", run_id: str | None = None):
-        self.model = model.to(device).eval()
+        # Inference only: explanations need gradients for the inputs, never for the weights (a third of the work).
+        self.model = model.to(device).eval().requires_grad_(False)
         self.tokenizer = tokenizer
         self.family = family
         self.max_length = int(max_length)
