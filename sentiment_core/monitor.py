@@ -299,10 +299,7 @@ def stop_run(run_id: str, grace_seconds: float = 5.0) -> dict:
 def runs_table() -> pd.DataFrame:
     """`runs.list_runs()`'s rows, with a run that is launched but has no run.json yet shown as
     queued (list_runs calls it corrupted, and fails when every run is such a one)."""
-    root = runs.models_dir()
-    rows = [runs.run_summary(path) for path in sorted(root.iterdir())] if root.is_dir() else []
-    rows = [row for row in rows if runs.RUN_ID_PATTERN.match(row["run_id"]) and row["run_id"] not in runs.RESERVED_NAMES
-            and Path(row["path"]).is_dir()]
+    rows = [runs.run_summary(path) for path in runs.run_dirs()]
     if not rows:
         return pd.DataFrame(columns=TABLE_COLUMNS)
     table = pd.DataFrame(rows).reindex(columns=list(dict.fromkeys([*TABLE_COLUMNS, *rows[0]])))

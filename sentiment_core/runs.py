@@ -102,7 +102,7 @@ def read_json(path: Path) -> dict | None:
     path = Path(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise RunError(f"{path} is corrupted ({error}); delete the run or restore the file.") from None
@@ -263,12 +263,19 @@ def run_summary(run_dir: Path) -> dict:
     }
 
 
+def run_dirs() -> list[Path]:
+    """The run folders under SENTIMENT_MODELS_DIR, by name (files such as README.md and the
+    comparisons folder are not runs)."""
+    root = models_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir()
+                  if p.is_dir() and RUN_ID_PATTERN.match(p.name) and p.name not in RESERVED_NAMES)
+
+
 def list_runs() -> pd.DataFrame:
     """All runs under SENTIMENT_MODELS_DIR, newest first."""
-    root = models_dir()
-    rows = [run_summary(p) for p in sorted(root.iterdir())] if root.is_dir() else []
-    rows = [r for r in rows if RUN_ID_PATTERN.match(r["run_id"]) and r["run_id"] not in RESERVED_NAMES
-            and Path(r["path"]).is_dir()]
+    rows = [run_summary(p) for p in run_dirs()]
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame

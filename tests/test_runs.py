@@ -71,6 +71,13 @@ def test_list_runs_reports_corrupted_runs():
     assert table.loc["broken", "state"] == "corrupted" and "corrupted" in table.loc["broken", "error"]
 
 
+def test_files_in_the_models_folder_are_not_runs():
+    runs.create_run("good", {"model": "bow", "loss": "bce"})
+    (runs.models_dir() / "README.md").write_text("# trained runs\n")  # the repo's models/ has one
+    assert runs.list_runs()["run_id"].tolist() == ["good"]
+    assert [p.name for p in runs.run_dirs()] == ["good"]
+
+
 def test_stop_and_delete():
     path = runs.create_run("x", {})
     runs.update_status(path, state="running", pid=os.getpid())
