@@ -55,13 +55,9 @@ def _check_run_id(value: str | None) -> str | None:
     return None if value is None else runs.validate_run_id(value)
 
 
-class PredictRequest(BaseModel):
-    """Reviews to classify, in one request (at most SENTIMENT_MAX_TEXTS texts)."""
+class RunChoice(BaseModel):
+    """The optional `run` of a request: a plain run id, checked like everywhere else."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"texts": ["A moving, beautifully acted film.", "Two hours I will never get back."]}]})
-
-    texts: list[str] = Field(description="review texts, each at most SENTIMENT_MAX_CHARS characters")
     run: str | None = Field(default=None, description="run id (default: the run this server serves)",
                             json_schema_extra={"pattern": runs.RUN_ID_PATTERN.pattern})
 
@@ -71,7 +67,16 @@ class PredictRequest(BaseModel):
         return _check_run_id(value)
 
 
-class ExplainRequest(BaseModel):
+class PredictRequest(RunChoice):
+    """Reviews to classify, in one request (at most SENTIMENT_MAX_TEXTS texts)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"texts": ["A moving, beautifully acted film.", "Two hours I will never get back."]}]})
+
+    texts: list[str] = Field(description="review texts, each at most SENTIMENT_MAX_CHARS characters")
+
+
+class ExplainRequest(RunChoice):
     """One review to explain word by word."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
@@ -86,13 +91,6 @@ class ExplainRequest(BaseModel):
         default=None, ge=1, le=MAX_EXPLAIN_STEPS,
         description="; ".join(f"{name}: {option} (default {default})"
                               for name, (option, default, _) in METHOD_OPTIONS.items() if option))
-    run: str | None = Field(default=None, description="run id (default: the run this server serves)",
-                            json_schema_extra={"pattern": runs.RUN_ID_PATTERN.pattern})
-
-    @field_validator("run")
-    @classmethod
-    def _valid_run(cls, value: str | None) -> str | None:
-        return _check_run_id(value)
 
 
 class PredictionOut(BaseModel):
