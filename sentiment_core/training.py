@@ -267,7 +267,7 @@ class SentimentTrainer(Trainer):
 
     def _get_eval_sampler(self, eval_dataset):
         """Evaluate in the dataset's order (the Trainer would group by length, as in training), so
-        each test prediction lines up with its review's id, label and length."""
+        each prediction lines up with its row; `sorted_by_length` makes that order cheap to pad."""
         if eval_dataset is None:
             return None
         return torch.utils.data.SequentialSampler(eval_dataset)
@@ -566,6 +566,19 @@ def train(config: TrainConfig) -> Path:
         raise
 
 
+def sorted_by_length(encoded) -> tuple["datasets.Dataset", np.ndarray]:
+    """The split reordered by token count (batches pad little), and `order`: sorted row i is split row order[i]."""
+    order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
+    return encoded.select(order), order
+
+
+def in_split_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Undo `sorted_by_length` on per-row results."""
+    restored = np.empty_like(values)
+    restored[order] = values
+    return restored
+
+
 def _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoint) -> Path:
     is_main = state.is_main_process
     tokenizer = _build_tokenizer(config, run_dir, list(train_split["text"]), state)
@@ -577,6 +590,8 @@ def _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoi
         "test": encode_split(tokenizer, _subset(dataset["test"], config.max_test_samples, config.seed),
                              config.max_length, word_level),
     }
+    encoded["validation"], _ = sorted_by_length(encoded["validation"])  # metrics ignore order
+    encoded["test"], test_order = sorted_by_length(encoded["test"])  # predictions.csv restores it
     per_step = config.batch_size * state.num_processes
     if len(encoded["train"]) % per_step == 1:  # a last batch of one review breaks BatchNorm in training
         encoded["train"] = encoded["train"].select(range(len(encoded["train"]) - 1))
@@ -617,17 +632,17 @@ def _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoi
         tokenizer.save_pretrained(run_dir / runs.BEST_DIR)
     output = trainer.predict(encoded["test"], metric_key_prefix="test")
     if is_main:
-        _write_test_report(config, run_dir, trainer, output, encoded["test"], train_seconds)
+        _write_test_report(config, run_dir, trainer, output, encoded["test"], test_order, train_seconds)
         runs.update_status(run_dir, state="finished", phase=None, ended=runs.now_iso(), step=trainer.state.global_step)
     state.wait_for_everyone()
     return run_dir
 
 
-def _write_test_report(config, run_dir, trainer, output, test_dataset, train_seconds) -> None:
+def _write_test_report(config, run_dir, trainer, output, test_dataset, order, train_seconds) -> None:
     logits = torch.as_tensor(np.asarray(output.predictions)).float()
-    probabilities = positive_probability(logits).numpy()
-    labels = np.asarray(output.label_ids, dtype=int)
-    lengths = np.asarray(test_dataset["lengths"])
+    probabilities = in_split_order(positive_probability(logits).numpy(), order)
+    labels = in_split_order(np.asarray(output.label_ids, dtype=int), order)
+    lengths = in_split_order(np.asarray(test_dataset["lengths"]), order)
     pd.DataFrame({
         "id": np.arange(len(labels)),
         "probability": probabilities,
