@@ -486,8 +486,19 @@ class _Service:
         self.predictor = Predictor.from_run(run_id)
 
     def predict_served(self, texts: list[str]):
+        return self.run_model(self.predictor.predict, texts, batch_size=self.settings.serve_batch_size)
+
+    def run_model(self, function, *args, **kwargs):
+        """Call `function` (a model call, in a worker thread) alone and on `serve_threads` torch threads.
+
+        A thread keeps the torch thread count it started with, so each model call sets it where it runs.
+        """
+        import torch
+
         with self.lock:
-            return self.predictor.predict(texts, batch_size=self.settings.serve_batch_size)
+            if torch.get_num_threads() != self.settings.serve_threads:
+                torch.set_num_threads(self.settings.serve_threads)
+            return function(*args, **kwargs)
 
     async def predictor_for(self, run_id: str | None):
         """The served predictor, or another finished run's (loaded off the event loop, cached)."""
@@ -531,16 +542,23 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await asyncio.to_thread(service.load)
-        logger.info("serving run %s (%s) on %s", service.predictor.run_id, service.predictor.family,
-                    service.predictor.device)
-        service.batcher = MicroBatcher(service.predict_served, settings.serve_batch_size,
-                                       settings.serve_batch_wait_ms)
-        await service.batcher.start()
+        import torch
+
+        threads_before = torch.get_num_threads()
+        torch.set_num_threads(settings.serve_threads)  # threads started from now on; run_model sets its own
         try:
-            yield
+            await asyncio.to_thread(service.load)
+            logger.info("serving run %s (%s) on %s with %d torch thread(s)", service.predictor.run_id,
+                        service.predictor.family, service.predictor.device, settings.serve_threads)
+            service.batcher = MicroBatcher(service.predict_served, settings.serve_batch_size,
+                                           settings.serve_batch_wait_ms)
+            await service.batcher.start()
+            try:
+                yield
+            finally:
+                await service.batcher.close()
         finally:
-            await service.batcher.close()
+            torch.set_num_threads(threads_before)
 
     app = FastAPI(
         title="IMDB Sentiment Studio API",
@@ -593,7 +611,7 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
             if chosen is service.predictor:
                 predictions = await service.batcher.predict(request.texts)
             else:
-                predictions = await asyncio.to_thread(_locked, service.lock, chosen.predict, request.texts)
+                predictions = await asyncio.to_thread(service.run_model, chosen.predict, request.texts)
         except ValueError:
             raise _unreadable(chosen, request.texts) from None
         return PredictResponse(run=chosen.run_id, predictions=[
@@ -608,7 +626,7 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
         options = {option: request.steps} if option and request.steps else {}
         try:
             (explanation,) = await asyncio.to_thread(
-                _locked, service.lock, chosen.explain, [request.text], method=request.method,
+                service.run_model, chosen.explain, [request.text], method=request.method,
                 target=request.target, **options)
         except ValueError as error:
             raise ApiError(422, f"text: {error}", ["body", "text"]) from None
@@ -636,11 +654,6 @@ def _openapi_with_limits(app: FastAPI, settings: Settings) -> dict:
             components["ExplainRequest"]["properties"]["text"].update(text_rules)
         app.openapi_schema = schema
     return app.openapi_schema
-
-
-def _locked(lock: threading.Lock, function, *args, **kwargs):
-    with lock:
-        return function(*args, **kwargs)
 
 
 def _unreadable(predictor, texts: list[str]) -> ApiError:

@@ -1,8 +1,9 @@
 """Exploratory data analysis of the IMDB reviews: pure functions returning pandas DataFrames.
 
 Every function takes the `datasets.DatasetDict` from `sentiment_core.data.load_imdb` (or a
-plain mapping of split name -> `datasets.Dataset` or `pandas.DataFrame` with `text`, `label`
-and optionally `rating`), or the per-review table `review_table` returns.
+plain mapping of split name -> `datasets.Dataset`, `pyarrow.Table` or `pandas.DataFrame` with
+`text`, `label` and optionally `rating`; `arrow_tables` makes the fastest), or the per-review
+table `review_table` returns.
 
 Lengths are words as `sentiment_core.text.words` splits them. On the full dataset the per-review
 pass and the n-gram counts run on Arrow compute kernels and NumPy over the bytes of all texts at
@@ -44,7 +45,7 @@ _BYTE_CLASS[:128] = [
     for c in map(chr, range(128))
 ]
 
-Data = Mapping  # split name -> datasets.Dataset or pandas.DataFrame
+Data = Mapping  # split name -> datasets.Dataset, pyarrow.Table or pandas.DataFrame
 
 
 # --- splits and labels -------------------------------------------------------------------
@@ -280,6 +281,13 @@ def ngram_log_odds(
     return table.sort_values("z", ignore_index=True)[columns]
 
 
+def telling_ngrams(data: Data, split: str = "train", k: int = 15, remove_stopwords: bool = False,
+                   ngram_range: tuple[int, int] = (1, 2), min_count: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`top_polarised` and `most_frequent` of the `ngram_log_odds` table of `split`."""
+    table = ngram_log_odds(data, split, ngram_range, remove_stopwords, min_count)
+    return top_polarised(table, k), most_frequent(table, k)
+
+
 def top_polarised(table: pd.DataFrame, k: int = 15) -> pd.DataFrame:
     """The `k` most negative and `k` most positive n-grams of each order by z-score.
 
@@ -365,6 +373,20 @@ def _check_split(data: Data, split: str) -> None:
         raise ValueError(f"unknown split {split!r}: the data has {split_names(data)}")
 
 
+def arrow_tables(data: Data) -> dict[str, pa.Table]:
+    """Each split as one in-memory Arrow table (a Dataset's index mapping applied once): the
+    functions here read a column of it without gathering the rows again."""
+    return {split: _as_table(data[split]) for split in split_names(data)}
+
+
+def _as_table(part) -> pa.Table:
+    if isinstance(part, pa.Table):
+        return part
+    if isinstance(part, pd.DataFrame):
+        return pa.Table.from_pandas(part, preserve_index=False)
+    return part.with_format("arrow")[:]
+
+
 def _has_column(data: Data, split: str, name: str) -> bool:
     part = data[split]
     return name in (part.columns if isinstance(part, pd.DataFrame) else part.column_names)
@@ -378,6 +400,8 @@ def _column(data: Data, split: str, name: str) -> pa.Array:
         raise ValueError(f"the {split} split has no {name!r} column")
     if isinstance(part, pd.DataFrame):
         column = pa.array(part[name].to_numpy(dtype=object if name == "text" else None))
+    elif isinstance(part, pa.Table):
+        column = part[name]
     else:
         column = part.with_format("arrow")[:][name]
     return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
@@ -488,8 +512,10 @@ def _tokens(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     inside = (kinds == _WORD) | (kinds == _APOSTROPHE)
     # Cut the bytes wherever a token begins or ends, and between texts: pieces alternate
     # between tokens and gaps; Arrow hashes them all (fast) and the tokens are kept.
-    cuts = np.sort(np.concatenate([np.flatnonzero(inside[1:] != inside[:-1]) + 1, offsets]), kind="stable")
-    cuts = cuts[np.concatenate([[True], cuts[1:] != cuts[:-1]])]  # (np.union1d hashes: far slower)
+    is_cut = np.zeros(len(inside) + 1, dtype=bool)  # (bytes + 1,): a mark, not a sort, merges the two kinds of cut
+    is_cut[1:-1] = inside[1:] != inside[:-1]
+    is_cut[offsets] = True
+    cuts = np.flatnonzero(is_cut)
     pieces = pa.LargeStringArray.from_buffers(len(cuts) - 1, pa.py_buffer(cuts), pa.py_buffer(text_bytes))
     encoded = pc.dictionary_encode(pieces)
     is_token = inside[cuts[:-1]]
@@ -519,6 +545,10 @@ def _ngram_codes(ids: np.ndarray, docs: np.ndarray, n: int, vocab_size: int) -> 
 
 def _class_counts(codes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct codes (sorted) and their occurrences in negative and positive texts, (codes, 2)."""
+    if len(codes) and codes.max() < 4 * len(codes):  # word ids: counted directly, no sort
+        table = np.bincount(codes * 2 + labels, minlength=2 * (int(codes.max()) + 1)).reshape(-1, 2)
+        distinct = np.flatnonzero(table.sum(axis=1))
+        return distinct.astype(np.int64), table[distinct]
     keys, counts = np.unique(codes * 2 + labels, return_counts=True)  # sorted by code, then label
     code = keys >> 1
     first = np.ones(len(code), dtype=bool)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn import metrics as skm
 
 N_CALIBRATION_BINS = 10
 
@@ -16,6 +15,8 @@ def classification_metrics(labels, probabilities, threshold: float = 0.5) -> dic
         raise ValueError(
             f"labels and probabilities must be non-empty and the same length, got {labels.size} and {probabilities.size}"
         )
+    from sklearn import metrics as skm  # here, not at import: the Dataset page needs only the buckets
+
     predicted = (probabilities >= threshold).astype(int)
     both_classes = len(np.unique(labels)) == 2
     return {
@@ -88,7 +89,9 @@ def calibration(labels, probabilities, n_bins: int = N_CALIBRATION_BINS) -> dict
 def confusion(labels, probabilities) -> list[list[int]]:
     """2x2 confusion matrix, rows = true (neg, pos), columns = predicted."""
     predicted = (np.asarray(probabilities, dtype=float) >= 0.5).astype(int)
-    return skm.confusion_matrix(np.asarray(labels, dtype=int), predicted, labels=[0, 1]).tolist()
+    matrix = np.zeros((2, 2), dtype=int)
+    np.add.at(matrix, (np.asarray(labels, dtype=int), predicted), 1)
+    return matrix.tolist()
 
 
 def full_report(labels, probabilities, lengths) -> dict:

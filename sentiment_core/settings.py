@@ -35,6 +35,8 @@ class Settings(BaseSettings):
             many texts at once.
         serve_batch_wait_ms (`SENTIMENT_SERVE_BATCH_WAIT_MS`): how long the micro-batcher waits for more
             requests before running a batch that is not full.
+        serve_threads (`SENTIMENT_SERVE_THREADS`): torch threads in each API worker; 1 (the default)
+            leaves the other cores to the event loop and the clients, and runs small batches fastest.
     """
 
     model_config = SettingsConfigDict(
@@ -57,6 +59,7 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     serve_batch_size: int = Field(default=16, ge=1)
     serve_batch_wait_ms: float = Field(default=2.0, ge=0.0, le=1000.0)
+    serve_threads: int = Field(default=1, ge=1, le=256)
 
     @field_validator("imdb_data")
     @classmethod

@@ -8,12 +8,13 @@ the text exactly as the user typed it: `token_spans` returns those character spa
 from __future__ import annotations
 
 import html
+import importlib.util
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
 if TYPE_CHECKING:  # transformers takes seconds to import: only the tokenizer builder needs it
@@ -28,7 +29,25 @@ ENTITIES = {"&amp;": "&", "&quot;": '"', "&lt;": "<", "&gt;": ">", "&#39;": "'",
 NEGATIONS = frozenset(
     {"no", "not", "nor", "never", "none", "nothing", "nobody", "neither", "nowhere", "cannot"}
 )
-STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) - NEGATIONS
+
+
+def _english_stop_words() -> frozenset[str]:
+    """scikit-learn's English stop words, read from its own list without importing scikit-learn
+    (a second of start-up the Dataset and Predict pages do not need)."""
+    package = importlib.util.find_spec("sklearn")
+    listing = Path(package.origin).parent / "feature_extraction" / "_stop_words.py" if package else None
+    if listing is not None and listing.is_file():
+        spec = importlib.util.spec_from_file_location("_sklearn_stop_words", listing)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        if isinstance(getattr(module, "ENGLISH_STOP_WORDS", None), frozenset):
+            return module.ENGLISH_STOP_WORDS
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # another layout: the public name
+
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+STOP_WORDS = _english_stop_words() - NEGATIONS
 
 _TAG_RE = re.compile(TAG_PATTERN)
 _SPACE_RE = re.compile(r"\s+")

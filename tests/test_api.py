@@ -291,6 +291,26 @@ def test_concurrent_requests_are_batched_and_answered_correctly(run_dir):
     assert batches < len(texts)
 
 
+def test_the_server_uses_serve_threads_and_gives_them_back(monkeypatch, run_dir):
+    import torch
+
+    seen = []
+    real_predict = Predictor.predict
+
+    def predict(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_predict(self, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "predict", predict)
+    before = torch.get_num_threads()
+    settings_env(monkeypatch, SENTIMENT_SERVE_THREADS=1)
+    with TestClient(api.create_app(RUN_ID)) as client:
+        assert client.post("/predict", json={"texts": GOOD}).status_code == 200
+        assert client.post("/predict", json={"texts": GOOD, "run": RUN_ID}).status_code == 200
+    assert seen == [1, 1]
+    assert torch.get_num_threads() == before
+
+
 # --- choosing the run, the command line and a real server ----------------------------------------
 
 def test_the_served_run_defaults_to_the_setting_then_the_best_run(monkeypatch, run_dir):

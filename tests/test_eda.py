@@ -208,6 +208,24 @@ def test_ngram_log_odds_refuses_bad_arguments(small, kwargs):
         eda.ngram_log_odds(small, **kwargs)
 
 
+@pytest.mark.parametrize("remove_stopwords", [True, False])
+def test_telling_ngrams_are_the_top_tables_of_one_log_odds_table(small, remove_stopwords):
+    top, frequent = eda.telling_ngrams(small, "train", k=3, remove_stopwords=remove_stopwords, min_count=1)
+    table = eda.ngram_log_odds(small, "train", (1, 2), remove_stopwords, min_count=1)
+    pd.testing.assert_frame_equal(top, eda.top_polarised(table, 3))
+    pd.testing.assert_frame_equal(frequent, eda.most_frequent(table, 3))
+
+
+def test_arrow_tables_give_the_same_answers(parquet_dir):
+    data = load_imdb(str(parquet_dir))
+    tables = eda.arrow_tables(data)
+    assert set(tables) == set(data) and all(t.num_rows == data[s].num_rows for s, t in tables.items())
+    pd.testing.assert_frame_equal(eda.review_table(tables), eda.review_table(data))
+    pd.testing.assert_frame_equal(eda.ngram_log_odds(tables, min_count=1), eda.ngram_log_odds(data, min_count=1))
+    pd.testing.assert_frame_equal(eda.filter_reviews(tables, eda.review_table(tables), "test", search="the"),
+                                  eda.filter_reviews(data, eda.review_table(data), "test", search="the"))
+
+
 def test_top_tables_refuse_a_bad_k(small):
     table = eda.ngram_log_odds(small, min_count=1)
     with pytest.raises(ValueError, match="k must"):

@@ -49,3 +49,13 @@ def test_full_report_has_everything():
 def test_bad_input():
     with pytest.raises(ValueError):
         classification_metrics([1, 0], [0.5])
+
+
+def test_confusion_matches_scikit_learn():
+    from sklearn.metrics import confusion_matrix
+
+    from sentiment_core.evaluation import confusion
+
+    rng = np.random.default_rng(0)
+    labels, probabilities = rng.integers(0, 2, 200), rng.random(200)
+    assert confusion(labels, probabilities) == confusion_matrix(labels, probabilities >= 0.5, labels=[0, 1]).tolist()

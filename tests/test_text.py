@@ -83,3 +83,19 @@ def test_spans_respect_truncation(tokenizer):
 def test_bad_config_is_refused(kwargs):
     with pytest.raises(ValueError):
         TokenizerConfig(**kwargs)
+
+
+def test_stop_words_are_scikit_learns_without_negations_and_need_no_sklearn_import():
+    import subprocess
+    import sys
+
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from sentiment_core.text import NEGATIONS, STOP_WORDS
+
+    assert STOP_WORDS == frozenset(ENGLISH_STOP_WORDS) - NEGATIONS
+    assert "not" not in STOP_WORDS and "the" in STOP_WORDS
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, sentiment_core.eda; print('sklearn' in sys.modules)"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    assert imported == "False"  # the Dataset page starts without scikit-learn's second of imports

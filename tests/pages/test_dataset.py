@@ -26,7 +26,7 @@ def test_dataset_page_renders_through_the_router(parquet_dir, use_source):
     assert not app.exception, app.exception
     assert app.title[0].value == "📊 Dataset"
     assert "parquet folder" in app.caption[0].value and "train only" in app.caption[0].value
-    assert len(_charts(app)) == 4  # label balance, lengths, polarised words, polarised bigrams
+    assert len(_charts(app)) == 3  # label balance, lengths, polarised words and bigrams
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["train"] == "18" and metrics["validation"] == "2" and metrics["test"] == "10"
     assert metrics["reviews with HTML tags"] == "12"  # every third fixture review has <br />
@@ -42,7 +42,7 @@ def test_dataset_page_widgets_update_the_numbers(parquet_dir, use_source):
     assert set(truncated) == {"train truncated", "validation truncated", "test truncated"}
     assert int(truncated["train truncated"]) > 0  # fixture reviews run to ~50 words
     app.toggle(key="stopwords").set_value(False).run()
-    assert not app.exception and len(_charts(app)) == 4
+    assert not app.exception and len(_charts(app)) == 3
     app.selectbox(key="browse_label").set_value("pos").run()
     app.text_input(key="browse_search").input("wonderful").run()
     assert not app.exception
@@ -57,7 +57,7 @@ def test_dataset_page_widgets_update_the_numbers(parquet_dir, use_source):
 def test_dataset_page_shows_ratings_of_an_acl_folder(acl_dir, use_source):
     use_source(acl_dir)
     app = _run_page()
-    assert len(_charts(app)) == 5
+    assert len(_charts(app)) == 4
     assert "rating" in _charts(app)[-1].proto.spec
     assert not any("no star ratings" in i.value for i in app.info)
 
