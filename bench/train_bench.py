@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
+
 
 TARGETS = {  # (minimum test accuracy, maximum seconds or ratio to the yardstick)
     "bow": "accuracy >= 0.910 and time <= 2x yardstick",

@@ -70,8 +70,8 @@ class Explanation:
     probability: float  # of positive
     words: list[WordScore]
     delta: float | None  # completeness gap (IG, GradientSHAP); None for the other methods
-    output: float  # f(text): log-odds of the target
-    baseline_output: float  # f(all words removed)
+    output: float  # f(text): log-odds of the target, by the model the scores come from (maybe its bfloat16 copy)
+    baseline_output: float  # f(all words removed), likewise
     truncated: bool
     read_until: int
     notes: list[str] = field(default_factory=list)
@@ -148,6 +148,9 @@ def _first_by_word(token_scores: np.ndarray, token_word: np.ndarray, n_words: in
     return scores
 
 
+PRETRAINED_IG_BATCH = 16  # IG paths per forward/backward for transformer backbones (MiniLM, 256 tokens: 2.7 s vs 3.6 s at 50)
+
+
 def _attribute(method, forward, weights, baseline, feature_mask, options):
     """Run one Captum method on the token weights. -> (token scores (seq_len,), delta or None, per-word?)"""
     from captum import attr
@@ -218,20 +221,26 @@ def _explain_one(predictor: Predictor, text: str, method: str, target: int | Non
     special = torch.tensor(encoded.special, device=predictor.device)[None]  # (1, seq_len)
     weights = torch.ones(input_ids.shape, dtype=torch.float32, device=predictor.device)  # (1, seq_len)
     baseline = special.float()  # specials stay, words go
+    model = predictor.explanation_model()  # the trained model, or its bfloat16 copy
     with torch.no_grad():
-        log_odds = float(predictor.positive_log_odds(input_ids, attention_mask)[0])
-        baseline_log_odds = float(predictor.positive_log_odds(input_ids, attention_mask, baseline)[0])
+        log_odds = float(predictor.positive_log_odds(input_ids, attention_mask)[0])  # the prediction, as trained
+        explained_log_odds = log_odds if model is predictor.model else float(
+            predictor.positive_log_odds(input_ids, attention_mask, model=model)[0])
+        baseline_log_odds = float(predictor.positive_log_odds(input_ids, attention_mask, baseline, model)[0])
     predicted = int(log_odds >= 0)
     target = predicted if target is None else target
     sign = 1.0 if target == 1 else -1.0
 
     def forward(token_weights: torch.Tensor) -> torch.Tensor:  # (n, seq_len) -> (n,) log-odds of target
         n = token_weights.shape[0]
-        return sign * predictor.positive_log_odds(input_ids.expand(n, -1), attention_mask.expand(n, -1), token_weights)
+        return sign * predictor.positive_log_odds(input_ids.expand(n, -1), attention_mask.expand(n, -1),
+                                                  token_weights, model)
 
     spans, token_word = word_groups(encoded)
     feature_mask = torch.as_tensor(token_word, device=predictor.device)[None]  # (1, seq_len)
     with torch.enable_grad():
+        if predictor.family == "pretrained":  # 16 paths at a time keep the backward in cache: 1.3x faster
+            options = {"internal_batch_size": PRETRAINED_IG_BATCH, **options}
         attributions, delta, grouped = _attribute(method, forward, weights, baseline, feature_mask, options)
     token_scores = attributions.detach().float().cpu().numpy()[0]  # (seq_len,)
     collect = _first_by_word if grouped else _sum_by_word
@@ -240,7 +249,7 @@ def _explain_one(predictor: Predictor, text: str, method: str, target: int | Non
         text=text, method=method, target=target, predicted=predicted,
         probability=float(1 / (1 + math.exp(-log_odds))),
         words=[WordScore(text[s:e], s, e, float(v)) for (s, e), v in zip(spans, scores)],
-        delta=delta, output=sign * log_odds, baseline_output=sign * baseline_log_odds,
+        delta=delta, output=sign * explained_log_odds, baseline_output=sign * baseline_log_odds,
         truncated=encoded.truncated, read_until=encoded.read_until,
         notes=reading_notes(text, encoded, predictor.tokenizer.unk_token_id),
     )

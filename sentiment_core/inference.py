@@ -7,19 +7,24 @@ prediction says whether that happened and up to which character the model read
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from sentiment_core import runs
 from sentiment_core.losses import positive_probability
-from sentiment_core.settings import resolve_device
+from sentiment_core.settings import cpu_has_native_bf16, get_settings, resolve_device
 from sentiment_core.text import STOP_WORDS, WORD_PATTERN
+
+if TYPE_CHECKING:  # pandas loads on first use: the API's predictions do not need it
+    import pandas as pd
 
 LABELS = ("negative", "positive")
 _WORD_RE = re.compile(WORD_PATTERN)
@@ -110,6 +115,7 @@ class Predictor:
         self.device = device
         self.run_id = run_id
         self.word_level = family != "pretrained"
+        self._bfloat16_model: torch.nn.Module | None = None
 
     # --- loading ----------------------------------------------------------------------
 
@@ -157,6 +163,29 @@ class Predictor:
         max_length = max_length or min(int(tokenizer.model_max_length), 100_000)
         return cls(model, tokenizer, family, max_length, resolve_device(device), run_id)
 
+    def explain_precision(self) -> str:
+        """float32 or bfloat16 for gradient explanations (SENTIMENT_EXPLAIN_PRECISION; auto:
+        bfloat16 for the transformer backbone on a CPU with native bfloat16, where it halves the time)."""
+        chosen = get_settings().explain_precision
+        if chosen == "auto":
+            native = self.device == "cpu" and self.family == "pretrained" and cpu_has_native_bf16()
+            chosen = "bfloat16" if native else "float32"
+        return chosen
+
+    def explanation_model(self) -> torch.nn.Module:
+        """The model explanations differentiate: this one, or a bfloat16 copy (made once) when
+        `explain_precision` says so, its backbone on plain attention (whose backward is 2x faster
+        than SDPA's on CPU). Predictions always use the model as trained."""
+        if self.explain_precision() != "bfloat16":
+            return self.model
+        if self._bfloat16_model is None:
+            model = copy.deepcopy(self.model).to(torch.bfloat16)
+            backbone = getattr(model, "backbone", None)
+            if getattr(getattr(backbone, "config", None), "_attn_implementation", "eager") != "eager":
+                backbone.set_attn_implementation("eager")
+            self._bfloat16_model = model
+        return self._bfloat16_model
+
     # --- encoding ---------------------------------------------------------------------
 
     def encode(self, text: str) -> Encoded:
@@ -194,17 +223,19 @@ class Predictor:
     # --- the model --------------------------------------------------------------------
 
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-               token_weights: torch.Tensor | None = None) -> torch.Tensor:
+               token_weights: torch.Tensor | None = None, model: torch.nn.Module | None = None) -> torch.Tensor:
         """Model logits, each token's input scaled by `token_weights` (batch, seq_len); 0 removes a word.
 
         bow scales each word's (and its bigrams') bag weight; the other families scale the word
-        embedding (a zero embedding is what padding and word dropout give them). -> (batch, num_labels)
+        embedding (a zero embedding is what padding and word dropout give them). `model`: this
+        predictor's model (default) or its `explanation_model()`. -> (batch, num_labels)
         """
+        model = self.model if model is None else model
         if token_weights is None:
-            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+            return model(input_ids=input_ids, attention_mask=attention_mask).logits
         if self.family == "bow":
-            return self.model(input_ids=input_ids, attention_mask=attention_mask, token_weights=token_weights).logits
-        embeddings = self.model.get_input_embeddings()
+            return model(input_ids=input_ids, attention_mask=attention_mask, token_weights=token_weights).logits
+        embeddings = model.get_input_embeddings()
         scale = token_weights.unsqueeze(-1)  # (batch, seq_len, 1)
 
         def scale_output(module, inputs, output):
@@ -212,13 +243,13 @@ class Predictor:
 
         handle = embeddings.register_forward_hook(scale_output)
         try:
-            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+            return model(input_ids=input_ids, attention_mask=attention_mask).logits
         finally:
             handle.remove()
 
-    def positive_log_odds(self, input_ids, attention_mask, token_weights=None) -> torch.Tensor:
-        """log P(pos) - log P(neg) per text. -> (batch,)"""
-        logits = self.logits(input_ids, attention_mask, token_weights)
+    def positive_log_odds(self, input_ids, attention_mask, token_weights=None, model=None) -> torch.Tensor:
+        """log P(pos) - log P(neg) per text, in float32. -> (batch,)"""
+        logits = self.logits(input_ids, attention_mask, token_weights, model).float()
         if logits.size(-1) == 2:
             return logits[:, 1] - logits[:, 0]
         return logits.reshape(-1)

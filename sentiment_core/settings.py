@@ -37,6 +37,9 @@ class Settings(BaseSettings):
             requests before running a batch that is not full.
         serve_threads (`SENTIMENT_SERVE_THREADS`): torch threads in each API worker; 1 (the default)
             leaves the other cores to the event loop and the clients, and runs small batches fastest.
+        explain_precision (`SENTIMENT_EXPLAIN_PRECISION`): number format of gradient explanations:
+            float32, bfloat16, or auto (bfloat16 for the `pretrained` family on a CPU with native
+            bfloat16, float32 otherwise). The convergence delta reports what it costs.
     """
 
     model_config = SettingsConfigDict(
@@ -60,6 +63,7 @@ class Settings(BaseSettings):
     serve_batch_size: int = Field(default=16, ge=1)
     serve_batch_wait_ms: float = Field(default=2.0, ge=0.0, le=1000.0)
     serve_threads: int = Field(default=1, ge=1, le=256)
+    explain_precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
     @field_validator("imdb_data")
     @classmethod
@@ -69,9 +73,9 @@ class Settings(BaseSettings):
             raise ValueError("IMDB_DATA is empty: set it to a hub id, a folder or a CSV file")
         return value
 
-    @field_validator("device", mode="before")
+    @field_validator("device", "explain_precision", mode="before")
     @classmethod
-    def _lower_device(cls, value: object) -> object:
+    def _lower_choice(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
 
@@ -109,6 +113,16 @@ def resolve_device(requested: str | None = None) -> str:
             f"Unknown device {requested!r}: use one of auto, cpu, cuda, mps (SENTIMENT_DEVICE)."
         )
     return requested
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX): then bfloat16 matmuls
+    run about twice as fast as float32; elsewhere they are emulated and slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:  # not Linux: no way to tell cheaply, so no
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def describe_device(device: str | None = None) -> str:

@@ -566,8 +566,9 @@ def train(config: TrainConfig) -> Path:
         raise
 
 
-def sorted_by_length(encoded) -> tuple["datasets.Dataset", np.ndarray]:
-    """The split reordered by token count (batches pad little), and `order`: sorted row i is split row order[i]."""
+def sorted_by_length(encoded):
+    """The encoded split (a datasets.Dataset) reordered by token count, so batches pad little, and
+    `order`: sorted row i is split row order[i]. -> (Dataset, (rows,) int array)"""
     order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
     return encoded.select(order), order
 

@@ -6,6 +6,7 @@ from transformers import AutoTokenizer
 from sentiment_core.explain import METHODS, deletion_curve, explain, highlight_html, top_words, word_groups
 from sentiment_core.inference import Encoded, Predictor
 from sentiment_core.modeling import BowConfig, BowForSequenceClassification, PretrainedEncoderForSequenceClassification
+from sentiment_core.settings import get_settings
 from sentiment_core.text import TokenizerConfig, build_word_tokenizer
 from tests.conftest import make_reviews
 from tests.test_inference import random_predictor
@@ -61,6 +62,41 @@ def test_integrated_gradients_is_complete_for_pretrained(tiny_backbone):
     words = [w.word for w in explanation.words]
     assert "unbelievable" in words  # un ##believ ##able summed into one word
     assert "[CLS]" not in words and "[SEP]" not in words
+
+
+def test_bfloat16_explanations_use_a_copy_and_stay_complete(tiny_backbone, monkeypatch):
+    torch.manual_seed(0)
+    model = PretrainedEncoderForSequenceClassification.from_backbone(tiny_backbone)
+    predictor = Predictor(model, AutoTokenizer.from_pretrained(tiny_backbone), "pretrained", max_length=32)
+    text = "A great movie, unbelievable acting and a dull plot."
+    monkeypatch.setenv("SENTIMENT_EXPLAIN_PRECISION", "float32")
+    get_settings.cache_clear()
+    (full,) = explain(predictor, text, n_steps=100)
+    before = predictor.predict([text])[0].probability
+    monkeypatch.setenv("SENTIMENT_EXPLAIN_PRECISION", "bfloat16")
+    get_settings.cache_clear()
+    (half,) = explain(predictor, text, n_steps=100)
+    copy = predictor.explanation_model()
+    assert copy is not predictor.model and copy.dtype == torch.bfloat16
+    assert copy.backbone.config._attn_implementation == "eager"
+    assert predictor.model.dtype == torch.float32 and predictor.predict([text])[0].probability == before
+    total = sum(w.score for w in half.words)
+    assert total - half.delta == pytest.approx(half.output - half.baseline_output, abs=1e-5)
+    assert half.predicted == full.predicted and half.probability == pytest.approx(full.probability)
+    assert np.corrcoef([w.score for w in full.words], [w.score for w in half.words])[0, 1] > 0.95
+
+
+def test_auto_precision_is_bfloat16_only_for_the_backbone_on_a_native_bfloat16_cpu(word_tokenizer, tiny_backbone,
+                                                                                 monkeypatch):
+    from sentiment_core import inference
+
+    bow = random_predictor("bow", word_tokenizer)
+    pretrained = Predictor(PretrainedEncoderForSequenceClassification.from_backbone(tiny_backbone),
+                           AutoTokenizer.from_pretrained(tiny_backbone), "pretrained", max_length=32)
+    for native, expected in ((True, "bfloat16"), (False, "float32")):
+        monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda native=native: native)
+        assert pretrained.explain_precision() == expected
+        assert bow.explain_precision() == "float32" and bow.explanation_model() is bow.model
 
 
 def test_explaining_the_other_class_flips_the_signs(word_tokenizer):

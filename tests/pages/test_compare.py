@@ -5,25 +5,16 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from sentiment_core import compare, runs
-from tests.conftest import REPO_ROOT, write_parquet_dir
+from tests.conftest import write_parquet_dir
+from tests.pages.helpers import APP, page_path, page_text, run_page
 from tests.test_compare import long_review_comparison
 
-APP = str(REPO_ROOT / "app.py")
-PAGE = str(REPO_ROOT / "views" / "compare.py")
+PAGE = page_path("compare")
 SUBMIT = "FormSubmitter:compare_form-▶️ Start comparison"
 
 
 def _page(query: dict | None = None, timeout: float = 120) -> AppTest:
-    app = AppTest.from_file(PAGE, default_timeout=timeout)
-    for key, value in (query or {}).items():
-        app.query_params[key] = value
-    app.run()
-    assert not app.exception, app.exception
-    return app
-
-
-def _text(app: AppTest) -> str:
-    return " ".join(m.value for m in [*app.markdown, *app.caption, *app.info, *app.success, *app.error, *app.warning])
+    return run_page(PAGE, query=query, timeout=timeout)
 
 
 def _specs(app: AppTest) -> list[str]:
@@ -49,12 +40,12 @@ def test_compare_page_renders_through_the_router():
 
 def test_with_no_comparisons_the_form_and_the_loss_scale_note_are_shown():
     app = _page()
-    assert "not on one scale" in _text(app) and "smaller by construction" in _text(app)
-    assert "No comparisons yet" in _text(app)
+    assert "not on one scale" in page_text(app) and "smaller by construction" in page_text(app)
+    assert "No comparisons yet" in page_text(app)
     assert app.selectbox(key="cmp_family").value == "transformer"
     assert app.multiselect(key="cmp_losses").value == ["bce", "length_weighted_bce"]
     assert app.number_input(key="cmp_seeds").value == 3 and app.number_input(key="cmp_epochs").value == 3.0
-    assert "6 runs, trained one after another" in _text(app)
+    assert "6 runs, trained one after another" in page_text(app)
 
 
 def test_bad_settings_are_refused_and_nothing_starts():
@@ -122,7 +113,7 @@ def test_a_running_comparison_can_be_stopped():
     app = _page()  # no ?comparison=: the running one is picked
     assert app.query_params["comparison"] == "live"
     assert any("0 of 2 runs finished" in p.proto.text and "step 5 / 20" in p.proto.text for p in app.get("progress"))
-    assert "No results yet: waiting for a finished run of bce, length_weighted_bce." in _text(app)
+    assert "No results yet: waiting for a finished run of bce, length_weighted_bce." in page_text(app)
     app.button(key="cmp_stop").click().run()
     assert not app.exception, app.exception
     assert compare.stop_requested("live") and runs.stop_requested(path)

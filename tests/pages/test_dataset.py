@@ -1,16 +1,12 @@
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO_ROOT
+from tests.pages.helpers import APP, page_path, run_page
 
-APP = str(REPO_ROOT / "app.py")
-PAGE = str(REPO_ROOT / "views" / "dataset.py")
+PAGE = page_path("dataset")
 
 
 def _run_page(timeout: float = 60) -> AppTest:
-    app = AppTest.from_file(PAGE, default_timeout=timeout)
-    app.run()
-    assert not app.exception, app.exception
-    return app
+    return run_page(PAGE, timeout=timeout)
 
 
 def _charts(app: AppTest) -> list:

@@ -1,15 +1,9 @@
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO_ROOT
-
-APP = str(REPO_ROOT / "app.py")
-
+from tests.pages.helpers import APP, run_page
 
 def _run(timeout: float = 60) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=timeout)
-    app.run()
-    assert not app.exception, app.exception
-    return app
+    return run_page(APP, timeout=timeout)
 
 
 def test_home_shows_the_data_status(parquet_dir, use_source):

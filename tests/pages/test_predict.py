@@ -1,23 +1,13 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO_ROOT
+from tests.pages.helpers import APP, page_path, page_text, run_page
 
-APP = str(REPO_ROOT / "app.py")
-PAGE = str(REPO_ROOT / "views" / "predict.py")
+PAGE = page_path("predict")
 
 
 def _page(session: dict | None = None) -> AppTest:
-    app = AppTest.from_file(PAGE, default_timeout=120)
-    for key, value in (session or {}).items():
-        app.session_state[key] = value
-    app.run()
-    assert not app.exception, app.exception
-    return app
-
-
-def _text(app: AppTest) -> str:
-    return " ".join(str(m.value) for m in [*app.markdown, *app.caption, *app.info, *app.success, *app.error, *app.warning])
+    return run_page(PAGE, session=session)
 
 
 def _html(app: AppTest) -> str:
@@ -28,7 +18,7 @@ def test_with_no_runs_the_quick_baseline_is_offered():
     app = _page()
     assert app.title[0].value == "🔮 Predict"
     assert app.button(key="predict_quick_baseline").label == "🚀 Train the quick bow baseline"
-    assert "No trained model yet" in _text(app)
+    assert "No trained model yet" in page_text(app)
 
 
 @pytest.fixture
@@ -50,10 +40,10 @@ def test_predict_page_renders_through_the_router(tiny_bow_run, use_source):
 
 def test_a_typed_review_gets_a_label_and_highlighted_words(page_with_run):
     app = page_with_run
-    assert "Type or paste a review" in _text(app)
+    assert "Type or paste a review" in page_text(app)
     app.text_area(key="predict_text").input("A wonderful film, great actor. The plot was dull.").run()
     assert not app.exception, app.exception
-    assert "sure" in _text(app) and ("positive" in _text(app) or "negative" in _text(app))
+    assert "sure" in page_text(app) and ("positive" in page_text(app) or "negative" in page_text(app))
     page = _html(app)
     assert 'class="word"' in page and ">wonderful</span>" in page
     # Editing the text shows the change since the last version.
@@ -67,7 +57,7 @@ def test_other_class_methods_and_examples(page_with_run):
     assert app.text_area(key="predict_text").value.startswith("The cinematography")
     app.toggle(key="predict_other").set_value(True).run()
     assert not app.exception, app.exception
-    assert "explaining the" in _text(app)
+    assert "explaining the" in page_text(app)
     for method in ("occlusion", "gradient_x_input", "gradient_shap", "lime"):
         app.selectbox(key="predict_method").set_value(method).run()
         assert not app.exception, (method, app.exception)
@@ -86,4 +76,4 @@ def test_run_sent_from_the_train_page_is_selected(tiny_bow_run, use_source):
     use_source(tiny_bow_run[1])
     app = _page({"predict_run": "tiny-bow"})
     assert app.selectbox(key="predict_run_choice").value == "tiny-bow"
-    assert "Train a second run" in _text(app)  # compare tab with a single run
+    assert "Train a second run" in page_text(app)  # compare tab with a single run

@@ -6,24 +6,15 @@ from streamlit.testing.v1 import AppTest
 
 from sentiment_core import runs
 from sentiment_core.training import TrainConfig, train
-from tests.conftest import REPO_ROOT, TINY, TINY_OPTIONS, write_parquet_dir
+from tests.conftest import TINY, TINY_OPTIONS, write_parquet_dir
+from tests.pages.helpers import APP, page_path, page_text, run_page
 
-APP = str(REPO_ROOT / "app.py")
-PAGE = str(REPO_ROOT / "views" / "train.py")
+PAGE = page_path("train")
 SUBMIT = "FormSubmitter:train_form-▶️ Start training"
 
 
 def _page(query: dict | None = None, timeout: float = 120) -> AppTest:
-    app = AppTest.from_file(PAGE, default_timeout=timeout)
-    for key, value in (query or {}).items():
-        app.query_params[key] = value
-    app.run()
-    assert not app.exception, app.exception
-    return app
-
-
-def _text(app: AppTest) -> str:
-    return " ".join(m.value for m in [*app.markdown, *app.caption, *app.info, *app.success, *app.error, *app.warning])
+    return run_page(PAGE, query=query, timeout=timeout)
 
 
 @pytest.fixture
@@ -48,8 +39,8 @@ def test_train_page_renders_through_the_router(parquet_dir, use_source):
 def test_with_no_runs_the_quick_baseline_is_offered():
     app = _page()
     assert app.button(key="quick_baseline").label == "🚀 Train the quick bow baseline"
-    assert "CPU (no GPU found)" in _text(app)  # the tests force no GPU: settings see cpu
-    assert "No run selected" in _text(app) and "No runs in" in _text(app)
+    assert "CPU (no GPU found)" in page_text(app)  # the tests force no GPU: settings see cpu
+    assert "No run selected" in page_text(app) and "No runs in" in page_text(app)
     assert [n.label for n in app.number_input] == ["Epochs", "Learning rate", "Max train samples", "Batch size",
                                                     "Max length (tokens)", "Seed"]
     assert all(n.help for n in app.number_input) and app.selectbox(key="train_family").help
@@ -160,7 +151,7 @@ def test_a_reload_finds_the_running_run_and_stop_asks_it_to_stop():
     app = _page()  # no ?run=: the newest running run is picked
     assert app.query_params["run"] == "live-one"
     assert any(p.proto.text == "step 5 / 20 (25%)" for p in app.get("progress"))
-    assert "**Throughput** 80 samples/s" in _text(app) and "**Time left** about 12 s left" in _text(app)
+    assert "**Throughput** 80 samples/s" in page_text(app) and "**Time left** about 12 s left" in page_text(app)
     app.button(key="stop_run").click().run()
     assert runs.stop_requested(path)
     assert "stopping…" in str(app.get("badge")) or app.button(key="stop_run").disabled
