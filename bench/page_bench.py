@@ -1,6 +1,6 @@
 """How fast the Dataset page renders in a real browser on the full dataset.
 
-    IMDB_DATA=../shared/data/imdb python bench/page_bench.py [--repeats 1] [--json]
+    IMDB_DATA=../shared/data/imdb python bench/page_bench.py [--repeats 1] [--fresh-data-cache] [--json]
 
 Each repeat starts a fresh `streamlit run app.py` on a free 127.0.0.1 port (nothing cached in
 memory), opens /dataset in Debian's headless Chromium (Playwright) and times until the page's
@@ -40,12 +40,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(log_path: Path) -> tuple[subprocess.Popen, str]:
+def start_app(log_path: Path, data_cache: str | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
+    env = {**os.environ, **({"HF_DATASETS_CACHE": data_cache} if data_cache else {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.address", "127.0.0.1",
          "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+        cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -84,6 +85,8 @@ def measure(browser, url: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1, help="fresh servers to measure (default 1)")
+    parser.add_argument("--fresh-data-cache", action="store_true",
+                        help="give each server an empty Hugging Face datasets cache: the first read of the source ever")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON line too")
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
@@ -95,7 +98,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as logs, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for repeat in range(args.repeats):
-            process, url = start_app(Path(logs) / f"streamlit-{repeat}.log")
+            cache = str(Path(logs) / f"hf-cache-{repeat}") if args.fresh_data_cache else None
+            process, url = start_app(Path(logs) / f"streamlit-{repeat}.log", cache)
             try:
                 result = measure(browser, url)
             finally:

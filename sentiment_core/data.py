@@ -15,6 +15,7 @@ with features `text`, `label` (`ClassLabel(names=["neg", "pos"])`) and `rating` 
 
 from __future__ import annotations
 
+import math
 import re
 import socket
 from functools import lru_cache
@@ -22,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import datasets
+import numpy as np
 import pandas as pd
 
 from sentiment_core.settings import get_settings
@@ -141,9 +143,7 @@ def _load_cached(source: str, stamp: float, fraction: float, seed: int) -> datas
     )
     _check_not_empty(raw, source)
     try:
-        parts = raw["train"].train_test_split(
-            test_size=fraction, stratify_by_column="label", seed=seed
-        )
+        train, validation = stratified_split(raw["train"], fraction, seed)
     except ValueError as error:
         raise DataSourceError(
             source,
@@ -151,9 +151,25 @@ def _load_cached(source: str, stamp: float, fraction: float, seed: int) -> datas
             f"stratified validation share of {fraction} ({error}).",
             "Use a larger dataset or change SENTIMENT_VALIDATION_FRACTION.",
         ) from None
-    return datasets.DatasetDict(
-        {"train": parts["train"], "validation": parts["test"], "test": raw["test"]}
-    )
+    return datasets.DatasetDict({"train": train, "validation": validation, "test": raw["test"]})
+
+
+def stratified_split(dataset: datasets.Dataset, fraction: float, seed: int) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """The rows `dataset.train_test_split(test_size=fraction, stratify_by_column="label", seed=seed)`
+    gives (train, held out), without its row-by-row read of the labels (3.7 s of a first load)."""
+    from datasets.utils.stratify import stratified_shuffle_split_generate_indices
+
+    labels = np.asarray(dataset.with_format("arrow")[:]["label"].to_numpy(zero_copy_only=False))
+    n_test = math.ceil(fraction * len(labels))
+    n_train = len(labels) - n_test
+    if n_train == 0 or n_test == 0:
+        raise ValueError(f"{len(labels)} rows leave {n_train} to train on and {n_test} to hold out")
+    try:
+        train, held_out = next(stratified_shuffle_split_generate_indices(
+            labels, n_train, n_test, rng=np.random.default_rng(seed)))
+    except ValueError as error:
+        raise ValueError(f"a class has too few rows to split ({error})") from None
+    return dataset.select(train), dataset.select(held_out)
 
 
 def _load_train_test(source: str, seed: int) -> dict[str, datasets.Dataset]:

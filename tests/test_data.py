@@ -187,3 +187,16 @@ def test_full_shared_copy():
     assert info["train"] == {"rows": 22_500, "neg": 11_250, "pos": 11_250}
     assert info["validation"] == {"rows": 2_500, "neg": 1_250, "pos": 1_250}
     assert info["test"] == {"rows": 25_000, "neg": 12_500, "pos": 12_500}
+
+
+@pytest.mark.parametrize("fraction, seed", [(0.1, 42), (0.25, 7)])
+def test_stratified_split_holds_out_the_rows_train_test_split_would(parquet_dir, fraction, seed):
+    import datasets
+
+    from sentiment_core.data import stratified_split
+
+    raw = datasets.load_dataset("parquet", data_files=str(parquet_dir / "train.parquet"))["train"]
+    raw = raw.cast_column("label", datasets.ClassLabel(names=["neg", "pos"]))
+    train, held_out = stratified_split(raw, fraction, seed)
+    expected = raw.train_test_split(test_size=fraction, stratify_by_column="label", seed=seed)
+    assert train["text"] == expected["train"]["text"] and held_out["text"] == expected["test"]["text"]
