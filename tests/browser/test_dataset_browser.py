@@ -12,6 +12,7 @@ def test_dataset_page_renders_in_chromium(streamlit_app, browser_page, parquet_d
     browser_page.get_by_role("heading", name="📊 Dataset").wait_for(timeout=60_000)
     browser_page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     browser_page.get_by_text("reviews match").wait_for(timeout=60_000)
+    browser_page.locator(".js-plotly-plot").nth(2).wait_for(timeout=60_000)  # charts draw after the text
     assert browser_page.locator(".js-plotly-plot").count() == 3
     assert browser_page.get_by_text("This source has no star ratings").is_visible()
     # Streamlit scrolls inside its main block: grow the window to the page so the shot holds it all
