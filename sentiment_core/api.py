@@ -472,6 +472,7 @@ class _Service:
         self.predictor = predictor
         self.batcher: MicroBatcher | None = None
         self.lock = threading.Lock()
+        self.default_threads = 1  # torch's own thread count, read at startup
 
     def load(self) -> None:
         from sentiment_core.inference import Predictor, best_run_id
@@ -486,19 +487,27 @@ class _Service:
         self.predictor = Predictor.from_run(run_id)
 
     def predict_served(self, texts: list[str]):
-        return self.run_model(self.predictor.predict, texts, batch_size=self.settings.serve_batch_size)
+        return self.run_model(self.predictor, "predict", texts, batch_size=self.settings.serve_batch_size)
 
-    def run_model(self, function, *args, **kwargs):
-        """Call `function` (a model call, in a worker thread) alone and on `serve_threads` torch threads.
+    def threads_for(self, predictor) -> int:
+        """SENTIMENT_SERVE_THREADS, else 1 for the small from-scratch families (small batches run
+        fastest on one, the other cores serve the event loop) and torch's default for a backbone."""
+        if self.settings.serve_threads:
+            return self.settings.serve_threads
+        return self.default_threads if predictor.family == "pretrained" else 1
+
+    def run_model(self, predictor, call: str, *args, **kwargs):
+        """Call `predictor.<call>` (in a worker thread) alone and on `threads_for` torch threads.
 
         A thread keeps the torch thread count it started with, so each model call sets it where it runs.
         """
         import torch
 
+        threads = self.threads_for(predictor)
         with self.lock:
-            if torch.get_num_threads() != self.settings.serve_threads:
-                torch.set_num_threads(self.settings.serve_threads)
-            return function(*args, **kwargs)
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+            return getattr(predictor, call)(*args, **kwargs)
 
     async def predictor_for(self, run_id: str | None):
         """The served predictor, or another finished run's (loaded off the event loop, cached)."""
@@ -544,12 +553,11 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
     async def lifespan(app: FastAPI):
         import torch
 
-        threads_before = torch.get_num_threads()
-        torch.set_num_threads(settings.serve_threads)  # threads started from now on; run_model sets its own
+        service.default_threads = torch.get_num_threads()
         try:
             await asyncio.to_thread(service.load)
             logger.info("serving run %s (%s) on %s with %d torch thread(s)", service.predictor.run_id,
-                        service.predictor.family, service.predictor.device, settings.serve_threads)
+                        service.predictor.family, service.predictor.device, service.threads_for(service.predictor))
             service.batcher = MicroBatcher(service.predict_served, settings.serve_batch_size,
                                            settings.serve_batch_wait_ms)
             await service.batcher.start()
@@ -558,7 +566,7 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
             finally:
                 await service.batcher.close()
         finally:
-            torch.set_num_threads(threads_before)
+            torch.set_num_threads(service.default_threads)  # run_model changed it for the whole process
 
     app = FastAPI(
         title="IMDB Sentiment Studio API",
@@ -611,7 +619,7 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
             if chosen is service.predictor:
                 predictions = await service.batcher.predict(request.texts)
             else:
-                predictions = await asyncio.to_thread(service.run_model, chosen.predict, request.texts)
+                predictions = await asyncio.to_thread(service.run_model, chosen, "predict", request.texts)
         except ValueError:
             raise _unreadable(chosen, request.texts) from None
         return PredictResponse(run=chosen.run_id, predictions=[
@@ -626,7 +634,7 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
         options = {option: request.steps} if option and request.steps else {}
         try:
             (explanation,) = await asyncio.to_thread(
-                service.run_model, chosen.explain, [request.text], method=request.method,
+                service.run_model, chosen, "explain", [request.text], method=request.method,
                 target=request.target, **options)
         except ValueError as error:
             raise ApiError(422, f"text: {error}", ["body", "text"]) from None

@@ -35,8 +35,9 @@ class Settings(BaseSettings):
             many texts at once.
         serve_batch_wait_ms (`SENTIMENT_SERVE_BATCH_WAIT_MS`): how long the micro-batcher waits for more
             requests before running a batch that is not full.
-        serve_threads (`SENTIMENT_SERVE_THREADS`): torch threads in each API worker; 1 (the default)
-            leaves the other cores to the event loop and the clients, and runs small batches fastest.
+        serve_threads (`SENTIMENT_SERVE_THREADS`): torch threads in each API worker; unset (the
+            default): 1 for bow, lstm and transformer (small batches run fastest on one, and the
+            other cores serve the event loop), torch's default for a `pretrained` backbone.
         explain_precision (`SENTIMENT_EXPLAIN_PRECISION`): number format of gradient explanations:
             float32, bfloat16, or auto (bfloat16 for the `pretrained` family on a CPU with native
             bfloat16, float32 otherwise). The convergence delta reports what it costs.
@@ -62,7 +63,7 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     serve_batch_size: int = Field(default=16, ge=1)
     serve_batch_wait_ms: float = Field(default=2.0, ge=0.0, le=1000.0)
-    serve_threads: int = Field(default=1, ge=1, le=256)
+    serve_threads: int | None = Field(default=None, ge=1, le=256)
     explain_precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
     @field_validator("imdb_data")

@@ -303,12 +303,26 @@ def test_the_server_uses_serve_threads_and_gives_them_back(monkeypatch, run_dir)
 
     monkeypatch.setattr(Predictor, "predict", predict)
     before = torch.get_num_threads()
-    settings_env(monkeypatch, SENTIMENT_SERVE_THREADS=1)
-    with TestClient(api.create_app(RUN_ID)) as client:
-        assert client.post("/predict", json={"texts": GOOD}).status_code == 200
-        assert client.post("/predict", json={"texts": GOOD, "run": RUN_ID}).status_code == 200
-    assert seen == [1, 1]
-    assert torch.get_num_threads() == before
+    for threads, expected in ((None, 1), (2, 2)):  # unset: one thread for a bow model
+        if threads:
+            settings_env(monkeypatch, SENTIMENT_SERVE_THREADS=threads)
+        seen.clear()
+        with TestClient(api.create_app(RUN_ID)) as client:
+            assert client.post("/predict", json={"texts": GOOD}).status_code == 200
+            assert client.post("/predict", json={"texts": GOOD, "run": RUN_ID}).status_code == 200
+        assert seen == [expected, expected]
+        assert torch.get_num_threads() == before
+
+
+def test_serve_threads_default_to_one_for_the_small_families_and_to_torchs_for_a_backbone(monkeypatch):
+    from types import SimpleNamespace
+
+    service = api._Service(get_settings(), None)
+    service.default_threads = 4
+    assert [service.threads_for(SimpleNamespace(family=f)) for f in ("bow", "lstm", "transformer")] == [1, 1, 1]
+    assert service.threads_for(SimpleNamespace(family="pretrained")) == 4
+    settings_env(monkeypatch, SENTIMENT_SERVE_THREADS=3)
+    assert api._Service(get_settings(), None).threads_for(SimpleNamespace(family="pretrained")) == 3
 
 
 # --- choosing the run, the command line and a real server ----------------------------------------
