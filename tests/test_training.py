@@ -141,8 +141,9 @@ def test_stop_then_resume_a_launched_run(tmp_path):
     assert saved_step == status["step"]
     assert not (run_dir / "eval.json").exists()
 
-    # resume with fewer epochs: the saved config is reused, training continues from the checkpoint
-    resumed = train(TrainConfig(run_id=run_id, resume=True, epochs=1))
+    # resume with fewer epochs (one more than it reached before the stop landed: a fast machine gets
+    # past epoch 1 first): the saved config is reused, training continues from the checkpoint
+    resumed = train(TrainConfig(run_id=run_id, resume=True, epochs=int(status.get("epoch") or 0) + 1))
     final = runs.read_status(resumed)
     assert final["state"] == "finished" and final["step"] > saved_step
     metrics = runs.read_metrics(resumed)
