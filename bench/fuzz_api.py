@@ -18,11 +18,9 @@ import argparse
 import builtins
 import json
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlparse
 
 import requests
 
@@ -30,7 +28,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
-from load_test import LOOPBACK, free_port, start_server, stop_server, wait_healthy  # noqa: E402
+from load_test import api_server  # noqa: E402
 
 # schemathesis reports several failures at once as an exception group (BaseExceptionGroup, Python 3.11+).
 FAILURES = (Exception, getattr(builtins, "BaseExceptionGroup", Exception))
@@ -152,26 +150,10 @@ def main(argv=None) -> int:
 
     key = get_settings().api_key
     api_key = key.get_secret_value() if key and key.get_secret_value() else None
-    process = None
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        log_path = Path(tmp) / "server.log"
-        if args.url:
-            if urlparse(args.url).hostname not in LOOPBACK:
-                parser.error("--url must be a loopback address (127.0.0.1, localhost, ::1)")
-            url = args.url.rstrip("/")
-        else:
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
-            process = start_server(args.run, port, 1, log_path)
-        try:
-            health = wait_healthy(url, process, 180, log_path if process else None)
-            print(f"fuzzing {url} (run {health.get('run')}, {health.get('family')})", flush=True)
-            result = fuzz(url, args.examples, args.seed, api_key)
-        finally:
-            if process is not None:
-                stop_server(process)
-                server_log = log_path.read_text(errors="replace")
+    with api_server(args.url, args.run, 1, 180) as server:
+        print(f"fuzzing {server.url} (run {server.health.get('run')}, {server.health.get('family')})", flush=True)
+        result = fuzz(server.url, args.examples, args.seed, api_key)
     result["seconds"] = round(time.perf_counter() - started, 1)
     print(f"{result['requests']} requests in {result['seconds']} s; 5xx responses: {result['server_errors']}")
     print("status codes:", result["statuses"])
@@ -185,8 +167,8 @@ def main(argv=None) -> int:
             print(f"  {count:5d}  {label}")
     for note in result["generation_notes"]:
         print("note:", note)
-    if process is not None and result["server_errors"]:
-        print("server log tail:\n" + server_log[-3000:])
+    if server.log and result["server_errors"]:
+        print("server log tail:\n" + server.log[-3000:])
     if args.json:
         print(json.dumps(result))
     if result["requests"] < args.min_requests:

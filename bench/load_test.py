@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -114,6 +116,44 @@ def stop_server(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+@dataclass
+class Server:
+    """The server under test: its URL, the process when this script started it, its /health answer,
+    and (once stopped) the started server's log."""
+
+    url: str
+    process: subprocess.Popen | None
+    health: dict
+    log: str = ""
+
+
+@contextlib.contextmanager
+def api_server(url: str | None, run_id: str | None, workers: int, startup_timeout: float):
+    """The already-running loopback server at `url`, or `serve --run run_id` on a free 127.0.0.1 port,
+    healthy; a started server is stopped on exit. Yields a `Server`."""
+    if url and urlparse(url).hostname not in LOOPBACK:
+        print("error: --url must be a loopback address (127.0.0.1, localhost, ::1)", file=sys.stderr)
+        raise SystemExit(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        log_path = Path(tmp) / "server.log"
+        process = None
+        if url:
+            url = url.rstrip("/")
+        else:
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            process = start_server(run_id, port, workers, log_path)
+        server = None
+        try:
+            server = Server(url, process, wait_healthy(url, process, startup_timeout, log_path if process else None))
+            yield server
+        finally:
+            if process is not None:
+                stop_server(process)
+                if server is not None:
+                    server.log = log_path.read_text(errors="replace")
 
 
 class AiohttpClient:
@@ -228,31 +268,17 @@ def main(argv=None) -> int:
     api_key = get_settings().api_key
     headers = {"X-API-Key": api_key.get_secret_value()} if api_key and api_key.get_secret_value() else {}
     texts = reviews(args.data, args.reviews)
-    process = None
-    with tempfile.TemporaryDirectory() as tmp:
-        log_path = Path(tmp) / "server.log"
-        if args.url:
-            if urlparse(args.url).hostname not in LOOPBACK:
-                parser.error("--url must be a loopback address (127.0.0.1, localhost, ::1)")
-            url = args.url.rstrip("/")
-        else:
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
-            process = start_server(args.run, port, args.workers, log_path)
-        try:
-            health = wait_healthy(url, process, args.startup_timeout, log_path if process else None)
-            print(f"server: {url} run {health.get('run')} ({health.get('family')}, {health.get('device')}), "
-                  f"{args.workers if process else '?'} worker(s); {len(texts)} distinct reviews, "
-                  f"median {int(np.median([len(t) for t in texts]))} characters; client: {args.client}")
-            cpu_before = cpu_seconds(process.pid if process else None)
-            client_cpu_before = time.process_time()
-            result = asyncio.run(run_load(url, texts, args.clients, args.duration, args.requests, headers,
-                                          client_kind=args.client))
-            client_cpu = time.process_time() - client_cpu_before
-            cpu_after = cpu_seconds(process.pid if process else None)
-        finally:
-            if process is not None:
-                stop_server(process)
+    with api_server(args.url, args.run, args.workers, args.startup_timeout) as server:
+        process, health = server.process, server.health
+        print(f"server: {server.url} run {health.get('run')} ({health.get('family')}, {health.get('device')}), "
+              f"{args.workers if process else '?'} worker(s); {len(texts)} distinct reviews, "
+              f"median {int(np.median([len(t) for t in texts]))} characters; client: {args.client}")
+        cpu_before = cpu_seconds(process.pid if process else None)
+        client_cpu_before = time.process_time()
+        result = asyncio.run(run_load(server.url, texts, args.clients, args.duration, args.requests, headers,
+                                      client_kind=args.client))
+        client_cpu = time.process_time() - client_cpu_before
+        cpu_after = cpu_seconds(process.pid if process else None)
     result.update(run=health.get("run"), family=health.get("family"), workers=args.workers if process else None,
                   client=args.client)
     if cpu_before is not None and cpu_after is not None and result["requests"]:
