@@ -398,12 +398,7 @@ def _column(data: Data, split: str, name: str) -> pa.Array:
     part = data[split]
     if not _has_column(data, split, name):
         raise ValueError(f"the {split} split has no {name!r} column")
-    if isinstance(part, pd.DataFrame):
-        column = pa.array(part[name].to_numpy(dtype=object if name == "text" else None))
-    elif isinstance(part, pa.Table):
-        column = part[name]
-    else:
-        column = part.with_format("arrow")[:][name]
+    column = _as_table(part)[name]
     return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
