@@ -238,9 +238,9 @@ def _explain_one(predictor: Predictor, text: str, method: str, target: int | Non
 
     spans, token_word = word_groups(encoded)
     feature_mask = torch.as_tensor(token_word, device=predictor.device)[None]  # (1, seq_len)
+    if predictor.family == "pretrained":  # 16 paths at a time keep the backward in cache: 1.3x faster
+        options = {"internal_batch_size": PRETRAINED_IG_BATCH, **options}
     with torch.enable_grad():
-        if predictor.family == "pretrained":  # 16 paths at a time keep the backward in cache: 1.3x faster
-            options = {"internal_batch_size": PRETRAINED_IG_BATCH, **options}
         attributions, delta, grouped = _attribute(method, forward, weights, baseline, feature_mask, options)
     token_scores = attributions.detach().float().cpu().numpy()[0]  # (seq_len,)
     collect = _first_by_word if grouped else _sum_by_word

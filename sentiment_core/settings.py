@@ -116,6 +116,7 @@ def resolve_device(requested: str | None = None) -> str:
     return requested
 
 
+@lru_cache(maxsize=1)
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX): then bfloat16 matmuls
     run about twice as fast as float32; elsewhere they are emulated and slower."""
