@@ -42,6 +42,7 @@ import pandas as pd
 from scipy import stats
 
 from sentiment_core import monitor, runs
+from sentiment_core.errors import ComparisonError
 from sentiment_core.evaluation import N_CALIBRATION_BINS, assign_buckets, calibration, length_bucket_edges
 from sentiment_core.losses import LOSSES, check_loss_name
 from sentiment_core.training import FAMILIES, TrainConfig
@@ -67,10 +68,6 @@ LOSS_SCALE_NOTE = (
     "construction. The runs are compared on unweighted yardsticks only: test accuracy, F1, ROC-AUC, "
     "unweighted BCE, and the unweighted validation BCE for convergence."
 )
-
-
-class ComparisonError(runs.RunError):
-    """A comparison id, plan or folder problem, with what to do about it."""
 
 
 # --- ids, paths, plans -----------------------------------------------------------------

@@ -26,6 +26,7 @@ import datasets
 import numpy as np
 import pandas as pd
 
+from sentiment_core.errors import DataSourceError
 from sentiment_core.settings import get_settings
 
 LABEL_NAMES = ["neg", "pos"]
@@ -37,14 +38,6 @@ FIX_HINT = (
     "Set IMDB_DATA (or pass --data) to a hub id, a folder of parquet files "
     "(train.parquet, test.parquet), an aclImdb folder or a CSV with review/sentiment columns."
 )
-
-
-class DataSourceError(ValueError):
-    """The IMDB source cannot be read; the message names the source, the problem and the fix."""
-
-    def __init__(self, source: str, problem: str, fix: str = FIX_HINT):
-        self.source, self.problem, self.fix = source, problem, fix
-        super().__init__(f"Cannot load IMDB data from {source!r}: {problem} {fix}")
 
 
 def load_imdb(

@@ -26,16 +26,13 @@ import io
 import json
 from pathlib import Path
 
+from sentiment_core.errors import UnsupportedFormatError
 from sentiment_core.settings import get_settings
 
 CONTENT_TYPES = ("application/json", "text/plain", "text/csv")
 ACCEPTS = ("application/json", "text/csv")
 CSV_COLUMNS = ("label", "probability", "truncated")
 _TEXT_HEADERS = ("text", "review")
-
-
-class UnsupportedFormatError(ValueError):
-    """A content type or accept header this handler does not speak."""
 
 
 def model_fn(model_dir, context=None):

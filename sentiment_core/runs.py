@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sentiment_core.errors import RunError, RunNotFoundError
 from sentiment_core.settings import get_settings
 
 STATES = ("queued", "running", "finished", "failed", "stopped")
@@ -42,10 +43,6 @@ PREDICTIONS_FILE, LOG_FILE, STOP_FILE = "predictions.csv", "train.log", "STOP"
 BEST_DIR, CHECKPOINTS_DIR = "best", "checkpoints"
 COMPARISONS_DIR = "comparisons"  # loss comparisons (sentiment_core/compare.py) live beside the runs
 RESERVED_NAMES = frozenset({COMPARISONS_DIR})  # folders under SENTIMENT_MODELS_DIR that are not runs
-
-
-class RunError(ValueError):
-    """A run id or run directory problem, with what to do about it."""
 
 
 def validate_run_id(run_id: str) -> str:
