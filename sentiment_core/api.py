@@ -27,6 +27,7 @@ import logging
 import math
 import secrets
 import threading
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
@@ -39,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sentiment_core import runs
+from sentiment_core.errors import BusyError, InputError, SentimentError
 from sentiment_core.explain import METHOD_OPTIONS, METHODS
 from sentiment_core.settings import Settings, get_settings
 
@@ -287,15 +289,22 @@ class ApiError(Exception):
     A 422 takes FastAPI's validation-error shape (`detail` a list, with `loc`) plus `message`.
     """
 
-    def __init__(self, status: int, detail: str, loc: Sequence[str | int] = ("body",)):
+    def __init__(self, status: int, detail: str, loc: Sequence[str | int] = ("body",),
+                 headers: dict[str, str] | None = None):
         super().__init__(detail)
-        self.status, self.detail, self.loc = status, detail, list(loc)
+        self.status, self.detail, self.loc, self.headers = status, detail, list(loc), headers
+
+    @classmethod
+    def from_error(cls, error: SentimentError, loc: Sequence[str | int] = ("body",), prefix: str = "") -> ApiError:
+        """The answer to a SentimentError: its own status (4xx; 503 with Retry-After)."""
+        headers = {"Retry-After": str(max(1, math.ceil(error.retry_after)))} if isinstance(error, BusyError) else None
+        return cls(error.http_status, f"{prefix}{error}", loc, headers)
 
     def response(self) -> JSONResponse:
         if self.status == 422:
             return JSONResponse(status_code=422, content={
                 "detail": [{"type": "value_error", "loc": self.loc, "msg": self.detail}], "message": self.detail})
-        return JSONResponse(status_code=self.status, content={"detail": self.detail})
+        return JSONResponse(status_code=self.status, content={"detail": self.detail}, headers=self.headers)
 
 
 def _where(loc: Sequence[str | int]) -> str:
@@ -354,15 +363,19 @@ async def _api_error(request: Request, error: ApiError) -> JSONResponse:
     return error.response()
 
 
-async def _value_error(request: Request, error: ValueError) -> JSONResponse:
-    """A library ValueError that no endpoint caught: the library names the bad value."""
-    return ApiError(409 if isinstance(error, runs.RunError) else 422, str(error)).response()
+async def _sentiment_error(request: Request, error: SentimentError) -> JSONResponse:
+    """A SentimentError no endpoint caught: the library named the bad value and the fix."""
+    return ApiError.from_error(error).response()
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
-    logger.exception("unexpected error on %s %s", request.method, request.url.path)
-    return JSONResponse(status_code=500, content={
-        "detail": f"Internal error ({type(error).__name__}); it was logged on the server."})
+    """Anything else is a bug: 500 with a request id, logged with its traceback under that id."""
+    request_id = uuid.uuid4().hex[:16]
+    logger.error("request %s: unexpected error on %s %s", request_id, request.method, request.url.path,
+                 exc_info=error)
+    return JSONResponse(status_code=500, headers={"X-Request-ID": request_id}, content={
+        "detail": f"Internal error ({type(error).__name__}); it was logged on the server with request id "
+                  f"{request_id}: quote it when you report the problem.", "request_id": request_id})
 
 
 # --- the guard: API key, body size, UTF-8 --------------------------------------------------
@@ -583,7 +596,7 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(ValueError, _value_error)
+    app.add_exception_handler(SentimentError, _sentiment_error)
     app.add_exception_handler(Exception, _unexpected_error)
     app.add_middleware(RequestGuard, api_key=api_key, max_body_bytes=settings.max_body_bytes)
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
@@ -620,8 +633,8 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
                 predictions = await service.batcher.predict(request.texts)
             else:
                 predictions = await asyncio.to_thread(service.run_model, chosen, "predict", request.texts)
-        except ValueError:
-            raise _unreadable(chosen, request.texts) from None
+        except InputError as error:
+            raise _unreadable(chosen, request.texts, error) from None
         return PredictResponse(run=chosen.run_id, predictions=[
             PredictionOut(**{**p.to_dict(), "probability": _finite(p.probability) or 0.0}) for p in predictions])
 
@@ -636,8 +649,8 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
             (explanation,) = await asyncio.to_thread(
                 service.run_model, chosen, "explain", [request.text], method=request.method,
                 target=request.target, **options)
-        except ValueError as error:
-            raise ApiError(422, f"text: {error}", ["body", "text"]) from None
+        except InputError as error:
+            raise ApiError.from_error(error, ["body", "text"], prefix="text: ") from None
         result = explanation.to_dict()
         for key in ("probability", "delta", "output", "baseline_output"):
             result[key] = _finite(result[key])
@@ -664,14 +677,14 @@ def _openapi_with_limits(app: FastAPI, settings: Settings) -> dict:
     return app.openapi_schema
 
 
-def _unreadable(predictor, texts: list[str]) -> ApiError:
-    """The 422 for a request whose prediction failed: name the first text the model cannot read."""
+def _unreadable(predictor, texts: list[str], error: InputError) -> ApiError:
+    """The 422 for a request whose prediction failed on bad input: name the first text the model cannot read."""
     for index, text in enumerate(texts):
         try:
             predictor.encode(text)
-        except ValueError as error:
-            return ApiError(422, f"texts[{index}]: {error}", ["body", "texts", index])
-    return ApiError(422, "The model could not read these texts: send plain review text.", ["body", "texts"])
+        except InputError as text_error:
+            return ApiError.from_error(text_error, ["body", "texts", index], prefix=f"texts[{index}]: ")
+    return ApiError.from_error(error, ["body", "texts"])
 
 
 def _model_rows(serving: str | None) -> list[ModelOut]:

@@ -7,6 +7,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+from sentiment_core.errors import InputError, RunError, SentimentError
+
 
 def _data_info(args: argparse.Namespace) -> int:
     import datasets
@@ -82,7 +84,7 @@ def _predictor(run_id: str | None):
 
     run_id = run_id or best_run_id()
     if run_id is None:
-        raise ValueError("No finished run to predict with: train one first (python -m sentiment_core train --model bow).")
+        raise RunError("No finished run to predict with: train one first (python -m sentiment_core train --model bow).")
     return Predictor.from_run(run_id)
 
 
@@ -90,7 +92,7 @@ def _predict(args: argparse.Namespace) -> int:
     from sentiment_core.inference import predict_table, read_reviews_csv
 
     if not args.texts and not args.file:
-        raise ValueError("Give one or more review texts, or --file reviews.csv.")
+        raise InputError("Give one or more review texts, or --file reviews.csv.")
     predictor = _predictor(args.run)
     for prediction, text in zip(predictor.predict(args.texts), args.texts):
         print(json.dumps({"text": text, **prediction.to_dict()}))
@@ -299,9 +301,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     run_id = args.run or get_settings().serve_run or best_run_id()
     if run_id is None:
-        raise ValueError("No finished run to serve: train one first (python -m sentiment_core train --model bow).")
+        raise RunError("No finished run to serve: train one first (python -m sentiment_core train --model bow).")
     if args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
     if args.workers == 1:
         Predictor.from_run(run_id)  # a clear error now rather than a failed startup; cached for the server
     elif not (runs.run_path(run_id) / runs.BEST_DIR / "config.json").exists():
@@ -318,7 +320,7 @@ def _export(args: argparse.Namespace) -> int:
 
     run_id = args.run or best_run_id()
     if run_id is None:
-        raise ValueError("No finished run to export: train one first (python -m sentiment_core train --model bow).")
+        raise RunError("No finished run to export: train one first (python -m sentiment_core train --model bow).")
     report = export_run(run_id, args.out, onnx=args.onnx, force=args.force)
     print(json.dumps(report, indent=2))
     return 0
@@ -383,11 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; user errors print one clear line to stderr and exit with status 2."""
+    """Run one command; errors a user can fix (SentimentError) print one clear line to stderr and exit
+    with status 2. Any other exception is a bug and keeps its traceback."""
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except ValueError as error:  # DataSourceError and every other bad-input error
+    except SentimentError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -42,7 +42,7 @@ import pandas as pd
 from scipy import stats
 
 from sentiment_core import monitor, runs
-from sentiment_core.errors import ComparisonError
+from sentiment_core.errors import ComparisonError, InputError, SentimentError
 from sentiment_core.evaluation import N_CALIBRATION_BINS, assign_buckets, calibration, length_bucket_edges
 from sentiment_core.losses import LOSSES, check_loss_name
 from sentiment_core.training import FAMILIES, TrainConfig
@@ -105,9 +105,9 @@ def parse_losses(losses: str | Sequence[str]) -> list[str]:
     for name in names:
         check_loss_name(name)
     if len(set(names)) != len(names):
-        raise ValueError(f"losses must be distinct, got {', '.join(names)}.")
+        raise InputError(f"losses must be distinct, got {', '.join(names)}.")
     if len(names) < 2:
-        raise ValueError(f"A comparison needs two or more losses (of {', '.join(LOSSES)}), got {names or 'none'}.")
+        raise InputError(f"A comparison needs two or more losses (of {', '.join(LOSSES)}), got {names or 'none'}.")
     return names
 
 
@@ -119,21 +119,21 @@ def parse_seeds(seeds: int | str | Sequence[int], first_seed: int = DEFAULT_FIRS
         try:
             numbers = [int(v) for v in values]
         except ValueError:
-            raise ValueError(f"seeds must be a count (e.g. 3) or a comma-separated list of seeds, got {seeds!r}.") from None
+            raise InputError(f"seeds must be a count (e.g. 3) or a comma-separated list of seeds, got {seeds!r}.") from None
         seeds = numbers[0] if len(numbers) == 1 and "," not in text else numbers
     if isinstance(seeds, bool):
-        raise ValueError(f"seeds must be a count or a list of seeds, got {seeds!r}.")
+        raise InputError(f"seeds must be a count or a list of seeds, got {seeds!r}.")
     if isinstance(seeds, (int, np.integer)):
         if seeds < 1:
-            raise ValueError(f"seeds must be at least 1, got {seeds}.")
+            raise InputError(f"seeds must be at least 1, got {seeds}.")
         if isinstance(first_seed, bool) or not isinstance(first_seed, (int, np.integer)) or first_seed < 0:
-            raise ValueError(f"the first seed must be a whole number >= 0, got {first_seed!r}.")
+            raise InputError(f"the first seed must be a whole number >= 0, got {first_seed!r}.")
         return [int(first_seed) + i for i in range(int(seeds))]
     seeds = list(seeds)
     if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
-        raise ValueError(f"seeds must be whole numbers >= 0, got {seeds!r}.")
+        raise InputError(f"seeds must be whole numbers >= 0, got {seeds!r}.")
     if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct, got {seeds!r}.")
+        raise InputError(f"seeds must be distinct, got {seeds!r}.")
     return [int(s) for s in seeds]
 
 
@@ -147,10 +147,10 @@ def make_plan(model: str, losses: str | Sequence[str] = DEFAULT_LOSSES, seeds: i
     so each finished pair already gives a paired result.
     """
     if model not in FAMILIES:
-        raise ValueError(f"Unknown model family {model!r}: choose one of {', '.join(FAMILIES)}.")
+        raise InputError(f"Unknown model family {model!r}: choose one of {', '.join(FAMILIES)}.")
     unknown = sorted(set(options) - set(OPTION_NAMES))
     if unknown:
-        raise ValueError(f"Unknown comparison option(s): {', '.join(unknown)}; known: {', '.join(OPTION_NAMES)}.")
+        raise InputError(f"Unknown comparison option(s): {', '.join(unknown)}; known: {', '.join(OPTION_NAMES)}.")
     loss_names = parse_losses(losses)
     seed_list = parse_seeds(seeds, first_seed)
     options = {k: (v.strip() if isinstance(v, str) else v) for k, v in options.items()}
@@ -210,7 +210,7 @@ def train_config(plan: dict, entry: dict) -> TrainConfig:
 def train_arguments(plan: dict, entry: dict) -> list[str]:
     """`["train", "--model", ..., "--loss", ..., "--seed", ...]` for one planned run (no --run-id)."""
     if plan.get("model_options"):
-        raise ValueError("model_options cannot be passed to `python -m sentiment_core train`: "
+        raise InputError("model_options cannot be passed to `python -m sentiment_core train`: "
                          "run this comparison in-process (compare-losses --in-process, or "
                          "run_comparison(..., in_process=True)).")
     return monitor.train_arguments({"model": plan["model"], "loss": entry["loss"], "seed": entry["seed"],
@@ -333,9 +333,9 @@ def run_comparison(comparison_id: str, in_process: bool = False, parallel: int =
     """
     plan = read_plan(comparison_id)
     if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
-        raise ValueError(f"parallel must be a whole number >= 1, got {parallel!r}.")
+        raise InputError(f"parallel must be a whole number >= 1, got {parallel!r}.")
     if in_process and parallel != 1:
-        raise ValueError("in-process comparisons train one run at a time (parallel 1).")
+        raise InputError("in-process comparisons train one run at a time (parallel 1).")
     if not in_process:
         for entry in plan["runs"]:
             if run_state(entry["run_id"]) != "finished":
@@ -756,15 +756,15 @@ def analyze(groups: dict[str, Sequence[str]], alpha: float = ALPHA) -> dict:
     empty or a run has no test report.
     """
     if len(groups) < 2:
-        raise ValueError(f"Compare two or more groups of runs, got {len(groups)}.")
+        raise InputError(f"Compare two or more groups of runs, got {len(groups)}.")
     loaded: dict[str, list[RunResult]] = {}
     for name, run_ids in groups.items():
         if not run_ids:
-            raise ValueError(f"Group {name!r} has no runs: pick at least one finished run.")
+            raise InputError(f"Group {name!r} has no runs: pick at least one finished run.")
         loaded[name] = [load_run(r, name) for r in run_ids]
     everyone = [r for results in loaded.values() for r in results]
     if len({r.run_id for r in everyone}) != len(everyone):
-        raise ValueError("A run is in two groups: each run can be in one group only.")
+        raise InputError("A run is in two groups: each run can be in one group only.")
     edges, shared = shared_edges(everyone)
     labels = bucket_labels(edges)
 
@@ -933,7 +933,7 @@ def write_comparison(comparison_id: str) -> dict:
     if all(groups.values()):
         try:
             results = analyze(groups)
-        except ValueError as error:
+        except SentimentError as error:
             problem = str(error)
     else:
         waiting = [loss for loss, ids in groups.items() if not ids]
@@ -1048,7 +1048,7 @@ def disagreements(run_a: str, run_b: str, min_tokens: float | None = None, max_t
     """Test reviews the two runs classify differently: id, length, bucket, label, both probabilities, who is right."""
     a, b = load_run(run_a), load_run(run_b)
     if not _aligned(a.predictions, b.predictions):
-        raise ValueError(f"Runs {run_a!r} and {run_b!r} were tested on different reviews: their predictions cannot be paired.")
+        raise ComparisonError(f"Runs {run_a!r} and {run_b!r} were tested on different reviews: their predictions cannot be paired.")
     edges = edges or length_bucket_edges(a.predictions["length"])
     frame = pd.DataFrame({
         "id": a.predictions["id"], "length": a.predictions["length"], "label": a.predictions["label"],

@@ -26,7 +26,7 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from sentiment_core.errors import DataSourceError
+from sentiment_core.errors import DataSourceError, SettingsError
 from sentiment_core.settings import get_settings
 
 LABEL_NAMES = ["neg", "pos"]
@@ -53,7 +53,7 @@ def load_imdb(
     if not source:
         raise DataSourceError(source, "the source is empty.")
     if not 0.0 < fraction < 1.0:
-        raise ValueError(
+        raise SettingsError(
             f"validation_fraction must be between 0 and 1 (exclusive), got {fraction}: "
             "set SENTIMENT_VALIDATION_FRACTION to e.g. 0.1."
         )

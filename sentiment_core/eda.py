@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sentiment_core.errors import InputError
 from sentiment_core.data import LABEL_NAMES, SPLITS
 from sentiment_core.evaluation import assign_buckets, length_bucket_edges
 from sentiment_core.text import STOP_WORDS, TAG_PATTERN, WORD_PATTERN, clean_text
@@ -142,7 +143,7 @@ def truncation_share(lengths, max_length: int) -> pd.DataFrame:
     sequence of word counts (one row, split "all"). Columns: split, reviews, truncated, share.
     """
     if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length <= 0:
-        raise ValueError(f"max_length must be a positive whole number of tokens, got {max_length!r}")
+        raise InputError(f"max_length must be a positive whole number of tokens, got {max_length!r}")
     if isinstance(lengths, pd.DataFrame):
         if "words" not in lengths or "split" not in lengths:
             raise ValueError("lengths must be the review_table (columns split and words) or a sequence of word counts")
@@ -163,7 +164,7 @@ def quality_summary(reviews: pd.DataFrame, short_words: int = SHORT_REVIEW_WORDS
     """Per split: reviews, html (with tags such as <br />), entities, empty (no words),
     short (fewer than `short_words` words, empty ones included)."""
     if short_words < 1:
-        raise ValueError(f"short_words must be at least 1, got {short_words}")
+        raise InputError(f"short_words must be at least 1, got {short_words}")
     grouped = reviews.groupby("split", sort=False)
     return pd.DataFrame(
         {
@@ -258,14 +259,14 @@ def ngram_log_odds(
     """
     low, high = ngram_range
     if not (1 <= low <= high <= MAX_NGRAM):
-        raise ValueError(f"ngram_range must satisfy 1 <= low <= high <= {MAX_NGRAM}, got {ngram_range}")
+        raise InputError(f"ngram_range must satisfy 1 <= low <= high <= {MAX_NGRAM}, got {ngram_range}")
     if min_count < 1:
-        raise ValueError(f"min_count must be at least 1, got {min_count}")
+        raise InputError(f"min_count must be at least 1, got {min_count}")
     if prior_scale <= 0:
-        raise ValueError(f"prior_scale must be positive, got {prior_scale}")
+        raise InputError(f"prior_scale must be positive, got {prior_scale}")
     ids, docs, vocab = _tokens(_column(data, split, "text"))
     if 2 * float(max(len(vocab), 1)) ** high >= 2**63:
-        raise ValueError(f"{high}-grams of a {len(vocab):,}-word vocabulary do not fit the counter: use a smaller ngram_range")
+        raise InputError(f"{high}-grams of a {len(vocab):,}-word vocabulary do not fit the counter: use a smaller ngram_range")
     if remove_stopwords:
         stop = np.fromiter((word in STOP_WORDS for word in vocab), dtype=bool, count=len(vocab))
         keep = ~stop[ids]
@@ -336,11 +337,11 @@ def filter_reviews(
     """
     rows = _split_rows(reviews, split)
     if label is not None and label not in LABEL_NAMES:
-        raise ValueError(f"label must be one of {LABEL_NAMES} or None, got {label!r}")
+        raise InputError(f"label must be one of {LABEL_NAMES} or None, got {label!r}")
     if min_words is not None and max_words is not None and min_words > max_words:
-        raise ValueError(f"min_words ({min_words}) is larger than max_words ({max_words})")
+        raise InputError(f"min_words ({min_words}) is larger than max_words ({max_words})")
     if limit is not None and limit < 0:
-        raise ValueError(f"limit must be zero or more, got {limit}")
+        raise InputError(f"limit must be zero or more, got {limit}")
     keep = np.ones(len(rows), dtype=bool)
     if label is not None:
         keep &= (rows["label"] == label).to_numpy()
@@ -425,7 +426,7 @@ def _split_order(column: pd.Series) -> pd.Series:
 
 def _check_k(k: int) -> None:
     if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+        raise InputError(f"k must be at least 1, got {k}")
 
 
 def _string_buffers(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from sentiment_core.errors import InputError
 from sentiment_core.inference import LABELS, Encoded, Predictor, reading_notes
 from sentiment_core.text import TAG_PATTERN, WORD_PATTERN
 
@@ -185,7 +186,7 @@ def _attribute(method, forward, weights, baseline, feature_mask, options):
             perturbations_per_eval=int(options.get("batch_size", 32)),
         )
         return attributions, None, True
-    raise ValueError(f"Unknown explanation method {method!r}: choose one of {', '.join(METHODS)}.")
+    raise InputError(f"Unknown explanation method {method!r}: choose one of {', '.join(METHODS)}.")
 
 
 def _check_target(target) -> int | None:
@@ -193,11 +194,11 @@ def _check_target(target) -> int | None:
         return None
     if isinstance(target, str):
         if target.lower() not in LABELS:
-            raise ValueError(f"Unknown target {target!r}: use 'positive', 'negative' (or 1, 0), or leave it out for the predicted class.")
+            raise InputError(f"Unknown target {target!r}: use 'positive', 'negative' (or 1, 0), or leave it out for the predicted class.")
         return LABELS.index(target.lower())
     if target in (0, 1) and not isinstance(target, bool):
         return int(target)
-    raise ValueError(f"Unknown target {target!r}: use 'positive', 'negative' (or 1, 0).")
+    raise InputError(f"Unknown target {target!r}: use 'positive', 'negative' (or 1, 0).")
 
 
 def explain(predictor: Predictor, texts, method: str = "integrated_gradients", target: int | str | None = None,
@@ -208,7 +209,7 @@ def explain(predictor: Predictor, texts, method: str = "integrated_gradients", t
     window (occlusion, 1 word), internal_batch_size (IG), batch_size (occlusion/LIME).
     """
     if method not in METHODS:
-        raise ValueError(f"Unknown explanation method {method!r}: choose one of {', '.join(METHODS)}.")
+        raise InputError(f"Unknown explanation method {method!r}: choose one of {', '.join(METHODS)}.")
     target = _check_target(target)
     if isinstance(texts, str):
         texts = [texts]
@@ -275,7 +276,7 @@ def deletion_curve(predictor: Predictor, explanation: Explanation, steps: int = 
                    random_repeats: int = 5, seed: int = 0) -> DeletionCurve:
     """Remove the words that push most toward the predicted class first, re-predict; compare with random order."""
     if steps < 1 or not 0 < max_fraction <= 1:
-        raise ValueError("steps must be >= 1 and max_fraction in (0, 1].")
+        raise InputError("steps must be >= 1 and max_fraction in (0, 1].")
     encoded = predictor.encode(explanation.text)
     input_ids, attention_mask = predictor.batch_tensors([encoded])
     spans, token_word = word_groups(encoded)
@@ -377,7 +378,7 @@ def highlight_html(explanation: Explanation, scale: float | None = None) -> str:
 def align_words(first: Explanation, second: Explanation) -> pd.DataFrame:
     """Two explanations of the same text side by side, one row per word span (scores toward positive)."""
     if first.text != second.text:
-        raise ValueError("Both explanations must be of the same text to align their words.")
+        raise InputError("Both explanations must be of the same text to align their words.")
 
     def frame(explanation: Explanation, column: str) -> pd.DataFrame:
         return pd.DataFrame({

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sentiment_core.errors import InputError
 from sentiment_core import runs
 
 EXPORT_FILE = "sentiment_export.json"
@@ -101,13 +102,13 @@ def export_run(run_id: str, out: str | Path, onnx: bool = False, force: bool = F
 def _prepare_out(out: Path, force: bool) -> Path:
     out = out.expanduser().resolve()
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file: give a folder path.")
+        raise InputError(f"--out {out} is a file: give a folder path.")
     if out.is_dir() and any(out.iterdir()):
         if not force:
-            raise ValueError(f"--out {out} exists and is not empty: choose another folder, or pass --force to "
+            raise InputError(f"--out {out} exists and is not empty: choose another folder, or pass --force to "
                              "replace an earlier export there.")
         if not (out / EXPORT_FILE).exists():
-            raise ValueError(f"--out {out} is not an earlier export (no {EXPORT_FILE}): --force only replaces "
+            raise InputError(f"--out {out} is not an earlier export (no {EXPORT_FILE}): --force only replaces "
                              "exports; choose an empty folder.")
     return out
 

@@ -26,7 +26,7 @@ import io
 import json
 from pathlib import Path
 
-from sentiment_core.errors import UnsupportedFormatError
+from sentiment_core.errors import InputError, LimitError, ModelSourceError, UnsupportedFormatError
 from sentiment_core.settings import get_settings
 
 CONTENT_TYPES = ("application/json", "text/plain", "text/csv")
@@ -45,7 +45,7 @@ def model_fn(model_dir, context=None):
     try:
         meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.exists() else {}
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{meta_file} is corrupted ({error}): export the run again.") from None
+        raise ModelSourceError(f"{meta_file} is corrupted ({error}): export the run again.") from None
     return Predictor.from_folder(folder, family=meta.get("family"), max_length=meta.get("max_length"),
                                  run_id=meta.get("run_id"))
 
@@ -64,11 +64,11 @@ def input_fn(input_data, content_type: str = "application/json", context=None) -
         try:
             body = bytes(input_data).decode("utf-8")
         except UnicodeDecodeError as error:
-            raise ValueError(f"The request body is not valid UTF-8 (position {error.start}): encode it as UTF-8.") from None
+            raise InputError(f"The request body is not valid UTF-8 (position {error.start}): encode it as UTF-8.") from None
     elif isinstance(input_data, str):
         body = input_data
     else:
-        raise ValueError(f"The request body must be bytes or text, got {type(input_data).__name__}.")
+        raise InputError(f"The request body must be bytes or text, got {type(input_data).__name__}.")
     if media == "application/json":
         texts = _json_texts(body)
     elif media == "text/plain":
@@ -82,26 +82,26 @@ def _json_texts(body: str) -> list:
     try:
         payload = json.loads(body)
     except json.JSONDecodeError as error:
-        raise ValueError(f"The body is not valid JSON ({error.msg} at character {error.pos}): send "
+        raise InputError(f"The body is not valid JSON ({error.msg} at character {error.pos}): send "
                          '{"texts": ["..."]}.') from None
     if isinstance(payload, dict):
         known = [key for key in ("texts", "text", "inputs") if key in payload]
         if not known:
-            raise ValueError(f"The JSON object has no 'texts', 'text' or 'inputs' key (keys: "
+            raise InputError(f"The JSON object has no 'texts', 'text' or 'inputs' key (keys: "
                              f"{', '.join(map(str, list(payload)[:5])) or 'none'}): send {{\"texts\": [\"...\"]}}.")
         payload = payload[known[0]]
     if isinstance(payload, str):
         return [payload]
     if isinstance(payload, list):
         return payload
-    raise ValueError(f"Expected a list of review texts, got {type(payload).__name__}: send {{\"texts\": [\"...\"]}}.")
+    raise InputError(f"Expected a list of review texts, got {type(payload).__name__}: send {{\"texts\": [\"...\"]}}.")
 
 
 def _csv_texts(body: str) -> list[str]:
     try:
         rows = [row for row in csv.reader(io.StringIO(body)) if row]
     except csv.Error as error:
-        raise ValueError(f"The body is not valid CSV ({error}): send one review per row.") from None
+        raise InputError(f"The body is not valid CSV ({error}): send one review per row.") from None
     if not rows:
         return []
     header = [cell.strip().lower() for cell in rows[0]]
@@ -114,18 +114,18 @@ def _csv_texts(body: str) -> list[str]:
 def _checked(texts: list) -> list[str]:
     settings = get_settings()
     if not texts:
-        raise ValueError("No review texts in the request: send at least one.")
+        raise InputError("No review texts in the request: send at least one.")
     if len(texts) > settings.max_texts:
-        raise ValueError(f"{len(texts)} texts in one request; the limit is {settings.max_texts} "
+        raise LimitError(f"{len(texts)} texts in one request; the limit is {settings.max_texts} "
                          "(SENTIMENT_MAX_TEXTS): split them over several requests.")
     for index, text in enumerate(texts):
         if not isinstance(text, str):
-            raise ValueError(f"texts[{index}] is a {type(text).__name__}, not text: send strings.")
+            raise InputError(f"texts[{index}] is a {type(text).__name__}, not text: send strings.")
         if len(text) > settings.max_chars:
-            raise ValueError(f"texts[{index}] has {len(text)} characters; the limit is {settings.max_chars} "
+            raise LimitError(f"texts[{index}] has {len(text)} characters; the limit is {settings.max_chars} "
                              "(SENTIMENT_MAX_CHARS): shorten it.")
         if not text.strip():
-            raise ValueError(f"texts[{index}] is empty: send the text of a review.")
+            raise InputError(f"texts[{index}] is empty: send the text of a review.")
     return list(texts)
 
 
@@ -133,12 +133,12 @@ def predict_fn(data: list[str], model) -> list[dict]:
     """Texts -> one dict per text: label, probability (of positive), truncated, tokens, notes."""
     try:
         return [prediction.to_dict() for prediction in model.predict(data)]
-    except ValueError:
+    except InputError:
         for index, text in enumerate(data):  # name the text the model cannot read
             try:
                 model.encode(text)
-            except ValueError as error:
-                raise ValueError(f"texts[{index}]: {error}") from None
+            except InputError as error:
+                raise InputError(f"texts[{index}]: {error}") from None
         raise
 
 

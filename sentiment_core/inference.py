@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from sentiment_core.errors import InputError, SentimentError
 from sentiment_core import runs
 from sentiment_core.losses import positive_probability
 from sentiment_core.settings import cpu_has_native_bf16, get_settings, resolve_device
@@ -191,7 +192,7 @@ class Predictor:
     def encode(self, text: str) -> Encoded:
         """Tokens the model reads for `text`, with their character offsets in `text`."""
         if not isinstance(text, str):
-            raise ValueError(f"a review must be text, got {type(text).__name__}")
+            raise InputError(f"a review must be text, got {type(text).__name__}")
         add_special = not self.word_level
         full = self.tokenizer(text, add_special_tokens=add_special, truncation=False, verbose=False,
                               return_offsets_mapping=True, return_special_tokens_mask=True)
@@ -204,7 +205,7 @@ class Predictor:
                                  return_offsets_mapping=True, return_special_tokens_mask=True)
             ids, offsets, special = cut["input_ids"], cut["offset_mapping"], [bool(s) for s in cut["special_tokens_mask"]]
         if not any(not s for s in special):
-            raise ValueError("The review has no words the model can read: type or paste a review.")
+            raise InputError("The review has no words the model can read: type or paste a review.")
         read = [end for (start, end), s in zip(offsets, special) if not s]
         read_until = len(text) if total == sum(not s for s in special) else max(read)
         return Encoded(text, list(ids), [tuple(o) for o in offsets], special, total, read_until)
@@ -261,7 +262,7 @@ class Predictor:
                 progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
         """Label and P(positive) for each text; batches of similar lengths for speed."""
         if isinstance(texts, str):
-            raise ValueError("predict takes a list of texts, not one string: wrap it in a list")
+            raise InputError("predict takes a list of texts, not one string: wrap it in a list")
         encoded = [self.encode(text) for text in texts]
         order = np.argsort([len(e.input_ids) for e in encoded], kind="stable")
         probabilities = np.zeros(len(encoded))
@@ -326,12 +327,12 @@ def read_reviews_csv(source) -> tuple["pd.DataFrame", str]:
     try:
         frame = pd.read_csv(source)
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
-        raise ValueError(f"Cannot read the file as CSV ({error}): upload a UTF-8 CSV with a 'text' or 'review' column.") from None
+        raise InputError(f"Cannot read the file as CSV ({error}): upload a UTF-8 CSV with a 'text' or 'review' column.") from None
     by_lower = {str(c).strip().lower(): c for c in frame.columns}
     column = next((by_lower[name] for name in TEXT_COLUMNS if name in by_lower), None)
     if column is None:
         found = ", ".join(map(str, frame.columns[:10])) or "none"
-        raise ValueError(f"The file has no 'text' or 'review' column (columns: {found}): rename the column holding the reviews.")
+        raise InputError(f"The file has no 'text' or 'review' column (columns: {found}): rename the column holding the reviews.")
     return frame, column
 
 
@@ -347,7 +348,7 @@ def predict_table(predictor: Predictor, frame: "pd.DataFrame", column: str, batc
         try:
             predictor.encode(text)
             readable.append(index)
-        except ValueError:
+        except InputError:
             pass
     predictions = predictor.predict([texts[i] for i in readable], batch_size=batch_size, progress=progress)
     out = frame.copy()
@@ -380,7 +381,7 @@ def split_examples(source: str | None = None) -> dict[str, str]:
 
     try:
         test = load_imdb(source)["test"].to_pandas()
-    except ValueError:
+    except SentimentError:
         return {}
     test["words"] = test["text"].str.split().str.len()
     median = test["words"].median()

@@ -22,6 +22,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from sentiment_core.errors import InputError
+
 LOSSES = ("bce", "length_weighted_bce", "cross_entropy")
 
 
@@ -33,7 +35,7 @@ def num_labels_for(loss_name: str) -> int:
 
 def check_loss_name(loss_name: str) -> str:
     if loss_name not in LOSSES:
-        raise ValueError(f"Unknown loss {loss_name!r}: choose one of {', '.join(LOSSES)}.")
+        raise InputError(f"Unknown loss {loss_name!r}: choose one of {', '.join(LOSSES)}.")
     return loss_name
 
 

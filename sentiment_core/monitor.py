@@ -19,6 +19,7 @@ from subprocess import Popen
 import numpy as np
 import pandas as pd
 
+from sentiment_core.errors import InputError
 from sentiment_core import runs
 from sentiment_core.training import FAMILY_DEFAULTS, TrainConfig
 
@@ -67,7 +68,7 @@ def where_runs_go(kept_in) -> str:
 def form_defaults(family: str) -> dict:
     """The values the form shows for a family: epochs, batch size, learning rate, max length."""
     if family not in FAMILY_DEFAULTS:
-        raise ValueError(f"Unknown model family {family!r}: choose one of {', '.join(FAMILY_DEFAULTS)}.")
+        raise InputError(f"Unknown model family {family!r}: choose one of {', '.join(FAMILY_DEFAULTS)}.")
     defaults = FAMILY_DEFAULTS[family]
     return {"epochs": float(defaults["epochs"]), "batch_size": int(defaults["batch_size"]),
             "lr": float(defaults["lr"]), "max_length": int(defaults["max_length"])}
@@ -84,7 +85,7 @@ def train_arguments(form: dict) -> list[str]:
         values.setdefault("model", values.pop("family"))
     unknown = sorted(set(values) - set(FORM_FLAGS))
     if unknown:
-        raise ValueError(f"Unknown training option(s): {', '.join(unknown)}.")
+        raise InputError(f"Unknown training option(s): {', '.join(unknown)}.")
     values = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
     values = {k: v for k, v in values.items() if v is not None and v != ""}
     values = {k: _whole(v) if k not in ("lr", "epochs", "model", "loss", "backbone", "data") else v
@@ -93,7 +94,7 @@ def train_arguments(form: dict) -> list[str]:
         values.pop("backbone", None)  # the form keeps it for the pretrained family only
     seed = values.get("seed", 42)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}.")
+        raise InputError(f"seed must be a whole number >= 0, got {seed!r}.")
     TrainConfig(**values).resolved()  # raises ValueError naming the bad field
     arguments = ["train"]
     for name, flag in FORM_FLAGS.items():
@@ -124,7 +125,7 @@ def ema(series, smoothing: float) -> pd.Series:
     n_t counting the finite values so far. NaN values stay NaN and do not move the average.
     """
     if isinstance(smoothing, bool) or not 0 <= float(smoothing) < 1:
-        raise ValueError(f"smoothing must be in [0, 1), got {smoothing!r}.")
+        raise InputError(f"smoothing must be in [0, 1), got {smoothing!r}.")
     values = pd.Series(series, dtype=float)
     if smoothing == 0:
         return values.copy()
@@ -146,7 +147,7 @@ def curves(metrics: pd.DataFrame, x: str = "step", smoothing: float = 0.0) -> pd
     between) are kept raw, so value == raw for them.
     """
     if x not in ("step", "epoch"):
-        raise ValueError(f"x must be 'step' or 'epoch', got {x!r}.")
+        raise InputError(f"x must be 'step' or 'epoch', got {x!r}.")
     parts = []
     if metrics is not None and not metrics.empty:
         for (split, metric) in [(s, m) for s in ("train", "validation") for m in CURVE_METRICS]:

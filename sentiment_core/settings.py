@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sentiment_core.errors import SettingsError
+
 DEFAULT_DATA_SOURCE = "stanfordnlp/imdb"
 
 
@@ -98,19 +100,19 @@ def resolve_device(requested: str | None = None) -> str:
             return "mps"
         return "cpu"
     if requested == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
+        raise SettingsError(
             "SENTIMENT_DEVICE=cuda but no CUDA GPU is visible to torch: "
             "set SENTIMENT_DEVICE=auto or cpu, or install a CUDA build of torch."
         )
     if requested == "mps" and not (
         getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     ):
-        raise ValueError(
+        raise SettingsError(
             "SENTIMENT_DEVICE=mps but Apple's MPS backend is not available: "
             "set SENTIMENT_DEVICE=auto or cpu."
         )
     if requested not in {"cpu", "cuda", "mps"}:
-        raise ValueError(
+        raise SettingsError(
             f"Unknown device {requested!r}: use one of auto, cpu, cuda, mps (SENTIMENT_DEVICE)."
         )
     return requested

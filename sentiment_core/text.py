@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
+from sentiment_core.errors import InputError
+
 if TYPE_CHECKING:  # transformers takes seconds to import: only the tokenizer builder needs it
     from transformers import PreTrainedTokenizerFast
 
@@ -92,11 +94,11 @@ class TokenizerConfig:
 
     def __post_init__(self) -> None:
         if self.vocab_size < 3:
-            raise ValueError(f"vocab_size must be at least 3 (two special tokens + a word), got {self.vocab_size}")
+            raise InputError(f"vocab_size must be at least 3 (two special tokens + a word), got {self.vocab_size}")
         if self.min_frequency < 1:
-            raise ValueError(f"min_frequency must be at least 1, got {self.min_frequency}")
+            raise InputError(f"min_frequency must be at least 1, got {self.min_frequency}")
         if self.model_max_length < 1:
-            raise ValueError(f"model_max_length must be positive, got {self.model_max_length}")
+            raise InputError(f"model_max_length must be positive, got {self.model_max_length}")
 
 
 def _normalizer(config: TokenizerConfig) -> normalizers.Normalizer:

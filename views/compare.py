@@ -5,6 +5,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from sentiment_core.errors import SentimentError
 from sentiment_core import compare, monitor, runs
 from sentiment_core.losses import LOSSES
 from sentiment_core.settings import get_settings
@@ -30,7 +31,7 @@ def review_texts(run_id: str, created: str | None) -> list[str] | None:
     """The run's test reviews in prediction order (None when the data source cannot be read)."""
     try:
         return compare.review_texts(run_id)
-    except (ValueError, OSError):
+    except (SentimentError, OSError):
         return None
 
 
@@ -89,7 +90,7 @@ def new_comparison_form() -> None:
         try:
             plan = compare.make_plan(family, losses, int(seeds), first_seed=int(first_seed), epochs=epochs,
                                      batch_size=batch_size, lr=lr, max_length=max_length, max_train_samples=subset)
-        except (ValueError, TypeError) as error:
+        except (SentimentError, TypeError) as error:
             st.error(f"Not started: {error}", icon="🚫")
             return
         start(plan)
@@ -99,7 +100,7 @@ def start(plan: dict) -> None:
     try:
         compare.create_comparison(plan)
         compare.launch_comparison(plan["comparison_id"])
-    except (OSError, ValueError) as error:
+    except (OSError, SentimentError) as error:
         st.error(f"Could not start the comparison: {error}", icon="🚫")
         return
     select_comparison(plan["comparison_id"])
@@ -110,14 +111,14 @@ def start(plan: dict) -> None:
 def stop(comparison_id: str) -> None:
     try:
         compare.request_stop(comparison_id)
-    except ValueError as error:
+    except SentimentError as error:
         st.session_state["cmp_notice_error"] = str(error)
 
 
 def resume(comparison_id: str) -> None:
     try:
         compare.launch_comparison(comparison_id)
-    except (OSError, ValueError) as error:
+    except (OSError, SentimentError) as error:
         st.session_state["cmp_notice_error"] = f"Could not resume: {error}"
 
 
@@ -153,7 +154,7 @@ def live_view(comparison_id: str, was_active: bool) -> None:
         plan = compare.read_plan(comparison_id)
         status = compare.effective_status(comparison_id)
         table = compare.comparison_runs(comparison_id, plan)
-    except ValueError as error:
+    except SentimentError as error:
         st.error(str(error), icon="🚫")
         return
     state = status.get("state", "unknown")
@@ -332,7 +333,7 @@ def disagreements_view(results: dict, key: str) -> None:
                      help=f"Quartile edges: {', '.join(str(int(e)) for e in edges)}; long reviews are the last quartile.")
     try:
         frame = compare.disagreements(item["run_a"], item["run_b"], span[0], span[1], edges=edges)
-    except ValueError as error:
+    except SentimentError as error:
         st.error(str(error), icon="🚫")
         return
     texts = review_texts(item["run_a"], runs.read_config(runs.run_path(item["run_a"])).get("created"))
@@ -420,7 +421,7 @@ def pick_mode() -> None:
     name_a, name_b = compare.group_names(group_a, group_b)
     try:
         results = compare.analyze({name_a: group_a, name_b: group_b})
-    except ValueError as error:
+    except SentimentError as error:
         st.error(f"Cannot compare these runs: {error}", icon="🚫")
         return
     results_view(results, key="pick")
@@ -435,7 +436,7 @@ st.markdown("Does the length-weighted BCE of the original project beat plain BCE
 st.info(compare.LOSS_SCALE_NOTE, icon="📏")
 try:
     st.caption(monitor.where_runs_go(compare.comparisons_dir()))
-except ValueError as error:
+except SentimentError as error:
     st.error(str(error), icon="🚫")
 if notice := st.session_state.pop("cmp_notice", None):
     st.success(notice, icon="✅")

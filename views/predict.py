@@ -5,6 +5,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from sentiment_core.errors import SentimentError
 from sentiment_core import explain as explaining
 from sentiment_core import inference, monitor, runs
 from sentiment_core.training import FAMILY_DEFAULTS
@@ -97,7 +98,7 @@ def single_review(run_id: str, method: str, option: int | None) -> None:
         explanation = explained(run_id, text, method, option, None)
         if other:
             explanation = explained(run_id, text, method, option, explaining.LABELS[1 - explanation.predicted])
-    except ValueError as error:
+    except SentimentError as error:
         st.error(str(error), icon="🚫")
         return
     previous = st.session_state.get("predict_previous")
@@ -137,7 +138,7 @@ def compare_runs(choices: dict[str, str], run_id: str, method: str, option: int 
     try:
         first_explanation = explained(run_id, text, method, option, None)
         second_explanation = explained(second, text, method, option, None)
-    except ValueError as error:
+    except SentimentError as error:
         st.error(str(error), icon="🚫")
         return
     columns = st.columns(2, gap="large")
@@ -165,7 +166,7 @@ def batch_file(run_id: str, method: str, option: int | None) -> None:
         return
     try:
         frame, column = inference.read_reviews_csv(upload)
-    except ValueError as error:
+    except SentimentError as error:
         st.error(str(error), icon="🚫")
         return
     st.write(f"{len(frame):,} rows; reviews in column `{column}`.")
@@ -190,7 +191,7 @@ def batch_file(run_id: str, method: str, option: int | None) -> None:
     text = str(result.iloc[int(row)][column]) if pd.notna(result.iloc[int(row)][column]) else ""
     try:
         show_explanation(explained(run_id, text, method, option, None), "batch")
-    except ValueError as error:
+    except SentimentError as error:
         st.error(f"Row {row}: {error}", icon="🚫")
 
 
@@ -218,7 +219,7 @@ def no_runs_yet() -> None:
         run_id = runs.new_run_id("bow", "bce")
         try:
             monitor.start_run(monitor.train_arguments({"model": "bow", "loss": "bce"}), run_id)
-        except (OSError, ValueError) as error:
+        except (OSError, SentimentError) as error:
             st.error(f"Could not start the run: {error}", icon="🚫")
             return
         st.rerun()

@@ -5,6 +5,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from sentiment_core.errors import SentimentError
 from sentiment_core import monitor, runs
 from sentiment_core.losses import LOSSES
 from sentiment_core.settings import get_settings
@@ -49,7 +50,7 @@ def start(arguments: list[str], family: str, loss: str) -> None:
     run_id = runs.new_run_id(family, loss)
     try:
         monitor.start_run(arguments, run_id)
-    except (OSError, ValueError) as error:
+    except (OSError, SentimentError) as error:
         st.error(f"Could not start the run: {error}", icon="🚫")
         return
     select_run(run_id)
@@ -127,7 +128,7 @@ def new_run_form() -> None:
                 "max_length": max_length, "max_train_samples": subset, "seed": seed, "backbone": backbone}
         try:
             arguments = monitor.train_arguments(form)
-        except ValueError as error:
+        except SentimentError as error:
             st.error(f"Not started: {error}", icon="🚫")
         else:
             start(arguments, family, loss)
@@ -257,7 +258,7 @@ def stop(run_id: str) -> None:
 def resume(run_id: str) -> None:
     try:
         monitor.start_run(["train", "--resume"], run_id)
-    except (OSError, ValueError) as error:
+    except (OSError, SentimentError) as error:
         st.session_state["train_notice_error"] = f"Could not resume: {error}"
 
 
@@ -395,7 +396,7 @@ st.markdown("Start a training run (it runs in its own process, so closing the ta
             "watch its loss and accuracy live, stop or resume it, and compare finished runs.")
 try:
     st.markdown(monitor.where_runs_go(get_settings().models_dir))
-except ValueError as error:
+except SentimentError as error:
     st.error(str(error), icon="🚫")
 if notice := st.session_state.pop("train_notice", None):
     st.success(notice, icon="✅")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from transformers import AutoConfig, AutoModelForSequenceClassification, PretrainedConfig, PreTrainedModel
 
+from sentiment_core.errors import InputError
 from sentiment_core.modeling.bow import BowConfig, BowForSequenceClassification
 from sentiment_core.modeling.lstm import LstmConfig, LstmForSequenceClassification
 from sentiment_core.modeling.pretrained import (
@@ -37,7 +38,7 @@ def build_model(family: str, **config_kwargs) -> PreTrainedModel:
     from `backbone` (hub id or local folder) rather than left random.
     """
     if family not in FAMILIES:
-        raise ValueError(f"unknown model family {family!r}; choose one of: {', '.join(FAMILIES)}")
+        raise InputError(f"unknown model family {family!r}; choose one of: {', '.join(FAMILIES)}")
     config_class, model_class = FAMILIES[family]
     if family == "pretrained" and not config_kwargs.get("backbone_config"):
         return model_class.from_backbone(config_kwargs.pop("backbone", DEFAULT_BACKBONE), **config_kwargs)

@@ -19,6 +19,7 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from sentiment_core.errors import InputError
 from sentiment_core.losses import head_loss
 
 BIGRAM_HASH_MULTIPLIER = 1_000_003  # a prime: bigram slot = (a * P + b) % bigram_buckets
@@ -67,9 +68,9 @@ class BowConfig(PretrainedConfig):
         **kwargs,
     ):
         if not 0.0 <= item_dropout < 1.0:
-            raise ValueError(f"item_dropout must be in [0, 1), got {item_dropout}")
+            raise InputError(f"item_dropout must be in [0, 1), got {item_dropout}")
         if vocab_size < 1 or embed_dim < 1 or bigram_buckets < 0:
-            raise ValueError(
+            raise InputError(
                 f"vocab_size and embed_dim must be positive and bigram_buckets >= 0, got "
                 f"vocab_size={vocab_size}, embed_dim={embed_dim}, bigram_buckets={bigram_buckets}"
             )

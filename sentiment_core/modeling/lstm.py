@@ -14,6 +14,7 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from sentiment_core.errors import InputError
 from sentiment_core.losses import head_loss
 
 
@@ -51,7 +52,7 @@ class LstmConfig(PretrainedConfig):
         **kwargs,
     ):
         if min(vocab_size, embed_dim, hidden_size, num_layers) < 1:
-            raise ValueError(
+            raise InputError(
                 f"vocab_size, embed_dim, hidden_size and num_layers must be positive, got "
                 f"{vocab_size}, {embed_dim}, {hidden_size}, {num_layers}"
             )

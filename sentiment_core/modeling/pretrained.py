@@ -14,6 +14,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from sentiment_core.errors import InputError, ModelSourceError
 from sentiment_core.losses import head_loss
 
 DEFAULT_BACKBONE = "distilbert-base-uncased"
@@ -70,7 +71,7 @@ class PretrainedEncoderConfig(PretrainedConfig):
         backbone_config = dict(backbone_config or {})
         backbone_vocab = backbone_config.get("vocab_size")
         if vocab_size is not None and backbone_vocab is not None and vocab_size != backbone_vocab:
-            raise ValueError(
+            raise InputError(
                 f"vocab_size={vocab_size} does not match the backbone {backbone!r}, which has "
                 f"{backbone_vocab} word ids: use the backbone's own tokenizer"
             )
@@ -99,7 +100,7 @@ class PretrainedEncoderForSequenceClassification(PreTrainedModel):
     def __init__(self, config: PretrainedEncoderConfig):
         super().__init__(config)
         if not config.backbone_config.get("model_type"):
-            raise ValueError(
+            raise InputError(
                 f"backbone_config (with its model_type) is empty for backbone {config.backbone!r}: "
                 "build the model with PretrainedEncoderForSequenceClassification.from_backbone(...)"
             )
@@ -119,7 +120,7 @@ class PretrainedEncoderForSequenceClassification(PreTrainedModel):
         try:
             encoder = AutoModel.from_pretrained(str(backbone))
         except (OSError, ValueError) as error:
-            raise ValueError(f"cannot load the backbone {str(backbone)!r}: {error}. {OFFLINE_HINT}") from error
+            raise ModelSourceError(f"cannot load the backbone {str(backbone)!r}: {error}. {OFFLINE_HINT}") from error
         backbone_config = encoder.config.to_dict()
         for key in _PROVENANCE_KEYS:
             backbone_config.pop(key, None)

@@ -12,6 +12,7 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from sentiment_core.errors import InputError
 from sentiment_core.losses import head_loss
 
 
@@ -58,9 +59,9 @@ class TransformerConfig(PretrainedConfig):
         **kwargs,
     ):
         if d_model % nhead != 0:
-            raise ValueError(f"d_model ({d_model}) must be a multiple of nhead ({nhead})")
+            raise InputError(f"d_model ({d_model}) must be a multiple of nhead ({nhead})")
         if activation not in ("gelu", "relu"):
-            raise ValueError(f"activation must be 'gelu' or 'relu', got {activation!r}")
+            raise InputError(f"activation must be 'gelu' or 'relu', got {activation!r}")
         self.vocab_size = vocab_size
         self.d_model = d_model
         self.max_position_embeddings = max_position_embeddings
@@ -152,7 +153,7 @@ class TransformerForSequenceClassification(PreTrainedModel):
     ) -> SequenceClassifierOutput | tuple:
         batch_size, seq_len = input_ids.shape
         if seq_len > self.config.max_position_embeddings:
-            raise ValueError(
+            raise InputError(
                 f"input has {seq_len} tokens but max_position_embeddings is "
                 f"{self.config.max_position_embeddings}: truncate the input or build a larger model"
             )
