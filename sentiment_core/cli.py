@@ -21,17 +21,10 @@ def _data_info(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from sentiment_core.training import TrainConfig, train
+    from sentiment_core.train_config import from_arguments
+    from sentiment_core.training import train
 
-    config = TrainConfig(
-        model=args.model, loss=args.loss, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        max_length=args.max_length, max_train_samples=args.max_train_samples,
-        max_eval_samples=args.max_eval_samples, max_test_samples=args.max_test_samples, seed=args.seed,
-        run_id=args.run_id, backbone=args.backbone, data=args.data, report_to=args.report_to,
-        resume=args.resume, eval_steps=args.eval_steps, early_stopping_patience=args.early_stopping_patience,
-        vocab_size=args.vocab_size, min_frequency=args.min_frequency,
-    )
-    run_dir = train(config)
+    run_dir = train(from_arguments(args))
     _print_run_result(run_dir)
     return 0
 
@@ -140,8 +133,7 @@ def _add_predict_parsers(commands) -> None:
 
 
 def _add_train_parser(commands) -> None:
-    from sentiment_core.losses import LOSSES
-    from sentiment_core.training import FAMILIES, FAMILY_DEFAULTS, REPORT_TO
+    from sentiment_core.train_config import CLI_OPTIONS, FAMILY_DEFAULTS, add_arguments
 
     defaults = "; ".join(
         f"{family}: epochs {d['epochs']}, batch {d['batch_size']}, lr {d['lr']}, max length {d['max_length']}"
@@ -153,25 +145,7 @@ def _add_train_parser(commands) -> None:
         description="Train one model on IMDB into SENTIMENT_MODELS_DIR/<run-id>/ and print its test metrics. "
         f"Family defaults: {defaults}.",
     )
-    train.add_argument("--model", choices=FAMILIES, default="bow", help="model family (default: bow)")
-    train.add_argument("--loss", choices=LOSSES, default="bce", help="training loss (default: bce)")
-    train.add_argument("--epochs", type=float, help="passes over the training data (family default)")
-    train.add_argument("--batch-size", type=int, help="reviews per step and device (family default)")
-    train.add_argument("--lr", type=float, help="peak learning rate, linear decay (family default)")
-    train.add_argument("--max-length", type=int, help="tokens read per review; longer ones are truncated")
-    train.add_argument("--max-train-samples", type=int, metavar="N", help="train on a seeded random subset of N reviews")
-    train.add_argument("--max-eval-samples", type=int, metavar="N", help="validate on a seeded random subset of N reviews")
-    train.add_argument("--max-test-samples", type=int, metavar="N", help="test on a seeded random subset of N reviews")
-    train.add_argument("--seed", type=int, default=42, help="seed of the subset, the initial weights and the order")
-    train.add_argument("--run-id", help="run folder name (default: <family>-<loss>-<timestamp>)")
-    train.add_argument("--backbone", help="pretrained family: hub id or local model folder (default distilbert-base-uncased)")
-    train.add_argument("--data", metavar="SRC", help="IMDB source (default: IMDB_DATA)")
-    train.add_argument("--report-to", choices=REPORT_TO, default="none", help="experiment tracker (default: none)")
-    train.add_argument("--resume", action="store_true", help="continue --run-id from its last checkpoint")
-    train.add_argument("--eval-steps", type=int, metavar="N", help="evaluate on validation every N steps (default: each epoch)")
-    train.add_argument("--early-stopping-patience", type=int, metavar="N", help="stop after N evaluations without improvement")
-    train.add_argument("--vocab-size", type=int, help="word tokenizer vocabulary size (bow/lstm/transformer)")
-    train.add_argument("--min-frequency", type=int, help="word tokenizer minimum word count")
+    add_arguments(train, CLI_OPTIONS)
     train.set_defaults(handler=_train)
 
 
@@ -193,6 +167,7 @@ def _compare_losses(args: argparse.Namespace) -> int:
 
     from sentiment_core import compare
     from sentiment_core.data import load_imdb
+    from sentiment_core.train_config import SHARED_OPTIONS
 
     datasets.disable_progress_bars()
     if args.stop:
@@ -204,7 +179,7 @@ def _compare_losses(args: argparse.Namespace) -> int:
         comparison_id = args.resume
         compare.read_plan(comparison_id)
     else:
-        options = {name: getattr(args, name) for name in compare.OPTION_NAMES}
+        options = {name: getattr(args, name) for name in SHARED_OPTIONS}
         plan = compare.make_plan(args.model, args.losses, args.seeds, first_seed=args.seed,
                                  comparison_id=args.id, **options)
         load_imdb(plan["options"].get("data"))  # a bad source is refused before anything is written
@@ -248,7 +223,8 @@ def _print_comparison(result: dict) -> None:
 
 
 def _add_compare_parser(commands) -> None:
-    from sentiment_core.training import FAMILIES
+    from sentiment_core.compare import DEFAULT_LOSSES, DEFAULT_SEEDS
+    from sentiment_core.train_config import SHARED_OPTIONS, add_arguments
 
     compare = commands.add_parser(
         "compare-losses",
@@ -259,26 +235,13 @@ def _add_compare_parser(commands) -> None:
         "calibration, McNemar and paired t-tests, convergence and a verdict. A comparison that was stopped "
         "or crashed continues with --resume ID.",
     )
-    compare.add_argument("--model", choices=FAMILIES, default="transformer", help="model family (default: transformer)")
-    compare.add_argument("--losses", default="bce,length_weighted_bce",
-                         help="comma-separated losses to compare (default: bce,length_weighted_bce)")
-    compare.add_argument("--seeds", default="3", help="how many seeds (3: --seed, --seed+1, --seed+2) or a "
-                         "comma-separated list (1,7,9); default 3")
-    compare.add_argument("--seed", type=int, default=42, help="first seed when --seeds is a count (default 42)")
-    compare.add_argument("--epochs", type=float, help="passes over the training data (family default)")
-    compare.add_argument("--batch-size", type=int, help="reviews per step and device (family default)")
-    compare.add_argument("--lr", type=float, help="peak learning rate (family default)")
-    compare.add_argument("--max-length", type=int, help="tokens read per review (family default)")
-    compare.add_argument("--max-train-samples", type=int, metavar="N", help="train on a seeded random subset of N reviews")
-    compare.add_argument("--max-eval-samples", type=int, metavar="N", help="validate on a seeded random subset of N reviews")
-    compare.add_argument("--max-test-samples", type=int, metavar="N",
-                         help="test on a seeded random subset of N reviews (differs per seed; the paired tests stay paired)")
-    compare.add_argument("--backbone", help="pretrained family: hub id or local model folder")
-    compare.add_argument("--data", metavar="SRC", help="IMDB source (default: IMDB_DATA)")
-    compare.add_argument("--eval-steps", type=int, metavar="N", help="evaluate on validation every N steps (default: each epoch)")
-    compare.add_argument("--early-stopping-patience", type=int, metavar="N", help="stop after N evaluations without improvement")
-    compare.add_argument("--vocab-size", type=int, help="word tokenizer vocabulary size (bow/lstm/transformer)")
-    compare.add_argument("--min-frequency", type=int, help="word tokenizer minimum word count")
+    add_arguments(compare, ["model"], defaults={"model": "transformer"})
+    compare.add_argument("--losses", default=",".join(DEFAULT_LOSSES),
+                         help=f"comma-separated losses to compare (default: {','.join(DEFAULT_LOSSES)})")
+    compare.add_argument("--seeds", default=str(DEFAULT_SEEDS), help="how many seeds (3: --seed, --seed+1, "
+                         f"--seed+2) or a comma-separated list (1,7,9); default {DEFAULT_SEEDS}")
+    compare.add_argument("--seed", type=int, help="first seed when --seeds is a count (default: SENTIMENT_SEED)")
+    add_arguments(compare, SHARED_OPTIONS)
     compare.add_argument("--id", help="comparison id (default: cmp-<family>-<timestamp>); the same id and "
                          "settings again resume it")
     compare.add_argument("--resume", metavar="ID", help="continue comparison ID: keep finished runs, resume stopped "

@@ -147,6 +147,14 @@ def _load_cached(source: str, stamp: float, fraction: float, seed: int) -> datas
     return datasets.DatasetDict({"train": train, "validation": validation, "test": raw["test"]})
 
 
+def seeded_subset(dataset: datasets.Dataset, n: int | None, seed: int) -> datasets.Dataset:
+    """A seeded random subset of `n` rows (the whole split when `n` is None or not smaller): the rows a run
+    with `--max-*-samples n --seed seed` trains, validates or tests on."""
+    if n is None or n >= dataset.num_rows:
+        return dataset
+    return dataset.shuffle(seed=seed).select(range(n))
+
+
 def stratified_split(dataset: datasets.Dataset, fraction: float, seed: int) -> tuple[datasets.Dataset, datasets.Dataset]:
     """The rows `dataset.train_test_split(test_size=fraction, stratify_by_column="label", seed=seed)`
     gives (train, held out), without its row-by-row read of the labels (3.7 s of a first load)."""

@@ -24,7 +24,12 @@ from torch.nn import functional as F
 
 from sentiment_core.errors import InputError
 
-LOSSES = ("bce", "length_weighted_bce", "cross_entropy")
+LOSS_DESCRIPTIONS = {
+    "bce": "binary cross entropy on one logit",
+    "length_weighted_bce": "BCE weighted by review length / longest in the batch (the original project's loss)",
+    "cross_entropy": "softmax cross entropy on two logits",
+}
+LOSSES = tuple(LOSS_DESCRIPTIONS)
 
 
 def num_labels_for(loss_name: str) -> int:

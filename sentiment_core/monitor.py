@@ -1,7 +1,8 @@
 """What the Train page shows, as pure functions over the run directory (no Streamlit here).
 
-- `train_arguments(form)`: the form's values -> the `train ...` command line, validated by
-  `TrainConfig.resolved()` (a bad value raises ValueError naming the field);
+- `form_defaults`, `train_arguments(form)`: the form's family defaults, and its values -> the
+  `train ...` command line, validated by `TrainConfig.resolved()` (a bad value raises InputError
+  naming the field); both derived from `sentiment_core.train_config`;
 - `ema`, `curves`, `best_point`: the loss and accuracy charts (TensorBoard-style smoothing);
 - `progress`, `log_tail`, `run_status`: the live view of one run;
 - `runs_table`, `compare_curves`, `run_details`: the runs browser;
@@ -11,9 +12,7 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
-from pathlib import Path
 from subprocess import Popen
 
 import numpy as np
@@ -21,34 +20,12 @@ import pandas as pd
 
 from sentiment_core.errors import InputError
 from sentiment_core import runs
-from sentiment_core.training import FAMILY_DEFAULTS, TrainConfig
+from sentiment_core.train_config import command_arguments, form_fields
 
-# form field -> command line flag, in the order the command is written
-FORM_FLAGS = {
-    "model": "--model",
-    "loss": "--loss",
-    "epochs": "--epochs",
-    "batch_size": "--batch-size",
-    "lr": "--lr",
-    "max_length": "--max-length",
-    "max_train_samples": "--max-train-samples",
-    "max_eval_samples": "--max-eval-samples",
-    "max_test_samples": "--max-test-samples",
-    "seed": "--seed",
-    "backbone": "--backbone",
-    "data": "--data",
-    "eval_steps": "--eval-steps",
-    "early_stopping_patience": "--early-stopping-patience",
-    "vocab_size": "--vocab-size",
-    "min_frequency": "--min-frequency",
-}
 CURVE_COLUMNS = ["x", "split", "metric", "value", "raw"]
 CURVE_METRICS = ("loss", "accuracy")
 TABLE_COLUMNS = ["run_id", "path", "family", "loss", "state", "step", "total_steps", "best_val_accuracy",
                  "test_accuracy", "duration_s", "created", "error"]
-GENERIC_FAILURE = "the training process ended without recording a result"
-TAIL_BYTES = 256 * 1024  # log_tail reads at most this much of the end of train.log
-ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # tqdm moves the cursor between its bars
 
 
 def where_runs_go(kept_in) -> str:
@@ -65,55 +42,25 @@ def where_runs_go(kept_in) -> str:
 
 # --- the form -> the command line ------------------------------------------------------
 
+FORM_OPTIONS = ("loss", "epochs", "batch_size", "lr", "max_length", "max_train_samples", "seed", "backbone")
+FAMILY_FORM_OPTIONS = ("epochs", "batch_size", "lr", "max_length")  # filled in again when the family changes
+
+
 def form_defaults(family: str) -> dict:
-    """The values the form shows for a family: epochs, batch size, learning rate, max length."""
-    if family not in FAMILY_DEFAULTS:
-        raise InputError(f"Unknown model family {family!r}: choose one of {', '.join(FAMILY_DEFAULTS)}.")
-    defaults = FAMILY_DEFAULTS[family]
-    return {"epochs": float(defaults["epochs"]), "batch_size": int(defaults["batch_size"]),
-            "lr": float(defaults["lr"]), "max_length": int(defaults["max_length"])}
+    """The values the form fills in when a family is chosen: epochs, batch size, learning rate, max length."""
+    return {spec.name: spec.default for spec in form_fields(family, FAMILY_FORM_OPTIONS)}
 
 
 def train_arguments(form: dict) -> list[str]:
     """`["train", "--model", ..., "--loss", ...]` for the form's values; None or "" = default.
 
     `family` is accepted for `model`. Every value is checked by `TrainConfig(...).resolved()`,
-    so a bad one raises ValueError naming it (epochs, batch_size, lr, ...), before anything runs.
+    so a bad one raises InputError naming it (epochs, batch_size, lr, ...), before anything runs.
     """
     values = dict(form)
     if "family" in values:
         values.setdefault("model", values.pop("family"))
-    unknown = sorted(set(values) - set(FORM_FLAGS))
-    if unknown:
-        raise InputError(f"Unknown training option(s): {', '.join(unknown)}.")
-    values = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
-    values = {k: v for k, v in values.items() if v is not None and v != ""}
-    values = {k: _whole(v) if k not in ("lr", "epochs", "model", "loss", "backbone", "data") else v
-              for k, v in values.items()}
-    if values.get("model") != "pretrained":
-        values.pop("backbone", None)  # the form keeps it for the pretrained family only
-    seed = values.get("seed", 42)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InputError(f"seed must be a whole number >= 0, got {seed!r}.")
-    TrainConfig(**values).resolved()  # raises ValueError naming the bad field
-    arguments = ["train"]
-    for name, flag in FORM_FLAGS.items():
-        if name in values:
-            arguments += [flag, _format(values[name])]
-    return arguments
-
-
-def _whole(value):
-    """4.0 -> 4 (number inputs hand back floats); anything else unchanged, for resolved() to judge."""
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _format(value) -> str:
-    if isinstance(value, float):
-        return f"{value:g}" if float(f"{value:g}") == value else repr(value)
-    return str(value)
+    return command_arguments(values)
 
 
 # --- charts ----------------------------------------------------------------------------
@@ -227,36 +174,12 @@ def progress(status: dict) -> Progress:
     return Progress(fraction, step_text, speed_text, eta_text)
 
 
-def log_tail(run_dir, lines: int = 20, name: str = runs.LOG_FILE) -> str:
-    """The last `lines` lines of train.log (or the log `name`) as a terminal shows them.
-
-    tqdm redraws its bar with carriage returns: within each line only the text after the
-    last `\\r` is kept (what the terminal would show), so one bar is one line, not hundreds;
-    cursor-moving escape codes are dropped.
-    """
-    path = Path(run_dir) / name
-    if not path.exists():
-        return ""
-    with path.open("rb") as handle:
-        handle.seek(max(0, path.stat().st_size - TAIL_BYTES))
-        text = ANSI_ESCAPE.sub("", handle.read().decode("utf-8", errors="replace"))
-    shown = []
-    for line in re.split(r"\r?\n", text):
-        segments = [segment for segment in line.split("\r") if segment.strip()]
-        if segments:
-            shown.append(segments[-1].rstrip())
-    return "\n".join(shown[-lines:]) if lines > 0 else ""
+log_tail = runs.log_tail  # the pages read a run's (or a comparison's) log through here
 
 
 def run_status(run_id: str) -> dict:
-    """effective_status() of a run, with the command line's own error when the process died early."""
-    run_dir = runs.run_path(run_id)
-    status = runs.effective_status(run_dir)
-    if status.get("state") == "failed" and GENERIC_FAILURE in (status.get("error") or ""):
-        errors = [line for line in log_tail(run_dir, lines=200).splitlines() if line.startswith("error: ")]
-        if errors:
-            status = {**status, "error": errors[-1][len("error: "):]}
-    return status
+    """effective_status() of a run: a dead process shows as failed with the error it printed."""
+    return runs.effective_status(runs.run_path(run_id))
 
 
 # --- starting and stopping -------------------------------------------------------------

@@ -30,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from sentiment_core.errors import RunError, RunNotFoundError
+from sentiment_core.jsonio import write_json  # noqa: F401 - runs.write_json is how the package writes its files
 from sentiment_core.settings import get_settings
 
 STATES = ("queued", "running", "finished", "failed", "stopped")
@@ -41,6 +42,8 @@ METRIC_COLUMNS = [
 RUN_FILE, STATUS_FILE, METRICS_FILE, EVAL_FILE = "run.json", "status.json", "metrics.csv", "eval.json"
 PREDICTIONS_FILE, LOG_FILE, STOP_FILE = "predictions.csv", "train.log", "STOP"
 BEST_DIR, CHECKPOINTS_DIR = "best", "checkpoints"
+TAIL_BYTES = 256 * 1024  # log_tail reads at most this much of the end of a log
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # tqdm moves the cursor between its bars
 COMPARISONS_DIR = "comparisons"  # loss comparisons (sentiment_core/compare.py) live beside the runs
 RESERVED_NAMES = frozenset({COMPARISONS_DIR})  # folders under SENTIMENT_MODELS_DIR that are not runs
 
@@ -77,22 +80,6 @@ def now_iso() -> str:
 
 
 # --- atomic JSON -----------------------------------------------------------------------
-
-def write_json(path: Path, payload: dict) -> None:
-    """Write JSON atomically (temp file + rename): readers never see half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=_json_default), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _json_default(value):
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
 
 def read_json(path: Path) -> dict | None:
     """The JSON at `path`, or None when missing; a corrupt file raises RunError naming it."""
@@ -136,17 +123,120 @@ def read_config(run_dir: Path) -> dict:
     return config
 
 
-def read_status(run_dir: Path) -> dict:
-    return read_json(Path(run_dir) / STATUS_FILE) or {}
+# --- job directories: a run's folder, or a comparison's -------------------------------------
+# Both keep status.json (state, pid, error, ...), a log file and an optional STOP file; both are
+# started as their own process, marked failed when that process is gone, and stopped by STOP or SIGTERM.
+
+def read_status(job_dir: Path) -> dict:
+    return read_json(Path(job_dir) / STATUS_FILE) or {}
 
 
-def update_status(run_dir: Path, **fields) -> dict:
+def update_status(job_dir: Path, **fields) -> dict:
     """Merge `fields` into status.json (atomically) and stamp `updated`."""
     if "state" in fields and fields["state"] not in STATES:
         raise ValueError(f"unknown state {fields['state']!r}; one of {STATES}")
-    status = {**read_status(run_dir), **fields, "updated": now_iso()}
-    write_json(Path(run_dir) / STATUS_FILE, status)
+    status = {**read_status(job_dir), **fields, "updated": now_iso()}
+    write_json(Path(job_dir) / STATUS_FILE, status)
     return status
+
+
+def stop_requested(job_dir: Path) -> bool:
+    return (Path(job_dir) / STOP_FILE).exists()
+
+
+def write_stop(job_dir: Path) -> Path:
+    stop = Path(job_dir) / STOP_FILE
+    stop.write_text(now_iso(), encoding="utf-8")
+    return stop
+
+
+def clear_stop(job_dir: Path) -> None:
+    """Forget a STOP left from before this process started (or one already handled)."""
+    (Path(job_dir) / STOP_FILE).unlink(missing_ok=True)
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of this process counts as dead
+    try:
+        finished, _ = os.waitpid(int(pid), os.WNOHANG)
+        return finished == 0
+    except ChildProcessError:
+        return True
+
+
+def effective_status(job_dir: Path, log_name: str = LOG_FILE) -> dict:
+    """status.json, with `running`/`queued` turned into `failed` when its process is gone; the error is
+    the last `error: ...` line the process printed to its log, else a note that it was killed or crashed."""
+    status = read_status(job_dir)
+    if status.get("state") in ACTIVE_STATES and status.get("pid") and not pid_alive(status["pid"]):
+        printed = [line[len("error: "):] for line in log_tail(job_dir, lines=200, name=log_name).splitlines()
+                   if line.startswith("error: ")]
+        status = {**status, "state": "failed", "error": status.get("error") or (printed[-1] if printed else
+                  f"the process ended without recording a result (killed or crashed); see {log_name}")}
+    return status
+
+
+def log_tail(job_dir: Path, lines: int = 20, name: str = LOG_FILE) -> str:
+    """The last `lines` lines of the job's log as a terminal shows them.
+
+    tqdm redraws its bar with carriage returns: within each line only the text after the
+    last `\r` is kept (what the terminal would show), so one bar is one line, not hundreds;
+    cursor-moving escape codes are dropped.
+    """
+    path = Path(job_dir) / name
+    if not path.exists():
+        return ""
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - TAIL_BYTES))
+        text = ANSI_ESCAPE.sub("", handle.read().decode("utf-8", errors="replace"))
+    shown = []
+    for line in re.split(r"\r?\n", text):
+        segments = [segment for segment in line.split("\r") if segment.strip()]
+        if segments:
+            shown.append(segments[-1].rstrip())
+    return "\n".join(shown[-lines:]) if lines > 0 else ""
+
+
+def start_process(command: Sequence[str], job_dir: Path, log_name: str = LOG_FILE) -> subprocess.Popen:
+    """Start `command` as its own process (own session: it survives the caller, a closed tab, a reload),
+    its output appended to the job's log."""
+    with (Path(job_dir) / log_name).open("ab") as log:
+        return subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, cwd=os.getcwd())
+
+
+def terminate_process(pid: int | None, grace_seconds: float = 10.0) -> None:
+    """SIGTERM a job's process (it stops cleanly, like STOP); SIGKILL after the grace period."""
+    if not pid_alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline and pid_alive(pid):
+        time.sleep(0.2)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+class TerminationFlag:
+    """Set by SIGTERM in a job's process; its loop checks it with the STOP file and stops cleanly."""
+
+    requested = False
+
+    @classmethod
+    def install(cls) -> None:
+        cls.requested = False
+        try:
+            signal.signal(signal.SIGTERM, lambda signum, frame: setattr(cls, "requested", True))
+        except ValueError:  # not the main thread (e.g. inside a test runner thread)
+            pass
 
 
 def append_metrics(run_dir: Path, rows: Iterable[dict]) -> None:
@@ -177,43 +267,17 @@ def read_metrics(run_dir: Path) -> pd.DataFrame:
 # --- stopping, checking, listing -------------------------------------------------------
 
 def request_stop(run_id: str) -> Path:
-    """Ask a run to stop cleanly: write STOP (the trainer checks it every step)."""
+    """Ask a running run to stop cleanly: write STOP (the trainer checks it every step).
+
+    A run that is not running is refused: a STOP left behind would otherwise stop its next resume.
+    """
     path = run_path(run_id)
     if not path.is_dir():
-        raise RunError(f"No run {run_id!r} in {models_dir()}.")
-    stop = path / STOP_FILE
-    stop.write_text(now_iso(), encoding="utf-8")
-    return stop
-
-
-def stop_requested(run_dir: Path) -> bool:
-    return (Path(run_dir) / STOP_FILE).exists()
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child of this process counts as dead
-    try:
-        finished, _ = os.waitpid(int(pid), os.WNOHANG)
-        return finished == 0
-    except ChildProcessError:
-        return True
-
-
-def effective_status(run_dir: Path) -> dict:
-    """status.json, with `running`/`queued` turned into `failed` when its process is gone."""
-    status = read_status(run_dir)
-    if status.get("state") in ACTIVE_STATES and status.get("pid") and not pid_alive(status["pid"]):
-        status = {**status, "state": "failed", "error": status.get("error") or
-                  "the training process ended without recording a result (killed or crashed); see train.log"}
-    return status
+        raise RunNotFoundError(f"No run {run_id!r} in {models_dir()}.")
+    state = effective_status(path).get("state", "unknown")
+    if state not in ACTIVE_STATES:
+        raise RunError(f"Run {run_id!r} is not running (it is {state}): there is nothing to stop.")
+    return write_stop(path)
 
 
 def last_checkpoint(run_dir: Path) -> Path | None:
@@ -295,32 +359,15 @@ def delete_run(run_id: str) -> None:
 # --- launching -------------------------------------------------------------------------
 
 def launch(arguments: Sequence[str], run_id: str, python: str | None = None) -> subprocess.Popen:
-    """Start `python -m sentiment_core train ... --run-id RUN_ID` as its own process.
-
-    The process writes its output to the run's train.log and survives the caller (its own
-    session), so the app stays responsive, and a reload or a closed tab loses nothing.
-    """
+    """Start `python -m sentiment_core train ... --run-id RUN_ID` as its own process (output in train.log)."""
     path = run_path(run_id)
     path.mkdir(parents=True, exist_ok=True)
     command = [python or sys.executable, "-m", "sentiment_core", *arguments, "--run-id", run_id]
     if not (path / STATUS_FILE).exists():  # before the child starts: it records its own pid
         update_status(path, state="queued", created=now_iso(), command=command)
-    with (path / LOG_FILE).open("ab") as log:
-        return subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=os.getcwd(),
-        )
+    return start_process(command, path)
 
 
 def terminate(run_id: str, grace_seconds: float = 10.0) -> None:
     """SIGTERM a run's process (it stops cleanly, like STOP); SIGKILL after the grace period."""
-    status = read_status(run_path(run_id))
-    pid = status.get("pid")
-    if not pid_alive(pid):
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_seconds
-    while time.monotonic() < deadline and pid_alive(pid):
-        time.sleep(0.2)
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
+    terminate_process(read_status(run_path(run_id)).get("pid"), grace_seconds)

@@ -10,14 +10,11 @@ Runs under `torchrun --nproc_per_node N -m sentiment_core train ...` too (DDP).
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
 import os
 import platform
-import signal
 import time
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,129 +30,14 @@ from transformers import (
 
 from sentiment_core.errors import InputError, ModelSourceError
 from sentiment_core import runs
-from sentiment_core.data import load_imdb
+from sentiment_core.data import load_imdb, seeded_subset
 from sentiment_core.evaluation import classification_metrics, full_report
-from sentiment_core.losses import check_loss_name, compute_loss, num_labels_for, positive_probability
+from sentiment_core.losses import compute_loss, num_labels_for, positive_probability
 from sentiment_core.settings import resolve_device
 from sentiment_core.text import TokenizerConfig, build_word_tokenizer
-
-FAMILIES = ("bow", "lstm", "transformer", "pretrained")
-REPORT_TO = ("none", "tensorboard", "wandb")
-DEFAULT_BACKBONE = "distilbert-base-uncased"
-
-# The defaults per family are what the benchmark (bench/train_bench.py) measures.
-FAMILY_DEFAULTS: dict[str, dict] = {
-    "bow": dict(epochs=3, batch_size=128, lr=5e-3, max_length=1024, vocab_size=60_000, min_frequency=2),
-    "lstm": dict(epochs=5, batch_size=64, lr=2e-3, max_length=512, vocab_size=30_000, min_frequency=2),
-    "transformer": dict(epochs=3, batch_size=64, lr=1e-3, max_length=512, vocab_size=30_000, min_frequency=2),
-    "pretrained": dict(epochs=1, batch_size=16, lr=3e-5, max_length=256, vocab_size=None, min_frequency=None),
-}
-FAMILY_HINTS = {
-    "bow": "Naive-Bayes-weighted bag of words and hashed bigrams: the fast baseline (about a minute on a CPU).",
-    "lstm": "Bidirectional LSTM reading each review within its real length: slower, order-aware.",
-    "transformer": "Small transformer encoder trained from scratch.",
-    "pretrained": "Fine-tunes a pretrained encoder (--backbone): best accuracy, needs a GPU to be quick.",
-}
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run needs; saved as run.json. `None` means the family default.
-
-    Args:
-        model: family, one of bow, lstm, transformer, pretrained.
-        loss: bce, length_weighted_bce or cross_entropy.
-        epochs, batch_size, lr, max_length: the usual; max_length truncates reviews (tokens).
-        max_train_samples: train on a seeded random subset of this many reviews.
-        max_eval_samples, max_test_samples: validate / test on seeded random subsets (for quick
-            runs and slow CPUs; eval.json records how many test reviews were used).
-        seed: seeds the subset, the initial weights and the data order.
-        run_id: folder name under SENTIMENT_MODELS_DIR (default: family-loss-timestamp).
-        backbone: hub id or local folder for the `pretrained` family.
-        data: IMDB source (default IMDB_DATA).
-        report_to: none, tensorboard or wandb.
-        resume: continue the run `run_id` from its last checkpoint with its saved config
-            (only `epochs` may be changed).
-        eval_steps: evaluate on validation every N steps (default: every epoch).
-        early_stopping_patience: stop after N evaluations without a better validation accuracy.
-        vocab_size, min_frequency: the word tokenizer of bow/lstm/transformer.
-        model_options: extra keyword arguments for the family's config (e.g. {"hidden_size": 64}).
-    """
-
-    model: str = "bow"
-    loss: str = "bce"
-    epochs: float | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    max_length: int | None = None
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-    max_test_samples: int | None = None
-    seed: int = 42
-    run_id: str | None = None
-    backbone: str | None = None
-    data: str | None = None
-    report_to: str = "none"
-    resume: bool = False
-    eval_steps: int | None = None
-    early_stopping_patience: int | None = None
-    vocab_size: int | None = None
-    min_frequency: int | None = None
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.0
-    logging_steps: int | None = None
-    model_options: dict = field(default_factory=dict)
-
-    def resolved(self) -> "TrainConfig":
-        """Validate every value (ValueError naming it) and fill in the family defaults."""
-        if self.model not in FAMILIES:
-            raise InputError(f"Unknown model family {self.model!r}: choose one of {', '.join(FAMILIES)}.")
-        check_loss_name(self.loss)
-        if self.report_to not in REPORT_TO:
-            raise InputError(f"Unknown --report-to {self.report_to!r}: choose one of {', '.join(REPORT_TO)}.")
-        if self.report_to != "none" and importlib.util.find_spec(self.report_to) is None:
-            raise InputError(f"--report-to {self.report_to} needs the {self.report_to!r} package: pip install {self.report_to}")
-        defaults = FAMILY_DEFAULTS[self.model]
-        values = {k: (v if v is not None else defaults.get(k)) for k, v in dataclasses.asdict(self).items()}
-        if self.model == "pretrained":
-            values["backbone"] = self.backbone or DEFAULT_BACKBONE
-        elif self.backbone:
-            raise InputError(f"--backbone only applies to the pretrained family, not {self.model!r}.")
-        config = TrainConfig(**values)
-        _positive(config.epochs, "epochs")
-        _positive(config.batch_size, "batch_size", integer=True)
-        _positive(config.lr, "lr")
-        _positive(config.max_length, "max_length", integer=True)
-        for name in ("max_train_samples", "max_eval_samples", "max_test_samples", "eval_steps", "early_stopping_patience", "logging_steps"):
-            if getattr(config, name) is not None:
-                _positive(getattr(config, name), name, integer=True)
-        if config.model != "pretrained":
-            _positive(config.vocab_size, "vocab_size", integer=True)
-            _positive(config.min_frequency, "min_frequency", integer=True)
-        if config.weight_decay < 0 or not 0 <= config.warmup_ratio < 1:
-            raise InputError("weight_decay must be >= 0 and warmup_ratio in [0, 1).")
-        if config.run_id is not None:
-            runs.validate_run_id(config.run_id)
-        elif config.resume:
-            raise InputError("--resume needs the --run-id of the run to continue.")
-        return config
-
-
-def _positive(value, name: str, integer: bool = False) -> None:
-    bad = value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
-    bad = bad or (integer and int(value) != value) or (isinstance(value, float) and not math.isfinite(value))
-    if bad:
-        kind = "a positive whole number" if integer else "a positive number"
-        raise InputError(f"{name} must be {kind}, got {value!r}.")
-
+from sentiment_core.train_config import TrainConfig
 
 # --- data ------------------------------------------------------------------------------
-
-def _subset(dataset, n: int | None, seed: int):
-    if n is None or n >= dataset.num_rows:
-        return dataset
-    return dataset.shuffle(seed=seed).select(range(n))
-
 
 def _encode(tokenizer, texts: list[str], max_length: int, word_level: bool) -> tuple[list[list[int]], list[int]]:
     """Token ids truncated to max_length, and each review's token count before truncation."""
@@ -316,19 +198,6 @@ def validation_metrics(prediction) -> dict[str, float]:
     return {"accuracy": report["accuracy"], "f1": report["f1"], "bce": report["bce"]}
 
 
-class _TerminationFlag:
-    """Set by SIGTERM; checked with the STOP file at every step."""
-
-    requested = False
-
-    @classmethod
-    def install(cls) -> None:
-        try:
-            signal.signal(signal.SIGTERM, lambda signum, frame: setattr(cls, "requested", True))
-        except ValueError:  # not the main thread (e.g. inside a test runner thread)
-            pass
-
-
 class StopCallback(TrainerCallback):
     """Stop cleanly (and save a checkpoint) when STOP appears or SIGTERM arrives; all ranks agree."""
 
@@ -337,7 +206,7 @@ class StopCallback(TrainerCallback):
         self.stopped = False
 
     def on_step_end(self, args, state, control, **kwargs):
-        wanted = _TerminationFlag.requested or runs.stop_requested(self.run_dir)
+        wanted = runs.TerminationFlag.requested or runs.stop_requested(self.run_dir)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             flag = torch.tensor([1.0 if wanted else 0.0])
             if torch.distributed.get_backend() == "nccl":
@@ -481,8 +350,8 @@ def _training_arguments(config: TrainConfig, run_dir: Path, device: str, steps_p
         save_steps=config.eval_steps,
         save_total_limit=2,
         load_best_model_at_end=True,
-        metric_for_best_model="accuracy",
-        greater_is_better=True,
+        metric_for_best_model=config.best_metric,
+        greater_is_better=config.best_metric != "bce",
         logging_strategy="steps",
         logging_steps=logging_steps,
         logging_first_step=True,
@@ -545,17 +414,19 @@ def train(config: TrainConfig) -> Path:
     dataset = load_imdb(config.data)  # a bad source fails here, before anything is written
     if config.model == "pretrained" and not config.resume:
         load_backbone_tokenizer(config.backbone)  # so does a backbone that cannot be loaded
-    train_split = _subset(dataset["train"], config.max_train_samples, config.seed)
+    train_split = seeded_subset(dataset["train"], config.max_train_samples, config.seed)
 
     run_dir = runs.run_path(run_id)
     if not config.resume and is_main:
         runs.create_run(run_id, {**dataclasses.asdict(config), "device": device, "world_size": state.num_processes,
                                  "torch": torch.__version__, "python": platform.python_version()})
+    if is_main:
+        runs.clear_stop(run_dir)  # a STOP left from before this start (e.g. a stop of a finished run) must not stop it
     state.wait_for_everyone()
     if is_main:
         runs.update_status(run_dir, state="running", pid=os.getpid(), started=runs.read_status(run_dir).get("started") or runs.now_iso(),
                            error=None, ended=None, device=device, world_size=state.num_processes)
-    _TerminationFlag.install()
+    runs.TerminationFlag.install()
     try:
         return _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoint)
     except BaseException as error:
@@ -587,9 +458,9 @@ def _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoi
     word_level = config.model != "pretrained"
     encoded = {
         "train": encode_split(tokenizer, train_split, config.max_length, word_level),
-        "validation": encode_split(tokenizer, _subset(dataset["validation"], config.max_eval_samples, config.seed),
+        "validation": encode_split(tokenizer, seeded_subset(dataset["validation"], config.max_eval_samples, config.seed),
                                    config.max_length, word_level),
-        "test": encode_split(tokenizer, _subset(dataset["test"], config.max_test_samples, config.seed),
+        "test": encode_split(tokenizer, seeded_subset(dataset["test"], config.max_test_samples, config.seed),
                              config.max_length, word_level),
     }
     encoded["validation"], _ = sorted_by_length(encoded["validation"])  # metrics ignore order
@@ -625,7 +496,7 @@ def _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoi
         if is_main:
             runs.update_status(run_dir, state="stopped", ended=runs.now_iso(), step=trainer.state.global_step,
                                checkpoint=str(runs.last_checkpoint(run_dir)))
-            (run_dir / runs.STOP_FILE).unlink(missing_ok=True)  # handled: a resume starts clean
+            runs.clear_stop(run_dir)  # handled: a resume starts clean
         return run_dir
 
     if is_main:
@@ -655,7 +526,8 @@ def _write_test_report(config, run_dir, trainer, output, test_dataset, order, tr
     }).to_csv(run_dir / runs.PREDICTIONS_FILE, index=False)
     history = runs.read_metrics(run_dir)
     validation = history[history["split"] == "validation"]
-    best = validation.loc[validation["accuracy"].idxmax()] if len(validation) else None
+    chosen = pd.to_numeric(validation[config.best_metric], errors="coerce")
+    best = validation.loc[chosen.idxmax() if config.best_metric != "bce" else chosen.idxmin()] if chosen.notna().any() else None
     report = {
         "run_id": run_dir.name,
         "model": config.model,

@@ -213,16 +213,19 @@ def tiny_data(tmp_path):
     return str(write_parquet_dir(tmp_path / "data", n_train=80, n_test=40))
 
 
-def test_a_tiny_comparison_resumes_and_agrees_with_its_runs(tiny_data, capsys):
+def test_a_tiny_comparison_resumes_and_agrees_with_its_runs(tiny_data, capsys, monkeypatch):
     plan = compare.make_plan("bow", seeds=2, comparison_id="tiny", model_options=TINY_OPTIONS["bow"],
                              data=tiny_data, epochs=2, lr=1e-2, **TINY)
     compare.create_comparison(plan)
-    # half finished: the first run stopped after its first step (its STOP file was there when it started)
+    # half finished: the first run stopped after its first step (its STOP file was there when it started;
+    # a start clears such a leftover, so it is kept for this one run)
     first = plan["runs"][0]["run_id"]
     runs.run_path(first).mkdir(parents=True)
     runs.update_status(runs.run_path(first), state="queued")
     (runs.run_path(first) / runs.STOP_FILE).write_text("now")
-    train(compare.train_config(plan, plan["runs"][0]))
+    with monkeypatch.context() as patch:
+        patch.setattr(runs, "clear_stop", lambda job_dir: None)
+        train(compare.train_config(plan, plan["runs"][0]))
     assert runs.read_status(runs.run_path(first))["state"] == "stopped" and compare.run_state(first) == "resume"
 
     lines = []

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from sentiment_core import monitor, runs
-from sentiment_core.training import FAMILY_DEFAULTS
+from sentiment_core.train_config import FAMILY_DEFAULTS
 
 FORM = dict(family="bow", loss="bce", epochs=2.0, batch_size=8.0, lr=0.01, max_length=64, max_train_samples=None,
             seed=42, backbone="ignored-for-bow")

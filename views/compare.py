@@ -5,11 +5,12 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from sentiment_core.errors import SentimentError
 from sentiment_core import compare, monitor, runs
+from sentiment_core.errors import SentimentError
 from sentiment_core.losses import LOSSES
 from sentiment_core.settings import get_settings
-from sentiment_core.training import FAMILIES, FAMILY_HINTS
+from sentiment_core.train_config import FAMILIES, FAMILY_HINTS
+from views import forms
 
 REFRESH_SECONDS = 2
 LOG_LINES = 15
@@ -17,7 +18,7 @@ STATE_COLORS = {"queued": "gray", "running": "blue", "finished": "green", "faile
 STATE_ICONS = {"queued": "⏳", "running": "🏃", "finished": "✅", "failed": "❌", "stopped": "⏹️"}
 LOSS_COLORS = {"bce": "#2166ac", "length_weighted_bce": "#d6604d", "cross_entropy": "#1b7837"}
 OTHER_COLORS = ["#762a83", "#e7a700", "#35978f", "#8c510a"]
-FORM_FIELDS = ("epochs", "batch_size", "lr", "max_length")
+FORM_OPTIONS = ("epochs", "batch_size", "lr", "max_length", "max_train_samples")  # shared by every run
 MODES = ("A loss comparison", "Runs I pick")
 
 
@@ -54,15 +55,14 @@ def select_comparison(comparison_id: str | None) -> None:
 def new_comparison_form() -> None:
     st.subheader("New comparison")
     st.session_state.setdefault("cmp_family", "transformer")
-    if any(f"cmp_{name}" not in st.session_state for name in FORM_FIELDS):
-        apply_family_defaults()
     st.session_state.setdefault("cmp_losses", list(compare.DEFAULT_LOSSES))
     st.session_state.setdefault("cmp_seeds", compare.DEFAULT_SEEDS)
     st.session_state.setdefault("cmp_first_seed", get_settings().seed)
-    st.session_state.setdefault("cmp_max_train_samples", None)
     family = st.selectbox("Model family", FAMILIES, key="cmp_family", on_change=apply_family_defaults,
                           help="Choosing a family fills in its default epochs, batch size, learning rate and max length.")
     st.caption(FAMILY_HINTS[family])
+    specs = monitor.form_fields(family, FORM_OPTIONS)
+    forms.set_defaults(specs, "cmp_")
     with st.form("compare_form", border=True):
         losses = st.multiselect("Losses", LOSSES, key="cmp_losses",
                                 help="Two or more; each is trained once per seed with everything else identical.")
@@ -72,24 +72,14 @@ def new_comparison_form() -> None:
                                   "same initial weights; three or more make the across-seed test meaningful.")
         first_seed = right.number_input("First seed", key="cmp_first_seed", step=1,
                                         help="Seeds are first seed, first seed + 1, …")
-        epochs = left.number_input("Epochs", key="cmp_epochs", step=1.0, format="%g",
-                                   help="Passes over the training data, the same for every run.")
-        batch_size = right.number_input("Batch size", key="cmp_batch_size", step=8, help="Reviews per step.")
-        lr = left.number_input("Learning rate", key="cmp_lr", step=1e-4, format="%g",
-                               help="Peak learning rate, linear decay; the same for every loss.")
-        max_length = right.number_input("Max length (tokens)", key="cmp_max_length", step=64,
-                                        help="Tokens read per review; longer reviews are truncated.")
-        subset = left.number_input("Max train samples", key="cmp_max_train_samples", step=1000, placeholder="all",
-                                   help="Train on a seeded random subset (the same for both losses of a seed); "
-                                   "empty = the whole training split.")
+        options = forms.option_inputs(specs, "cmp_")
         submitted = st.form_submit_button("▶️ Start comparison", type="primary", width="stretch")
     runs_count = len(losses) * int(seeds or 0)
     st.caption(f"{runs_count} runs, trained one after another in a background process; each is a normal run "
                "(see the Train page).")
     if submitted:
         try:
-            plan = compare.make_plan(family, losses, int(seeds), first_seed=int(first_seed), epochs=epochs,
-                                     batch_size=batch_size, lr=lr, max_length=max_length, max_train_samples=subset)
+            plan = compare.make_plan(family, losses, int(seeds), first_seed=int(first_seed), **options)
         except (SentimentError, TypeError) as error:
             st.error(f"Not started: {error}", icon="🚫")
             return

@@ -5,10 +5,10 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from sentiment_core.errors import SentimentError
 from sentiment_core import explain as explaining
 from sentiment_core import inference, monitor, runs
-from sentiment_core.training import FAMILY_DEFAULTS
+from sentiment_core.errors import SentimentError
+from sentiment_core.train_config import FAMILY_DEFAULTS
 
 GREEN, RED = "#16a34a", "#dc2626"
 MAX_PREVIEW_ROWS = 200

