@@ -342,11 +342,12 @@ def _plain(segment: str) -> str:
     return "<br>".join(html.escape(_TAG_RE.sub("", line)) for line in lines)
 
 
-def highlight_html(explanation: Explanation, scale: float | None = None) -> str:
+def highlight_html(explanation: Explanation, scale: float | None = None, legend: bool = True) -> str:
     """The text with each word on a green (pushes positive) or red (pushes negative) background.
 
     Colour strength is |score| / scale (default: the largest |score|); hovering shows the score.
     Text the model did not read (truncated) is greyed out. Tags inside words are skipped.
+    legend: put `legend_html(scale)` (what full green and full red mean) above the text.
     """
     scores = explanation.positive_scores()
     scale = scale or max((abs(s) for s in scores), default=0.0)
@@ -370,7 +371,8 @@ def highlight_html(explanation: Explanation, scale: float | None = None) -> str:
             f'style="color: #9ca3af;">{_plain(text[tail_start:])}</span>'
         )
     return (
-        '<div class="explanation" style="line-height: 1.9; font-size: 1rem; white-space: pre-wrap;">'
+        (legend_html(scale) if legend else "")
+        + '<div class="explanation" style="line-height: 1.9; font-size: 1rem; white-space: pre-wrap;">'
         + "".join(pieces) + "</div>"
     )
 
@@ -389,3 +391,66 @@ def align_words(first: Explanation, second: Explanation) -> pd.DataFrame:
     merged = frame(first, "first").merge(frame(second, "second"), on=["start", "end"], how="outer", suffixes=("", "_b"))
     merged["word"] = merged["word"].fillna(merged.pop("word_b"))
     return merged.fillna({"first": 0.0, "second": 0.0}).sort_values("start").reset_index(drop=True)
+
+
+# --- legend and downloadable page ---------------------------------------------------------
+
+def legend_html(scale: float) -> str:
+    """What the highlight colours mean: full red / full green = a push of `scale` log-odds or more."""
+    if scale <= 0:
+        return ('<div class="legend" style="font-size: 0.85rem; color: #6b7280; margin: 0.25rem 0;">'
+                "Every word scored 0: nothing is highlighted.</div>")
+    ramp = f"linear-gradient(to right, {_colour(-scale, scale)}, transparent, {_colour(scale, scale)})"
+    return (
+        '<div class="legend" style="display: flex; flex-wrap: wrap; align-items: center; gap: 0.5rem; '
+        'font-size: 0.85rem; color: #374151; margin: 0.25rem 0;">'
+        f'<span style="white-space: nowrap;">&minus;{scale:.2f} log-odds (toward negative)</span>'
+        f'<span style="display: inline-block; width: 9rem; height: 0.8rem; border-radius: 3px; '
+        f'border: 1px solid #d1d5db; background: {ramp};"></span>'
+        f'<span style="white-space: nowrap;">+{scale:.2f} (toward positive)</span>'
+        '<span style="color: #6b7280;">full colour: a word moves the log-odds by this much or more; '
+        "hover a word for its score</span></div>"
+    )
+
+
+_PAGE_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 52rem; margin: 2rem auto;
+       padding: 0 1rem; color: #111827; }
+h1 { font-size: 1.4rem; } h2 { font-size: 1.05rem; margin: 1.5rem 0 0.25rem; }
+.caption { color: #4b5563; font-size: 0.9rem; margin: 0.25rem 0; }
+section { border-top: 1px solid #e5e7eb; padding-top: 0.5rem; }
+"""
+
+
+def explanation_page_html(explanations: Explanation | list[Explanation], title: str | None = None,
+                          captions: list[str] | None = None) -> str:
+    """A self-contained HTML document (inline CSS, no scripts) of one review highlighted by one or more methods.
+
+    captions: one line per explanation shown under its method's name (e.g. its faithfulness scores).
+    """
+    if isinstance(explanations, Explanation):
+        explanations = [explanations]
+    if not explanations:
+        raise ValueError("No explanation to put on the page.")
+    if len({e.text for e in explanations}) > 1:
+        raise ValueError("A page shows one review: every explanation must be of the same text.")
+    first = explanations[0]
+    title = title or f"Why the model says {first.predicted_label}"
+    sections = []
+    for index, explanation in enumerate(explanations):
+        caption = captions[index] if captions and index < len(captions) and captions[index] else ""
+        sections.append(
+            f"<section><h2>{html.escape(METHODS.get(explanation.method, explanation.method))}</h2>"
+            + (f'<p class="caption">{html.escape(caption)}</p>' if caption else "")
+            + f'<p class="caption">Explaining the {html.escape(explanation.target_label)} class.</p>'
+            + highlight_html(explanation) + "</section>"
+        )
+    notes = "".join(f'<p class="caption">{html.escape(note)}</p>' for note in first.notes)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_PAGE_STYLE}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>"
+        f'<p class="caption">Prediction: <b>{html.escape(first.predicted_label)}</b>, '
+        f"P(positive) = {first.probability:.3f}.</p>{notes}"
+        + "".join(sections) + "</body></html>\n"
+    )
