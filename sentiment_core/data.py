@@ -61,7 +61,7 @@ def load_imdb(
 
 
 def describe_source(source: str | Path | None = None) -> str:
-    """Name the kind of source, e.g. 'parquet folder ../shared/data/imdb'."""
+    """Name the kind of source, e.g. 'parquet folder ~/data/imdb'."""
     source = str(source if source is not None else get_settings().imdb_data).strip()
     return f"{_detect_kind(source)} {source}"
 
@@ -208,9 +208,11 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
 def _load_hub(source: str) -> dict[str, datasets.Dataset]:
     offline_fix = (
-        "Download the dataset where you have internet and point IMDB_DATA at the local "
-        "copy, e.g. IMDB_DATA=../shared/data/imdb (a folder with train.parquet and test.parquet), "
-        "or set HF_HUB_OFFLINE=1 if the dataset is already in your Hugging Face cache."
+        "Download the dataset where you have internet (e.g. the aclImdb tarball from "
+        "https://ai.stanford.edu/~amaas/data/sentiment/, or `datasets.load_dataset('stanfordnlp/imdb')` "
+        "saved with `.to_parquet`) and point IMDB_DATA at the local copy (an aclImdb folder, or a folder "
+        "with train.parquet and test.parquet), or set HF_HUB_OFFLINE=1 if the dataset is already in your "
+        "Hugging Face cache."
     )
     if not _hub_reachable():
         raise DataSourceError(

@@ -13,10 +13,12 @@ folder deploys as it is. Inputs:
 - application/json: `{"texts": [...]}`, `{"text": "..."}`, `{"inputs": ... }`, a list of strings
   or one string;
 - text/plain: the whole body is one review;
-- text/csv: a `text` or `review` column when the first row is a header naming one, otherwise
-  the first field of every row (SageMaker batch transform sends headerless rows).
+- text/csv: with a header row naming a `text` or `review` column, that column (any other columns are
+  ignored; fields with commas must be quoted, as CSV has it); without one (SageMaker batch transform
+  sends bare rows), one review per row: a quoted field is unquoted, and an unquoted row is the review
+  as it is, commas included. A headerless row of several quoted fields is ambiguous and refused.
 Each text must be non-blank and at most SENTIMENT_MAX_CHARS characters, at most
-SENTIMENT_MAX_TEXTS texts per request; anything else raises ValueError saying what to fix.
+SENTIMENT_MAX_TEXTS texts per request; anything else raises a SentimentError saying what to fix.
 """
 
 from __future__ import annotations
@@ -97,18 +99,45 @@ def _json_texts(body: str) -> list:
     raise InputError(f"Expected a list of review texts, got {type(payload).__name__}: send {{\"texts\": [\"...\"]}}.")
 
 
-def _csv_texts(body: str) -> list[str]:
+def _csv_rows(body: str):
+    """CSV rows with the raw text each came from: (fields, raw line(s)). Quoted fields may span lines."""
+    consumed: list[str] = []
+
+    def lines():
+        for line in io.StringIO(body, newline=""):
+            consumed.append(line)
+            yield line
+
     try:
-        rows = [row for row in csv.reader(io.StringIO(body)) if row]
+        for fields in csv.reader(lines()):
+            raw = "".join(consumed).rstrip("\r\n")
+            consumed.clear()
+            yield fields, raw
     except csv.Error as error:
-        raise InputError(f"The body is not valid CSV ({error}): send one review per row.") from None
+        raise InputError(f"The body is not valid CSV ({error}): send one review per row, quoted when it "
+                         "holds quotes or line breaks.") from None
+
+
+def _csv_texts(body: str) -> list[str]:
+    rows = [(fields, raw) for fields, raw in _csv_rows(body) if raw.strip()]
     if not rows:
         return []
-    header = [cell.strip().lower() for cell in rows[0]]
+    header = [cell.strip().lower() for cell in rows[0][0]]
     column = next((header.index(name) for name in _TEXT_HEADERS if name in header), None)
     if column is not None:
-        return [row[column] if column < len(row) else "" for row in rows[1:]]
-    return [row[0] for row in rows]
+        return [fields[column] if column < len(fields) else "" for fields, _ in rows[1:]]
+    texts = []
+    for number, (fields, raw) in enumerate(rows, start=1):
+        if len(fields) == 1:
+            texts.append(fields[0])
+        elif '"' not in raw:  # a bare review with commas in it: keep it whole
+            texts.append(raw)
+        else:
+            raise InputError(
+                f"CSV row {number} has {len(fields)} quoted columns and no header names the review column: "
+                "send one review per row (quote a review that holds quotes or line breaks), or start the "
+                "body with a header row naming the `text` (or `review`) column.")
+    return texts
 
 
 def _checked(texts: list) -> list[str]:

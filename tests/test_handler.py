@@ -120,3 +120,22 @@ def test_the_export_runs_on_its_own_code_copy(export_dir, tmp_path):
     got = json.loads(result.stdout.strip().splitlines()[-1])["predictions"]
     expected = Predictor.from_run(RUN_ID).predict(TEXTS)
     assert [p["probability"] for p in got] == pytest.approx([p.probability for p in expected], abs=1e-6)
+
+
+def test_headerless_csv_keeps_commas_inside_reviews(export_dir):
+    """A one-column CSV whose rows hold commas: quoted or not, each row is one whole review."""
+    model = handler.model_fn(str(export_dir))
+    data = handler.input_fn("Great film, loved it\nAwful, boring\n", "text/csv")
+    assert data == ["Great film, loved it", "Awful, boring"]
+    prediction = handler.predict_fn(data, model)
+    expected = Predictor.from_run(RUN_ID).predict(data)
+    out = handler.output_fn(prediction, "text/csv").strip().splitlines()
+    assert [line.split(",")[0] for line in out] == [p.label for p in expected]
+    assert handler.input_fn(b'"Great film, loved it"\r\n"He said ""wow"", twice"\n', "text/csv") == [
+        "Great film, loved it", 'He said "wow", twice']
+    assert handler.input_fn('"A review\nover two lines, still one"\n', "text/csv") == ["A review\nover two lines, still one"]
+
+
+def test_ambiguous_csv_rows_are_refused():
+    with pytest.raises(handler.InputError, match="row 1 has 2 quoted columns"):
+        handler.input_fn('"first, part","second part"\n', "text/csv")
