@@ -164,10 +164,10 @@ def _read_json(path: Path, where: str) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelSourceError(
-            f"{where} has no {path.name}: it is not a saved Hugging Face model (save_pretrained writes one)."
+            f"{where} has no {path.name}, so it is not a saved Hugging Face model (save_pretrained writes one)."
         ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ModelSourceError(f"{where}: {path.name} is corrupted ({error}); the folder is half-written.") from None
+        raise ModelSourceError(f"{where} holds a corrupted {path.name} ({error}): it is half-written.") from None
 
 
 def checkpoint_max_length(model, tokenizer) -> int:
@@ -236,13 +236,13 @@ class Predictor:
         from sentiment_core import modeling
 
         folder = Path(folder)
-        where = f"The model folder {folder}"
+        where = f"Cannot load the model in {folder}: the folder"
         if not folder.is_dir():
             raise ModelSourceError(f"{where} does not exist: give the folder save_pretrained() wrote.")
         config = _read_json(folder / "config.json", where)
         check_no_remote_code(config, where)
         if (folder / "tokenizer_config.json").exists():
-            check_no_remote_code(_read_json(folder / "tokenizer_config.json", where), f"{where} (its tokenizer)")
+            check_no_remote_code(_read_json(folder / "tokenizer_config.json", where), f"{where}'s tokenizer")
         # safetensors, or a pickle the user opted in to, read by torch's weights_only unpickler
         weights = dict(use_safetensors=True) if check_weight_files([p.name for p in folder.iterdir()], where) \
             else dict(use_safetensors=False)
