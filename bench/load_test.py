@@ -49,7 +49,7 @@ def free_port() -> int:
 
 def reviews(source: str | None, n: int, seed: int = 0) -> list[str]:
     """n test reviews from the data source, or the hand-written examples when it cannot be read."""
-    from sentiment_core.inference import HAND_WRITTEN_EXAMPLES
+    from sentiment_core.examples import HAND_WRITTEN_EXAMPLES
 
     try:
         import datasets

@@ -41,7 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sentiment_core import runs
 from sentiment_core.errors import BusyError, InputError, SentimentError
-from sentiment_core.explain import METHOD_OPTIONS, METHODS
+from sentiment_core.explain import METHOD_OPTIONS, METHODS, explain as explain_texts
 from sentiment_core.settings import Settings, get_settings
 
 logger = logging.getLogger("sentiment_core.api")
@@ -509,8 +509,8 @@ class _Service:
             return self.settings.serve_threads
         return self.default_threads if predictor.family == "pretrained" else 1
 
-    def run_model(self, predictor, call: str, *args, **kwargs):
-        """Call `predictor.<call>` (in a worker thread) alone and on `threads_for` torch threads.
+    def run_model(self, predictor, call: str | Callable, *args, **kwargs):
+        """Call `predictor.<call>` (or `call(predictor, ...)`) (in a worker thread) alone and on `threads_for` torch threads.
 
         A thread keeps the torch thread count it started with, so each model call sets it where it runs.
         """
@@ -520,7 +520,7 @@ class _Service:
         with self.lock:
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
-            return getattr(predictor, call)(*args, **kwargs)
+            return getattr(predictor, call)(*args, **kwargs) if isinstance(call, str) else call(predictor, *args, **kwargs)
 
     async def predictor_for(self, run_id: str | None):
         """The served predictor, or another finished run's (loaded off the event loop, cached)."""
@@ -647,7 +647,7 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
         options = {option: request.steps} if option and request.steps else {}
         try:
             (explanation,) = await asyncio.to_thread(
-                service.run_model, chosen, "explain", [request.text], method=request.method,
+                service.run_model, chosen, explain_texts, [request.text], method=request.method,
                 target=request.target, **options)
         except InputError as error:
             raise ApiError.from_error(error, ["body", "text"], prefix="text: ") from None

@@ -98,12 +98,12 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from sentiment_core.explain import METHOD_OPTIONS
+    from sentiment_core.explain import METHOD_OPTIONS, explain
 
     predictor = _predictor(args.run)
     option, _, _ = METHOD_OPTIONS.get(args.method, (None, None, None))
     options = {option: args.steps} if option and args.steps else {}
-    (explanation,) = predictor.explain([args.text], method=args.method, target=args.target, **options)
+    (explanation,) = explain(predictor, [args.text], method=args.method, target=args.target, **options)
     print(json.dumps({"run": predictor.run_id, **explanation.to_dict()}, indent=2))
     return 0
 

@@ -1,25 +1,34 @@
 """Captum attributions -> per-word scores -> HTML.
 
-Every method attributes the same thing for every family: one weight per token that scales
+Every method attributes the same thing for every model: one weight per token that scales
 the token's input (1 = as typed, 0 = removed), fed through `Predictor.logits`. For `bow` the
 weight scales the word's bag items (its bigrams take the mean of their two words' weights);
-for `lstm`, `transformer` and `pretrained` it scales the word embedding, so the baseline
-(all weights 0) is the zero embedding, which is what padding and word dropout give the
-from-scratch models. Special tokens ([CLS], [SEP]) keep weight 1 in the baseline, so they get
-no score. Integrated Gradients on these weights equals Integrated Gradients on the embedding
-layer with a zero baseline, summed over the embedding dimension.
+for every other model (`lstm`, `transformer`, `pretrained`, any Hugging Face checkpoint) it scales
+the output of `get_input_embeddings()`, so the baseline (all weights 0) is the zero embedding,
+which is what padding and word dropout give the from-scratch models. Special tokens ([CLS],
+[SEP], <s>) keep weight 1 in the baseline, so they get no score. Integrated Gradients on these
+weights equals Integrated Gradients on the embedding layer with a zero baseline, summed over the
+embedding dimension.
 
-The explained output is the log-odds of the target class (log P(target) - log P(other)), so
+The explained output is the log-odds of the target class, logit(P(target)), with P(positive) as
+`labels.py` defines it for the model's classes (two logits: logit_target - logit_other), so
 completeness reads: sum of word scores - delta = f(text) - f(baseline), in log-odds (Captum's delta).
-Sub-word tokens (and punctuation glued inside a word) are summed into the words they cover;
-words are spans of the text as the user typed it.
+Sub-word tokens (WordPiece `##`, byte-level BPE `Ġ`, SentencePiece `▁`) and punctuation glued
+inside a word are summed into the words they cover; words are spans of the text as the user typed
+it, an HTML tag (`<br />`) one of them.
+
+The model a gradient method differentiates is the Predictor's, or a bfloat16 copy of it made here
+(`explanation_model`, SENTIMENT_EXPLAIN_PRECISION); predictions always come from the model as trained.
 """
 
 from __future__ import annotations
 
+import copy
 import html
 import math
 import re
+import threading
+import weakref
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -28,6 +37,7 @@ import torch
 
 from sentiment_core.errors import InputError
 from sentiment_core.inference import LABELS, Encoded, Predictor, reading_notes
+from sentiment_core.settings import cpu_has_native_bf16, get_settings
 from sentiment_core.text import TAG_PATTERN, WORD_PATTERN
 
 METHODS = {
@@ -76,6 +86,7 @@ class Explanation:
     truncated: bool
     read_until: int
     notes: list[str] = field(default_factory=list)
+    class_probabilities: dict[str, float] = field(default_factory=dict)  # each of the model's classes
 
     @property
     def target_label(self) -> str:
@@ -101,7 +112,7 @@ class Explanation:
             "target": self.target_label, "delta": self.delta, "delta_is_large": self.delta_is_large,
             "output": self.output, "baseline_output": self.baseline_output,
             "truncated": self.truncated, "read_until": self.read_until, "notes": self.notes,
-            "words": [asdict(w) for w in self.words],
+            "class_probabilities": self.class_probabilities, "words": [asdict(w) for w in self.words],
         }
 
 
@@ -111,23 +122,37 @@ def word_groups(encoded: Encoded) -> tuple[list[tuple[int, int]], np.ndarray]:
     """Word spans of the text that tokens fall in, and each token's word index (-1: special).
 
     Words are the tokenizer's word pattern on the text as typed (`don't`, `well-made` -> 3 words:
-    well, -, made); a token belongs to the word its first character falls in, so WordPiece pieces
-    sum into their word; a token in no such word (an entity like `&amp;`) is its own word.
+    well, -, made), and each HTML tag (`<br />`) is one word. A token belongs to the word its first
+    character falls in, after the whitespace that byte-level BPE (`Ġ`) and SentencePiece (`▁`)
+    offsets may start with, so sub-word pieces sum into their word; a token that covers only
+    whitespace (a lone `▁`) joins the next word; a token in no word (an entity like `&amp;`) is its own.
     """
-    spans = [(m.start(), m.end()) for m in _WORD_RE.finditer(encoded.text)]
+    text = encoded.text
+    tags = [(m.start(), m.end()) for m in _TAG_RE.finditer(text)]
+    spans = sorted(tags + [(m.start(), m.end()) for m in _WORD_RE.finditer(text)
+                           if not any(s <= m.start() < e for s, e in tags)])
     starts = [s for s, _ in spans]
     token_word = np.full(len(encoded.input_ids), -1, dtype=int)
     used: dict[tuple[int, int], int] = {}
     words: list[tuple[int, int]] = []
+    blank: list[int] = []  # tokens of whitespace only, waiting for the next word
     for index, ((start, end), special) in enumerate(zip(encoded.offsets, encoded.special)):
-        if special or end <= start:
+        if special:
+            continue
+        while start < end and text[start].isspace():
+            start += 1
+        if end <= start:
+            blank.append(index)
             continue
         position = np.searchsorted(starts, start, side="right") - 1
         span = spans[position] if position >= 0 and spans[position][0] <= start < spans[position][1] else (start, end)
         if span not in used:
             used[span] = len(words)
             words.append(span)
-        token_word[index] = used[span]
+        token_word[[*blank, index]] = used[span]
+        blank = []
+    if blank and words:  # trailing whitespace tokens join the last word
+        token_word[blank] = len(words) - 1
     return words, token_word
 
 
@@ -149,7 +174,7 @@ def _first_by_word(token_scores: np.ndarray, token_word: np.ndarray, n_words: in
     return scores
 
 
-PRETRAINED_IG_BATCH = 16  # IG paths per forward/backward for transformer backbones (MiniLM, 256 tokens: 2.7 s vs 3.6 s at 50)
+PRETRAINED_IG_BATCH = 16  # IG paths per forward/backward for transformer checkpoints (MiniLM, 256 tokens: 2.7 s vs 3.6 s at 50)
 
 
 def _attribute(method, forward, weights, baseline, feature_mask, options):
@@ -218,28 +243,30 @@ def explain(predictor: Predictor, texts, method: str = "integrated_gradients", t
 
 def _explain_one(predictor: Predictor, text: str, method: str, target: int | None, options: dict) -> Explanation:
     encoded = predictor.encode(text)
-    input_ids, attention_mask = predictor.batch_tensors([encoded])  # (1, seq_len)
+    inputs = predictor.model_inputs([encoded])  # each (1, seq_len)
     special = torch.tensor(encoded.special, device=predictor.device)[None]  # (1, seq_len)
-    weights = torch.ones(input_ids.shape, dtype=torch.float32, device=predictor.device)  # (1, seq_len)
+    weights = torch.ones(inputs["input_ids"].shape, dtype=torch.float32, device=predictor.device)  # (1, seq_len)
     baseline = special.float()  # specials stay, words go
-    model = predictor.explanation_model()  # the trained model, or its bfloat16 copy
+    model = explanation_model(predictor)  # the trained model, or its bfloat16 copy
     with torch.no_grad():
-        log_odds = float(predictor.positive_log_odds(input_ids, attention_mask)[0])  # the prediction, as trained
+        logits = predictor.logits(**inputs).float()  # the prediction, as trained
+        log_odds = float(predictor.label_map.positive_log_odds(logits)[0])
+        classes = predictor.label_map.class_probabilities(logits)[0].tolist()
         explained_log_odds = log_odds if model is predictor.model else float(
-            predictor.positive_log_odds(input_ids, attention_mask, model=model)[0])
-        baseline_log_odds = float(predictor.positive_log_odds(input_ids, attention_mask, baseline, model)[0])
+            predictor.positive_log_odds(**inputs, model=model)[0])
+        baseline_log_odds = float(predictor.positive_log_odds(**inputs, token_weights=baseline, model=model)[0])
     predicted = int(log_odds >= 0)
     target = predicted if target is None else target
     sign = 1.0 if target == 1 else -1.0
 
     def forward(token_weights: torch.Tensor) -> torch.Tensor:  # (n, seq_len) -> (n,) log-odds of target
         n = token_weights.shape[0]
-        return sign * predictor.positive_log_odds(input_ids.expand(n, -1), attention_mask.expand(n, -1),
-                                                  token_weights, model)
+        return sign * predictor.positive_log_odds(**{k: v.expand(n, -1) for k, v in inputs.items()},
+                                                  token_weights=token_weights, model=model)
 
     spans, token_word = word_groups(encoded)
     feature_mask = torch.as_tensor(token_word, device=predictor.device)[None]  # (1, seq_len)
-    if predictor.family == "pretrained":  # 16 paths at a time keep the backward in cache: 1.3x faster
+    if not predictor.word_level:  # transformer checkpoints: 16 paths at a time keep the backward in cache, 1.3x faster
         options = {"internal_batch_size": PRETRAINED_IG_BATCH, **options}
     with torch.enable_grad():
         attributions, delta, grouped = _attribute(method, forward, weights, baseline, feature_mask, options)
@@ -253,7 +280,42 @@ def _explain_one(predictor: Predictor, text: str, method: str, target: int | Non
         delta=delta, output=sign * explained_log_odds, baseline_output=sign * baseline_log_odds,
         truncated=encoded.truncated, read_until=encoded.read_until,
         notes=reading_notes(text, encoded, predictor.tokenizer.unk_token_id),
+        class_probabilities=dict(zip(predictor.label_map.class_names, classes)),
     )
+
+
+# --- the model explanations differentiate ---------------------------------------------------
+
+_BFLOAT16_COPIES: weakref.WeakKeyDictionary[Predictor, torch.nn.Module] = weakref.WeakKeyDictionary()
+_COPIES_LOCK = threading.Lock()
+
+
+def explain_precision(predictor: Predictor) -> str:
+    """float32 or bfloat16 for gradient explanations (SENTIMENT_EXPLAIN_PRECISION; auto: bfloat16 for a
+    transformer checkpoint, ours or any Hugging Face one, on a CPU with native bfloat16, where it halves the time)."""
+    chosen = get_settings().explain_precision
+    if chosen == "auto":
+        native = predictor.device == "cpu" and not predictor.word_level and cpu_has_native_bf16()
+        chosen = "bfloat16" if native else "float32"
+    return chosen
+
+
+def explanation_model(predictor: Predictor) -> torch.nn.Module:
+    """The model explanations differentiate: the predictor's, or a bfloat16 copy of it (made once per
+    predictor, dropped with it) when `explain_precision` says so, on plain attention (whose backward
+    is 2x faster than SDPA's on CPU). Predictions always use the model as trained."""
+    if explain_precision(predictor) != "bfloat16":
+        return predictor.model
+    with _COPIES_LOCK:
+        model = _BFLOAT16_COPIES.get(predictor)
+        if model is None:
+            model = copy.deepcopy(predictor.model).to(torch.bfloat16)
+            # our `pretrained` family wraps its encoder as `backbone`; any other checkpoint is the encoder itself
+            encoder = model.backbone if hasattr(model, "backbone") else model
+            if getattr(getattr(encoder, "config", None), "_attn_implementation", "eager") != "eager":
+                encoder.set_attn_implementation("eager")
+            _BFLOAT16_COPIES[predictor] = model
+        return model
 
 
 # --- faithfulness -----------------------------------------------------------------------
@@ -278,7 +340,7 @@ def deletion_curve(predictor: Predictor, explanation: Explanation, steps: int = 
     if steps < 1 or not 0 < max_fraction <= 1:
         raise InputError("steps must be >= 1 and max_fraction in (0, 1].")
     encoded = predictor.encode(explanation.text)
-    input_ids, attention_mask = predictor.batch_tensors([encoded])
+    inputs = predictor.model_inputs([encoded])  # each (1, seq_len)
     spans, token_word = word_groups(encoded)
     by_span = {(w.start, w.end): w.score for w in explanation.words}
     # Scores toward the predicted class, whatever class the explanation targeted.
@@ -298,7 +360,7 @@ def deletion_curve(predictor: Predictor, explanation: Explanation, steps: int = 
     token_weights = torch.as_tensor(np.stack(weights), device=predictor.device)  # (orders * (steps+1), seq_len)
     n = token_weights.shape[0]
     log_odds = torch.cat([
-        predictor.positive_log_odds(input_ids.expand(len(chunk), -1), attention_mask.expand(len(chunk), -1), chunk)
+        predictor.positive_log_odds(**{k: v.expand(len(chunk), -1) for k, v in inputs.items()}, token_weights=chunk)
         for chunk in token_weights.split(64)
     ]).float().cpu().numpy()
     probability = 1 / (1 + np.exp(-log_odds))
@@ -324,7 +386,8 @@ def top_words(explanation: Explanation, k: int = 10) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=["word", "score", "count"])
     grouped = frame.groupby("word", as_index=False).agg(score=("score", "sum"), count=("score", "size"))
-    grouped = grouped[grouped["word"].str.contains(r"\w", regex=True)]  # punctuation rarely helps a reader
+    grouped = grouped[grouped["word"].str.contains(r"\w", regex=True)  # punctuation rarely helps a reader
+                      & ~grouped["word"].str.fullmatch(TAG_PATTERN)]  # nor markup
     positive = grouped[grouped["score"] > 0].nlargest(k, "score")
     negative = grouped[grouped["score"] < 0].nsmallest(k, "score")
     return pd.concat([positive, negative]).sort_values("score").reset_index(drop=True)
@@ -356,6 +419,10 @@ def highlight_html(explanation: Explanation, scale: float | None = None, legend:
         if word.start < cursor:
             continue
         pieces.append(_plain(text[cursor:word.start]))
+        if _TAG_RE.fullmatch(word.word):  # markup the model read: shown as the page shows it, not as text
+            pieces.append(_plain(word.word))
+            cursor = word.end
+            continue
         tip = f"{word.word}: {score:+.3f} toward positive"
         pieces.append(
             f'<span class="word" title="{html.escape(tip, quote=True)}" data-score="{score:.4f}" '

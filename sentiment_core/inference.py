@@ -1,14 +1,21 @@
-"""Predictor: load a run's best model and tokenizer, predict batches of reviews, explain them.
+"""Predictor: a sequence-classification model with its tokenizer, ready to predict and be explained.
 
-Long reviews are truncated to the run's `max_length` tokens, as in training: each
-prediction says whether that happened and up to which character the model read
-(`read_until`), so a page can show the part the model saw.
+Any checkpoint `AutoModelForSequenceClassification` loads: this project's four families (a run's
+`best/`, an export) and Hugging Face checkpoints of other architectures (BERT, RoBERTa, DeBERTa,
+...), whose classes `labels.py` maps onto negative/positive. Loading never runs code from the
+checkpoint (`trust_remote_code` stays off) and reads safetensors weights only, unless the user opts in
+to pickled weights (SENTIMENT_ALLOW_PICKLE_WEIGHTS), which torch then reads with its weights_only loader.
+`sentiment_core.sources` turns a run id, a folder or a hub id into a cached Predictor.
+
+Long reviews are truncated to `max_length` tokens (special tokens included), as in training: each
+prediction says whether that happened and up to which character the model read (`read_until`), so
+a page can show the part the model saw.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
+import inspect
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -18,17 +25,23 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from sentiment_core.errors import InputError, SentimentError
 from sentiment_core import runs
-from sentiment_core.losses import positive_probability
-from sentiment_core.settings import cpu_has_native_bf16, get_settings, resolve_device
-from sentiment_core.text import STOP_WORDS, WORD_PATTERN
+from sentiment_core.errors import InputError, ModelSourceError
+from sentiment_core.labels import LABELS, LabelMap, default_label_map, model_labels, resolve_label_map
+from sentiment_core.settings import get_settings, resolve_device
+from sentiment_core.text import STOP_WORDS
 
 if TYPE_CHECKING:  # pandas loads on first use: the API's predictions do not need it
     import pandas as pd
 
-LABELS = ("negative", "positive")
-_WORD_RE = re.compile(WORD_PATTERN)
+    from sentiment_core.sources import ModelSource
+
+WORD_FAMILIES = ("bow", "lstm", "transformer")  # our word-level families: no special tokens
+FOREIGN_FAMILY = "huggingface"  # any other sequence-classification checkpoint
+FALLBACK_MAX_LENGTH = 512  # tokens read when neither the tokenizer nor the config sets a limit
+_UNSET_MAX_LENGTH = 1_000_000  # tokenizers without a limit say int(1e30)
+SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")
+PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 _ALPHA_WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
 ENGLISH_NOTE = (
     "The model was trained on English movie reviews; this text does not look like one "
@@ -42,6 +55,7 @@ class Encoded:
 
     input_ids, offsets, special: one entry per token read; offsets are (start, end) in the text.
     total_tokens: tokens before truncation; read_until: the first character the model did not read.
+    token_type_ids: per token, when the tokenizer produces them (BERT-style), else None.
     """
 
     text: str
@@ -50,6 +64,7 @@ class Encoded:
     special: list[bool]
     total_tokens: int
     read_until: int
+    token_type_ids: list[int] | None = None
 
     @property
     def truncated(self) -> bool:
@@ -71,6 +86,7 @@ class Prediction:
     total_tokens: int
     read_until: int  # characters [0, read_until) were read
     notes: list[str] = field(default_factory=list)
+    class_probabilities: dict[str, float] = field(default_factory=dict)  # each of the model's classes
 
     @property
     def confidence(self) -> float:
@@ -101,13 +117,87 @@ def reading_notes(text: str, encoded: Encoded, unknown_token_id: int | None) -> 
     return notes
 
 
-class Predictor:
-    """A trained model with its tokenizer, ready to predict and explain.
+# --- what a checkpoint folder may hold ------------------------------------------------------
 
-    Build it with `Predictor.from_run(run_id)` (cached) or `Predictor.from_folder(path)`.
+def check_no_remote_code(config: dict, where: str) -> None:
+    """Refuse a config (or tokenizer config) that asks for code shipped with the model."""
+    auto_map = config.get("auto_map")
+    if auto_map:
+        classes = ", ".join(sorted(auto_map)) if isinstance(auto_map, dict) else str(auto_map)
+        raise ModelSourceError(
+            f"{where} needs code shipped with the model (its auto_map names {classes}): this studio never runs "
+            "code from a model repository (trust_remote_code stays off). Use a checkpoint of an architecture "
+            "transformers implements itself (BERT, DistilBERT, RoBERTa, DeBERTa, ALBERT, ELECTRA, XLM-R, ...)."
+        )
+
+
+def check_weight_files(names: Sequence[str], where: str) -> bool:
+    """Whether the weights load from safetensors (True) or, opted in, from a pickle (False).
+
+    `names`: the checkpoint's file names. A pickle is refused unless SENTIMENT_ALLOW_PICKLE_WEIGHTS is set.
+    """
+    names = set(names)
+    if any(n in names for n in SAFETENSORS_FILES):
+        return True
+    pickled = [n for n in PICKLE_FILES if n in names]
+    if not pickled:
+        raise ModelSourceError(
+            f"{where} has no PyTorch model weights (model.safetensors): it may hold only TensorFlow or Flax "
+            "weights, or be an incomplete download. Save the model with save_pretrained(), which writes "
+            "model.safetensors, and point at that folder."
+        )
+    if get_settings().allow_pickle_weights:
+        return False
+    raise ModelSourceError(
+        f"{where} has its weights only as {pickled[0]}, a pickle file: unpickling can run any code hidden "
+        "in the file, so this studio reads safetensors weights only. Get a safetensors copy (on the hub, look "
+        "for model.safetensors in another revision, e.g. a 'refs/pr/N' conversion), or make one on a machine "
+        "you trust: AutoModelForSequenceClassification.from_pretrained(FOLDER).save_pretrained(OUT) and "
+        "AutoTokenizer.from_pretrained(FOLDER).save_pretrained(OUT) write model.safetensors and the tokenizer "
+        "into OUT. If you trust this source, set SENTIMENT_ALLOW_PICKLE_WEIGHTS=1: its weights are then read "
+        "with torch's weights_only loader."
+    )
+
+
+def _read_json(path: Path, where: str) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelSourceError(
+            f"{where} has no {path.name}, so it is not a saved Hugging Face model (save_pretrained writes one)."
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelSourceError(f"{where} holds a corrupted {path.name} ({error}): it is half-written.") from None
+
+
+def checkpoint_max_length(model, tokenizer) -> int:
+    """Tokens the checkpoint can read: the smaller of the tokenizer's `model_max_length` (when set) and
+    the config's `max_position_embeddings` minus the position offset of RoBERTa-style embeddings
+    (positions start after padding_idx there)."""
+    limits = []
+    if tokenizer.model_max_length and tokenizer.model_max_length < _UNSET_MAX_LENGTH:
+        limits.append(int(tokenizer.model_max_length))
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if positions:
+        offset = 0
+        for name, module in model.named_modules():
+            if name.endswith("position_embeddings") and isinstance(module, torch.nn.Embedding):
+                offset = module.padding_idx + 1 if module.padding_idx is not None else 0
+                break
+        limits.append(int(positions) - offset)
+    return min(limits) if limits else FALLBACK_MAX_LENGTH
+
+
+class Predictor:
+    """A model with its tokenizer, ready to predict and be explained.
+
+    Build it with `sentiment_core.sources.load_predictor(source)` (cached), `Predictor.from_run(run_id)`
+    or `Predictor.from_folder(path)`. `family` is one of this project's families or "huggingface";
+    `label_map` says how the model's classes make P(positive); `source` where it was loaded from.
     """
 
-    def __init__(self, model, tokenizer, family: str, max_length: int, device: str = "cpu", run_id: str | None = None):
+    def __init__(self, model, tokenizer, family: str, max_length: int, device: str = "cpu", run_id: str | None = None,
+                 label_map: LabelMap | None = None, source: ModelSource | None = None, revision: str | None = None):
         # Inference only: explanations need gradients for the inputs, never for the weights (a third of the work).
         self.model = model.to(device).eval().requires_grad_(False)
         self.tokenizer = tokenizer
@@ -115,77 +205,84 @@ class Predictor:
         self.max_length = int(max_length)
         self.device = device
         self.run_id = run_id
-        self.word_level = family != "pretrained"
-        self._bfloat16_model: torch.nn.Module | None = None
+        self.label_map = label_map or default_label_map(model.config.num_labels)
+        self.source = source
+        self.revision = revision  # the hub commit the weights came from, when known
+        self.word_level = family in WORD_FAMILIES
+        self.uses_token_types = (not self.word_level and "token_type_ids" in tokenizer.model_input_names
+                                 and "token_type_ids" in inspect.signature(model.forward).parameters)
 
     # --- loading ----------------------------------------------------------------------
 
     @classmethod
-    def from_run(cls, run_id: str, device: str | None = None) -> Predictor:
-        """The best model of a finished run (cached until the run's model files change)."""
-        run_dir = runs.run_path(run_id)
-        if not run_dir.is_dir():
-            raise runs.RunError(f"No run {run_id!r} in {runs.models_dir()}: pick one from `python -m sentiment_core runs list`.")
-        folder = run_dir / runs.BEST_DIR
-        config_file = folder / "config.json"
-        if not config_file.exists():
-            state = runs.effective_status(run_dir).get("state", "unknown")
-            raise runs.RunError(
-                f"Run {run_id!r} has no trained model yet (state: {state}): wait for it to finish, "
-                "resume it, or pick a finished run."
-            )
-        config = runs.read_config(run_dir)
-        device = resolve_device(device)
-        return _load_cached(str(folder.resolve()), config_file.stat().st_mtime_ns, config["model"],
-                            int(config["max_length"]), device, run_id)
+    def from_run(cls, run_id: str, device: str | None = None, labels: str | None = None) -> Predictor:
+        """The model of a finished run (cached until the run's model files change): see `sources.load_predictor`."""
+        from sentiment_core.sources import ModelSource, load_predictor  # sources builds (and caches) every Predictor
+
+        return load_predictor(ModelSource("run", runs.validate_run_id(run_id)), labels=labels, device=device)
 
     @classmethod
     def from_folder(cls, folder: str | Path, family: str | None = None, max_length: int | None = None,
-                    device: str | None = None, run_id: str | None = None) -> Predictor:
-        """Load `model.safetensors` + config + tokenizer from a folder (a run's best/ or an export)."""
+                    device: str | None = None, run_id: str | None = None, labels: str | None = None) -> Predictor:
+        """Load a saved sequence-classification checkpoint (config, weights, tokenizer) from a folder.
+
+        family: this project's family (default: read from the config; any other architecture is
+        "huggingface"). max_length: tokens read (default: what the tokenizer and config allow).
+        labels: a --labels mapping (see `labels.py`; default: inferred from config.id2label).
+        Raises ModelSourceError for a folder that cannot be loaded, or not safely.
+        """
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         from sentiment_core import modeling
 
         folder = Path(folder)
+        where = f"Cannot load the model in {folder}: the folder"
+        if not folder.is_dir():
+            raise ModelSourceError(f"{where} does not exist: give the folder save_pretrained() wrote.")
+        config = _read_json(folder / "config.json", where)
+        check_no_remote_code(config, where)
+        if (folder / "tokenizer_config.json").exists():
+            check_no_remote_code(_read_json(folder / "tokenizer_config.json", where), f"{where}'s tokenizer")
+        # safetensors, or a pickle the user opted in to, read by torch's weights_only unpickler
+        weights = dict(use_safetensors=True) if check_weight_files([p.name for p in folder.iterdir()], where) \
+            else dict(use_safetensors=False)
         try:
-            model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
-            tokenizer = AutoTokenizer.from_pretrained(folder)
-        except Exception as error:  # OSError, ValueError, SafetensorError...: all mean an unusable folder
-            raise runs.RunError(
-                f"Cannot load the model in {folder} ({type(error).__name__}: {error}); the run may be "
-                "half-written or corrupted: retrain it or pick another run."
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                folder, **weights, weights_only=True, trust_remote_code=False, output_loading_info=True)
+            tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+        except Exception as error:  # OSError, ValueError, SafetensorError, KeyError...: all mean an unusable folder
+            raise ModelSourceError(
+                f"Cannot load the model in {folder} ({type(error).__name__}: {error}); the folder may be "
+                "half-written or corrupted, or hold a model that is not a sequence classifier."
             ) from None
-        if family is None:
-            family = next((name for name, (config_class, _) in modeling.FAMILIES.items()
-                           if config_class.model_type == model.config.model_type), None)
-            if family is None:
-                raise runs.RunError(f"{folder} holds a {model.config.model_type!r} model, not one of this project's families.")
-        max_length = max_length or min(int(tokenizer.model_max_length), 100_000)
-        return cls(model, tokenizer, family, max_length, resolve_device(device), run_id)
-
-    def explain_precision(self) -> str:
-        """float32 or bfloat16 for gradient explanations (SENTIMENT_EXPLAIN_PRECISION; auto:
-        bfloat16 for the transformer backbone on a CPU with native bfloat16, where it halves the time)."""
-        chosen = get_settings().explain_precision
-        if chosen == "auto":
-            native = self.device == "cpu" and self.family == "pretrained" and cpu_has_native_bf16()
-            chosen = "bfloat16" if native else "float32"
-        return chosen
-
-    def explanation_model(self) -> torch.nn.Module:
-        """The model explanations differentiate: this one, or a bfloat16 copy (made once) when
-        `explain_precision` says so, its backbone on plain attention (whose backward is 2x faster
-        than SDPA's on CPU). Predictions always use the model as trained."""
-        if self.explain_precision() != "bfloat16":
-            return self.model
-        if self._bfloat16_model is None:
-            model = copy.deepcopy(self.model).to(torch.bfloat16)
-            backbone = getattr(model, "backbone", None)
-            if getattr(getattr(backbone, "config", None), "_attn_implementation", "eager") != "eager":
-                backbone.set_attn_implementation("eager")
-            self._bfloat16_model = model
-        return self._bfloat16_model
+        if info.get("missing_keys"):
+            missing = ", ".join(sorted(info["missing_keys"])[:4])
+            raise ModelSourceError(
+                f"{where} has no trained weights for {missing}: it holds an encoder without a trained "
+                "classification head, whose predictions would be random. Fine-tune it first "
+                "(python -m sentiment_core train --model pretrained --backbone FOLDER), or give a sentiment classifier."
+            )
+        if not getattr(tokenizer, "is_fast", False):
+            raise ModelSourceError(
+                f"{where} has no fast tokenizer (tokenizer.json), which explanations need to map tokens to "
+                "the words of the text: save the tokenizer with a recent transformers (save_pretrained)."
+            )
+        ours = next((name for name, (config_class, _) in modeling.FAMILIES.items()
+                     if config_class.model_type == model.config.model_type), None)
+        family = family or ours or FOREIGN_FAMILY
+        if family == FOREIGN_FAMILY:
+            if model.config.num_labels < 2:
+                raise ModelSourceError(
+                    f"{where} has a single output (a regression head), not class probabilities: give a "
+                    "sentiment classifier with two or more labels.")
+            label_map = resolve_label_map(model_labels(model.config.id2label, model.config.num_labels), labels)
+            limit = checkpoint_max_length(model, tokenizer)
+            max_length = min(max_length, limit) if max_length else limit
+        else:
+            label_map = (resolve_label_map(model_labels(model.config.id2label, model.config.num_labels), labels)
+                         if labels else None)
+            max_length = max_length or min(int(tokenizer.model_max_length), 100_000)
+        return cls(model, tokenizer, family, max_length, resolve_device(device), run_id, label_map=label_map)
 
     # --- encoding ---------------------------------------------------------------------
 
@@ -193,105 +290,119 @@ class Predictor:
         """Tokens the model reads for `text`, with their character offsets in `text`."""
         if not isinstance(text, str):
             raise InputError(f"a review must be text, got {type(text).__name__}")
-        add_special = not self.word_level
-        full = self.tokenizer(text, add_special_tokens=add_special, truncation=False, verbose=False,
-                              return_offsets_mapping=True, return_special_tokens_mask=True)
+        options = dict(add_special_tokens=not self.word_level, return_offsets_mapping=True,
+                       return_special_tokens_mask=True, return_token_type_ids=self.uses_token_types)
+        full = self.tokenizer(text, truncation=False, verbose=False, **options)
         special_full = [bool(s) for s in full["special_tokens_mask"]]
         total = sum(not s for s in special_full)
         if total <= self.max_length - (sum(special_full)):
-            ids, offsets, special = full["input_ids"], full["offset_mapping"], special_full
+            chosen, special = full, special_full
         else:
-            cut = self.tokenizer(text, add_special_tokens=add_special, truncation=True, max_length=self.max_length,
-                                 return_offsets_mapping=True, return_special_tokens_mask=True)
-            ids, offsets, special = cut["input_ids"], cut["offset_mapping"], [bool(s) for s in cut["special_tokens_mask"]]
+            chosen = self.tokenizer(text, truncation=True, max_length=self.max_length, **options)
+            special = [bool(s) for s in chosen["special_tokens_mask"]]
+        ids, offsets = chosen["input_ids"], chosen["offset_mapping"]
         if not any(not s for s in special):
             raise InputError("The review has no words the model can read: type or paste a review.")
         read = [end for (start, end), s in zip(offsets, special) if not s]
         read_until = len(text) if total == sum(not s for s in special) else max(read)
-        return Encoded(text, list(ids), [tuple(o) for o in offsets], special, total, read_until)
+        types = list(chosen["token_type_ids"]) if self.uses_token_types else None
+        return Encoded(text, list(ids), [tuple(o) for o in offsets], special, total, read_until, types)
+
+    def model_inputs(self, encoded: Sequence[Encoded]) -> dict[str, torch.Tensor]:
+        """Padded input_ids, attention_mask (and token_type_ids when the tokenizer makes them), padded on
+        the tokenizer's side. -> each (batch, seq_len)"""
+        width = max(len(e.input_ids) for e in encoded)
+        pad = self.tokenizer.pad_token_id
+        pad = pad if pad is not None else (getattr(self.model.config, "pad_token_id", None) or 0)
+        left = getattr(self.tokenizer, "padding_side", "right") == "left"
+        inputs = {"input_ids": torch.full((len(encoded), width), pad, dtype=torch.long),
+                  "attention_mask": torch.zeros((len(encoded), width), dtype=torch.long)}
+        if self.uses_token_types:
+            inputs["token_type_ids"] = torch.zeros((len(encoded), width), dtype=torch.long)
+        for row, e in enumerate(encoded):
+            cells = slice(width - len(e.input_ids), width) if left else slice(0, len(e.input_ids))
+            inputs["input_ids"][row, cells] = torch.tensor(e.input_ids)
+            inputs["attention_mask"][row, cells] = 1
+            if self.uses_token_types:
+                inputs["token_type_ids"][row, cells] = torch.tensor(e.token_type_ids)
+        return {name: tensor.to(self.device) for name, tensor in inputs.items()}
 
     def batch_tensors(self, encoded: Sequence[Encoded]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Right-padded input_ids and attention_mask. -> 2 x (batch, seq_len)"""
-        width = max(len(e.input_ids) for e in encoded)
-        pad = self.tokenizer.pad_token_id or 0
-        input_ids = torch.full((len(encoded), width), pad, dtype=torch.long)
-        attention_mask = torch.zeros((len(encoded), width), dtype=torch.long)
-        for row, e in enumerate(encoded):
-            input_ids[row, : len(e.input_ids)] = torch.tensor(e.input_ids)
-            attention_mask[row, : len(e.input_ids)] = 1
-        return input_ids.to(self.device), attention_mask.to(self.device)
+        """Padded input_ids and attention_mask (see `model_inputs`). -> 2 x (batch, seq_len)"""
+        inputs = self.model_inputs(encoded)
+        return inputs["input_ids"], inputs["attention_mask"]
 
     # --- the model --------------------------------------------------------------------
 
+    def input_embeddings(self, model: torch.nn.Module | None = None) -> torch.nn.Module:
+        """The token embedding layer that `token_weights` scale (bow: its bag of items)."""
+        return (self.model if model is None else model).get_input_embeddings()
+
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-               token_weights: torch.Tensor | None = None, model: torch.nn.Module | None = None) -> torch.Tensor:
+               token_weights: torch.Tensor | None = None, model: torch.nn.Module | None = None,
+               token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Model logits, each token's input scaled by `token_weights` (batch, seq_len); 0 removes a word.
 
-        bow scales each word's (and its bigrams') bag weight; the other families scale the word
-        embedding (a zero embedding is what padding and word dropout give them). `model`: this
-        predictor's model (default) or its `explanation_model()`. -> (batch, num_labels)
+        bow scales each word's (and its bigrams') bag weight; every other model scales the token
+        embedding (a zero embedding is what padding and word dropout give the from-scratch models).
+        `model`: this predictor's model (default) or a variant of it (explain.py's bfloat16 copy).
+        -> (batch, num_labels)
         """
         model = self.model if model is None else model
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            inputs["token_type_ids"] = token_type_ids
         if token_weights is None:
-            return model(input_ids=input_ids, attention_mask=attention_mask).logits
+            return model(**inputs).logits
         if self.family == "bow":
-            return model(input_ids=input_ids, attention_mask=attention_mask, token_weights=token_weights).logits
-        embeddings = model.get_input_embeddings()
+            return model(**inputs, token_weights=token_weights).logits
         scale = token_weights.unsqueeze(-1)  # (batch, seq_len, 1)
 
-        def scale_output(module, inputs, output):
+        def scale_output(module, module_inputs, output):
             return output * scale.to(output.dtype)
 
-        handle = embeddings.register_forward_hook(scale_output)
+        handle = self.input_embeddings(model).register_forward_hook(scale_output)
         try:
-            return model(input_ids=input_ids, attention_mask=attention_mask).logits
+            return model(**inputs).logits
         finally:
             handle.remove()
 
-    def positive_log_odds(self, input_ids, attention_mask, token_weights=None, model=None) -> torch.Tensor:
-        """log P(pos) - log P(neg) per text, in float32. -> (batch,)"""
-        logits = self.logits(input_ids, attention_mask, token_weights, model).float()
-        if logits.size(-1) == 2:
-            return logits[:, 1] - logits[:, 0]
-        return logits.reshape(-1)
+    def positive_log_odds(self, input_ids, attention_mask, token_weights=None, model=None,
+                          token_type_ids=None) -> torch.Tensor:
+        """logit(P(positive)) per text, in float32 (two logits: logit_pos - logit_neg). -> (batch,)"""
+        logits = self.logits(input_ids, attention_mask, token_weights, model, token_type_ids)
+        return self.label_map.positive_log_odds(logits)
 
     # --- public API -------------------------------------------------------------------
 
     @torch.no_grad()
     def predict(self, texts: Sequence[str], batch_size: int = 64,
                 progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
-        """Label and P(positive) for each text; batches of similar lengths for speed."""
+        """Label, P(positive) and every class's probability for each text; batches of similar lengths."""
         if isinstance(texts, str):
             raise InputError("predict takes a list of texts, not one string: wrap it in a list")
         encoded = [self.encode(text) for text in texts]
         order = np.argsort([len(e.input_ids) for e in encoded], kind="stable")
         probabilities = np.zeros(len(encoded))
+        classes = np.zeros((len(encoded), len(self.label_map.class_names)))
         for start in range(0, len(order), batch_size):
             chosen = order[start:start + batch_size]
-            input_ids, attention_mask = self.batch_tensors([encoded[i] for i in chosen])
-            probabilities[chosen] = positive_probability(self.logits(input_ids, attention_mask).float()).cpu().numpy()
+            logits = self.logits(**self.model_inputs([encoded[i] for i in chosen])).float()
+            probabilities[chosen] = torch.sigmoid(self.label_map.positive_log_odds(logits)).cpu().numpy()
+            classes[chosen] = self.label_map.class_probabilities(logits).cpu().numpy()
             if progress:
                 progress(min(start + batch_size, len(order)), len(order))
         unknown = self.tokenizer.unk_token_id
+        names = self.label_map.class_names
         return [
             Prediction(
                 label=LABELS[int(p >= 0.5)], probability=float(p), truncated=e.truncated,
                 tokens_read=e.tokens_read, total_tokens=e.total_tokens, read_until=e.read_until,
                 notes=reading_notes(e.text, e, unknown),
+                class_probabilities={name: float(q) for name, q in zip(names, row)},
             )
-            for e, p in zip(encoded, probabilities)
+            for e, p, row in zip(encoded, probabilities, classes)
         ]
-
-    def explain(self, texts: Sequence[str] | str, method: str = "integrated_gradients", target: int | str | None = None, **options):
-        """Word-level attributions for each text: see `sentiment_core.explain.explain`."""
-        from sentiment_core.explain import explain
-
-        return explain(self, texts, method=method, target=target, **options)
-
-
-@functools.lru_cache(maxsize=4)
-def _load_cached(folder: str, mtime_ns: int, family: str, max_length: int, device: str, run_id: str) -> Predictor:
-    return Predictor.from_folder(folder, family=family, max_length=max_length, device=device, run_id=run_id)
 
 
 def finished_runs() -> list[dict]:
@@ -338,7 +449,8 @@ def read_reviews_csv(source) -> tuple["pd.DataFrame", str]:
 
 def predict_table(predictor: Predictor, frame: "pd.DataFrame", column: str, batch_size: int = 64,
                   progress: Callable[[int, int], None] | None = None) -> "pd.DataFrame":
-    """The frame with label, probability (of positive), truncated and note columns added.
+    """The frame with label, probability (of positive), truncated and note columns added, and
+    `P(<class>)` per class for a model with more than two classes.
 
     Rows whose text is empty or has no readable word get no label and a note instead of failing the batch.
     """
@@ -357,39 +469,10 @@ def predict_table(predictor: Predictor, frame: "pd.DataFrame", column: str, batc
     for index, prediction in zip(readable, predictions):
         out.loc[out.index[index], ["label", "probability", "truncated", "note"]] = [
             prediction.label, prediction.probability, prediction.truncated, " ".join(prediction.notes)]
+    names = predictor.label_map.class_names
+    if len(names) > 2:
+        for name in names:
+            out[f"P({name})"] = np.nan
+        for index, prediction in zip(readable, predictions):
+            out.loc[out.index[index], [f"P({name})" for name in names]] = list(prediction.class_probabilities.values())
     return out
-
-
-# --- examples for the Predict page --------------------------------------------------------
-
-HAND_WRITTEN_EXAMPLES = {
-    "Hand-written: warm praise": "What a wonderful film! The acting is superb, the story is moving and the "
-    "soundtrack stayed with me for days. I loved every minute of it.",
-    "Hand-written: a stinker": "Two hours I will never get back. The plot makes no sense, the dialogue is "
-    "awful and the lead looks bored in every scene. Avoid.",
-    "Hand-written: mixed feelings": "The cinematography is beautiful and the first half is genuinely gripping, "
-    "but the ending is a lazy mess and the villain is laughable. Not terrible, not good either.",
-    "Hand-written: not in English": "Ce film est une merveille : les acteurs sont formidables et la musique "
-    "est magnifique. Je le recommande à tous.",
-}
-
-
-@functools.lru_cache(maxsize=2)
-def split_examples(source: str | None = None) -> dict[str, str]:
-    """A typical positive, a typical negative and a long review from the test split ({} if unreadable)."""
-    from sentiment_core.data import load_imdb
-
-    try:
-        test = load_imdb(source)["test"].to_pandas()
-    except SentimentError:
-        return {}
-    test["words"] = test["text"].str.split().str.len()
-    median = test["words"].median()
-    examples = {}
-    for label, name in ((1, "positive"), (0, "negative")):
-        rows = test[test["label"] == label]
-        row = rows.iloc[(rows["words"] - median).abs().argsort().iloc[0]]
-        examples[f"Test split: a typical {name} review ({row['words']} words)"] = row["text"]
-    long = test.iloc[(test["words"] - test["words"].quantile(0.97)).abs().argsort().iloc[0]]
-    examples[f"Test split: a long {LABELS[long['label']]} review ({long['words']} words)"] = long["text"]
-    return examples

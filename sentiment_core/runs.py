@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sentiment_core.errors import RunError, RunNotFoundError
@@ -250,6 +251,20 @@ def append_metrics(run_dir: Path, rows: Iterable[dict]) -> None:
         for row in rows:
             writer.writerow({key: row.get(key, "") for key in METRIC_COLUMNS})
         handle.flush()
+
+
+def write_predictions(run_dir: Path, probabilities, labels, lengths, truncated) -> None:
+    """predictions.csv: one row per test review in split order (id, probability of positive, label,
+    predicted, length in tokens, truncated)."""
+    probabilities = np.asarray(probabilities, dtype=float)
+    pd.DataFrame({
+        "id": np.arange(len(probabilities)),
+        "probability": probabilities,
+        "label": np.asarray(labels, dtype=int),
+        "predicted": (probabilities >= 0.5).astype(int),
+        "length": np.asarray(lengths),
+        "truncated": np.asarray(truncated, dtype=bool),
+    }).to_csv(Path(run_dir) / PREDICTIONS_FILE, index=False)
 
 
 def read_metrics(run_dir: Path) -> pd.DataFrame:

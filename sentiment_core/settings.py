@@ -41,8 +41,14 @@ class Settings(BaseSettings):
             default): 1 for bow, lstm and transformer (small batches run fastest on one, and the
             other cores serve the event loop), torch's default for a `pretrained` backbone.
         explain_precision (`SENTIMENT_EXPLAIN_PRECISION`): number format of gradient explanations:
-            float32, bfloat16, or auto (bfloat16 for the `pretrained` family on a CPU with native
-            bfloat16, float32 otherwise). The convergence delta reports what it costs.
+            float32, bfloat16, or auto (bfloat16 for transformer checkpoints, the `pretrained` family's
+            and any Hugging Face model's, on a CPU with native bfloat16; float32 otherwise). The
+            convergence delta reports what it costs.
+        max_loaded_models (`SENTIMENT_MAX_LOADED_MODELS`): most models kept in memory at once (per
+            process); loading one more drops the least recently used.
+        allow_pickle_weights (`SENTIMENT_ALLOW_PICKLE_WEIGHTS`): also load checkpoints whose weights are
+            only a pickle (`pytorch_model.bin`), read with torch's weights_only loader. Off by default:
+            a pickle can run code; set it only for sources you trust.
     """
 
     model_config = SettingsConfigDict(
@@ -67,6 +73,8 @@ class Settings(BaseSettings):
     serve_batch_wait_ms: float = Field(default=2.0, ge=0.0, le=1000.0)
     serve_threads: int | None = Field(default=None, ge=1, le=256)
     explain_precision: Literal["auto", "float32", "bfloat16"] = "auto"
+    max_loaded_models: int = Field(default=3, ge=1, le=100)
+    allow_pickle_weights: bool = False
 
     @field_validator("imdb_data")
     @classmethod

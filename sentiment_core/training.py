@@ -516,14 +516,7 @@ def _write_test_report(config, run_dir, trainer, output, test_dataset, order, tr
     probabilities = in_split_order(positive_probability(logits).numpy(), order)
     labels = in_split_order(np.asarray(output.label_ids, dtype=int), order)
     lengths = in_split_order(np.asarray(test_dataset["lengths"]), order)
-    pd.DataFrame({
-        "id": np.arange(len(labels)),
-        "probability": probabilities,
-        "label": labels,
-        "predicted": (probabilities >= 0.5).astype(int),
-        "length": lengths,
-        "truncated": lengths > config.max_length,
-    }).to_csv(run_dir / runs.PREDICTIONS_FILE, index=False)
+    runs.write_predictions(run_dir, probabilities, labels, lengths, lengths > config.max_length)
     history = runs.read_metrics(run_dir)
     validation = history[history["split"] == "validation"]
     chosen = pd.to_numeric(validation[config.best_metric], errors="coerce")

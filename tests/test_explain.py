@@ -3,7 +3,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from sentiment_core.explain import METHODS, deletion_curve, explain, highlight_html, top_words, word_groups
+from sentiment_core.explain import (METHODS, deletion_curve, explain, explain_precision, explanation_model, highlight_html,
+                                    top_words, word_groups)
 from sentiment_core.inference import Encoded, Predictor
 from sentiment_core.modeling import BowConfig, BowForSequenceClassification, PretrainedEncoderForSequenceClassification
 from sentiment_core.settings import get_settings
@@ -76,7 +77,7 @@ def test_bfloat16_explanations_use_a_copy_and_stay_complete(tiny_backbone, monke
     monkeypatch.setenv("SENTIMENT_EXPLAIN_PRECISION", "bfloat16")
     get_settings.cache_clear()
     (half,) = explain(predictor, text, n_steps=100)
-    copy = predictor.explanation_model()
+    copy = explanation_model(predictor)
     assert copy is not predictor.model and copy.dtype == torch.bfloat16
     assert copy.backbone.config._attn_implementation == "eager"
     assert predictor.model.dtype == torch.float32 and predictor.predict([text])[0].probability == before
@@ -88,15 +89,15 @@ def test_bfloat16_explanations_use_a_copy_and_stay_complete(tiny_backbone, monke
 
 def test_auto_precision_is_bfloat16_only_for_the_backbone_on_a_native_bfloat16_cpu(word_tokenizer, tiny_backbone,
                                                                                  monkeypatch):
-    from sentiment_core import inference
+    from sentiment_core import explain as explaining
 
     bow = random_predictor("bow", word_tokenizer)
     pretrained = Predictor(PretrainedEncoderForSequenceClassification.from_backbone(tiny_backbone),
                            AutoTokenizer.from_pretrained(tiny_backbone), "pretrained", max_length=32)
     for native, expected in ((True, "bfloat16"), (False, "float32")):
-        monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda native=native: native)
-        assert pretrained.explain_precision() == expected
-        assert bow.explain_precision() == "float32" and bow.explanation_model() is bow.model
+        monkeypatch.setattr(explaining, "cpu_has_native_bf16", lambda native=native: native)
+        assert explain_precision(pretrained) == expected
+        assert explain_precision(bow) == "float32" and explanation_model(bow) is bow.model
 
 
 def test_explaining_the_other_class_flips_the_signs(word_tokenizer):

@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from sentiment_core import explain as explaining
+from sentiment_core import examples as example_reviews
 from sentiment_core import inference, monitor, runs
 from sentiment_core.errors import SentimentError
 from sentiment_core.train_config import FAMILY_DEFAULTS
@@ -27,12 +28,12 @@ def explained(run_id: str, text: str, method: str, option: int | None, target: s
     predictor = inference.Predictor.from_run(run_id)
     name = explaining.METHOD_OPTIONS[method][0]
     options = {name: option} if name and option else {}
-    return predictor.explain([text], method=method, target=target, **options)[0]
+    return explaining.explain(predictor, [text], method=method, target=target, **options)[0]
 
 
 @st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
 def examples() -> dict[str, str]:
-    return {**inference.HAND_WRITTEN_EXAMPLES, **inference.split_examples()}
+    return {**example_reviews.HAND_WRITTEN_EXAMPLES, **example_reviews.split_examples()}
 
 
 def use_example() -> None:
