@@ -15,7 +15,7 @@ MAX_CURVE_POINTS = 600
 RATE_COLORS = ((0.1, "#dcfce7"), (0.3, "#fef3c7"), (1.01, "#fee2e2"))
 
 
-def run_label(row: dict) -> str:
+def run_label(row: dict) -> str:  # twin of views/predict.py's run_label (pages cannot import each other)
     test = row.get("test_accuracy")
     accuracy = f"test acc {test:.3f}" if test == test and test is not None else "no test score"
     return f"{row['run_id']} · {row['family']} · {row['loss']} · {accuracy}"
@@ -60,11 +60,9 @@ def open_in_predict(text: str, run_id: str) -> None:
 
 def failures_view(results: dict, table: pd.DataFrame) -> None:
     st.subheader("Failures")
-    tests = table["test"].tolist()
-    descriptions = dict(zip(table["test"], table["description"]))
-    name = st.selectbox("Test", tests, key="eval_test",
-                        format_func=lambda t: f"{t} ({table.set_index('test').loc[t, 'capability']})")
-    st.caption(descriptions[name])
+    capabilities = dict(zip(table["test"], table["capability"]))
+    name = st.selectbox("Test", list(capabilities), key="eval_test", format_func=lambda t: f"{t} ({capabilities[t]})")
+    st.caption(dict(zip(table["test"], table["description"]))[name])
     options = []
     columns = st.columns(len(results), gap="large")
     for column, (run_id, result) in zip(columns, results.items()):
@@ -97,7 +95,7 @@ def behaviour_section(chosen: list[str]) -> None:
     st.caption(
         f"{len(behaviour.TEST_NAMES)} tests of {behaviour.CASES_PER_TEST} generated cases each (seed 0, suite "
         f"v{behaviour.SUITE_VERSION}). **MFT**: each case has an expected label (\"not negative\" means "
-        f"P(positive) ≥ 1/3). **INV**: the change must not flip the label. **DIR**: appending a clearly positive "
+        f"P(positive) ≥ {behaviour.NOT_NEGATIVE_MIN:.2f}, neutral or positive). **INV**: the change must not flip the label. **DIR**: appending a clearly positive "
         f"(negative) sentence must not lower (raise) P(positive) by more than {behaviour.DIR_TOLERANCE}. "
         "Results are kept per model and recomputed when a run's model changes.")
     results = suite_results(chosen)
@@ -108,13 +106,15 @@ def behaviour_section(chosen: list[str]) -> None:
             slot.empty()
             run_missing(missing, results)
         else:
-            st.info("The suite has not run on " + " and ".join(f"`{r}`" for r in missing) + " yet: about 6,000 short "
-                    "texts, seconds for bow, a minute or two for bigger models on a CPU.", icon="🧪")
+            cases = len(behaviour.TEST_NAMES) * behaviour.CASES_PER_TEST
+            st.info("The suite has not run on " + " and ".join(f"`{r}`" for r in missing) + f" yet: {cases:,} short "
+                    "cases, seconds for bow, a minute or two for bigger models on a CPU.", icon="🧪")
     shown = {run_id: result for run_id, result in results.items() if result is not None}
     if not shown:
         return
     table = behaviour.suite_table(*shown.values())
-    rate_columns = list(shown)
+    details = ["capability", "test", "type", "cases", "description"]
+    rate_columns = [c for c in table.columns if c not in details]  # one per run
     st.subheader("Failure rate per test (lower is better)")
     st.dataframe(table[["capability", "test", "type", "cases", *rate_columns, "description"]].style
                  .map(rate_style, subset=rate_columns).format("{:.1%}", subset=rate_columns),

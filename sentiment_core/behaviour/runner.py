@@ -123,7 +123,7 @@ def judge(case: Case, probability: float, label: str, original_probability: floa
     if case.expected in (POSITIVE, NEGATIVE):
         return label != case.expected, abs(probability - 0.5), case.expected
     if case.expected == NOT_NEGATIVE:
-        return probability < NOT_NEGATIVE_MIN, NOT_NEGATIVE_MIN - probability, f"{NOT_NEGATIVE} (P(positive) >= 1/3)"
+        return probability < NOT_NEGATIVE_MIN, NOT_NEGATIVE_MIN - probability, f"{NOT_NEGATIVE} (P(positive) >= {NOT_NEGATIVE_MIN:.3f})"
     change = probability - original_probability
     if case.expected == SAME_LABEL:
         return label != original_label, abs(change), f"{original_label} (as the original)"

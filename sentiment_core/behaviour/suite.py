@@ -336,7 +336,7 @@ _TESTS: tuple[tuple[str, str, str, str, Callable[[random.Random], Case]], ...] =
      f"P(positive) by more than {DIR_TOLERANCE}.", _directional(0)),
     ("negated_positive", "Negation", MFT, "Negated praise ('The plot was not good.') is negative.", _negated(1)),
     ("negated_negative", "Negation", MFT, "Negated criticism ('The plot was not bad.') is not negative: "
-     "P(positive) >= 1/3.", _negated(0)),
+     f"P(positive) >= {NOT_NEGATIVE_MIN:.2f}.", _negated(0)),
     ("negation_at_distance", "Negation", MFT, "A negation a clause away ('I don't think the plot was good.') still "
      "turns the word: negated praise is negative, negated criticism not negative.", _distant_negation),
     ("contrast", "Contrast", MFT, "After 'but', 'however', 'yet', 'still' (or in the main clause after "

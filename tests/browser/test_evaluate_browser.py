@@ -8,7 +8,7 @@ from tests.browser.conftest import SCREENSHOTS
 pytestmark = pytest.mark.browser
 
 
-def _screenshot(page, name: str) -> None:
+def _screenshot(page, name: str) -> None:  # twin of test_train_browser._screenshot
     # Streamlit scrolls inside its main block: grow the window to the page so the shot holds it all
     height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
     page.set_viewport_size({"width": 1400, "height": max(1000, int(height) + 50)})
