@@ -9,6 +9,7 @@ st.navigation(
         st.Page("views/predict.py", title="Predict", icon="🔮"),
         st.Page("views/dataset.py", title="Dataset", icon="📊"),
         st.Page("views/train.py", title="Train", icon="🏋️"),
+        st.Page("views/evaluate.py", title="Evaluate", icon="🧪"),
         st.Page("views/compare.py", title="Compare losses", icon="⚖️"),
     ]
 ).run()

@@ -262,11 +262,9 @@ def disagreements(run_a: str, run_b: str, min_tokens: float | None = None, max_t
 
 def review_texts(run_id: str) -> list[str]:
     """The test reviews of a run in its predictions' order (its seeded test subset, if any)."""
-    from sentiment_core.data import load_imdb, seeded_subset
+    from sentiment_core.evaluation import run_test_split
 
-    config = runs.read_config(runs.run_path(run_id))
-    test = seeded_subset(load_imdb(config.get("data"))["test"], config.get("max_test_samples"), config["seed"])
-    return list(test["text"])
+    return list(run_test_split(run_id)["text"])
 
 
 def comparison_curves(entries: Sequence[dict], x: str = "step", smoothing: float = 0.0) -> pd.DataFrame:
