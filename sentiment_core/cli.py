@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 
 from sentiment_core.errors import InputError, RunError, SentimentError
+from sentiment_core.jsonio import dumps
 
 
 def _data_info(args: argparse.Namespace) -> int:
@@ -16,7 +16,7 @@ def _data_info(args: argparse.Namespace) -> int:
     from sentiment_core.data import data_info
 
     datasets.disable_progress_bars()
-    print(json.dumps(data_info(args.data), indent=2))
+    print(dumps(data_info(args.data), indent=2))
     return 0
 
 
@@ -40,7 +40,7 @@ def _print_run_result(run_dir) -> None:
         test = report["test"]
         summary = {k: round(test[k], 4) for k in ("accuracy", "precision", "recall", "f1", "roc_auc", "bce")}
         summary["per_length_bucket_accuracy"] = {b["label"]: round(b["accuracy"], 4) for b in test["length_buckets"]}
-        print("test metrics:", json.dumps(summary, indent=2))
+        print("test metrics:", dumps(summary, indent=2))
     elif status.get("state") == "stopped":
         print(f"resume with: python -m sentiment_core train --resume --run-id {run_dir.name}")
 
@@ -72,64 +72,177 @@ def _runs_delete(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predictor(run_id: str | None):
-    from sentiment_core.inference import Predictor, best_run_id
+MODEL_HELP = ("model source: a run id, a folder holding a Hugging Face sequence-classification checkpoint (an export "
+              "of this project or any fine-tuned BERT, RoBERTa, DeBERTa, ... model), or a hub id org/name[@revision] "
+              "(default: the finished run with the best test accuracy)")
 
-    run_id = run_id or best_run_id()
-    if run_id is None:
-        raise RunError("No finished run to predict with: train one first (python -m sentiment_core train --model bow).")
-    return Predictor.from_run(run_id)
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    from sentiment_core.labels import SYNTAX_HELP
+
+    parser.add_argument("--model", metavar="SRC", help=MODEL_HELP)
+    parser.add_argument("--run", metavar="RUN", help="a run id (the same as --model RUN)")
+    parser.add_argument("--labels", metavar="SPEC", help="how the model's classes map onto negative/positive, when "
+                        "its labels do not say (e.g. 'negative,neutral,positive' or '0=negative,1=positive'). "
+                        + SYNTAX_HELP)
+
+
+def _model_source(args: argparse.Namespace) -> str:
+    """--model, else --run, else the finished run with the best test accuracy."""
+    from sentiment_core.inference import best_run_id
+
+    from sentiment_core.runs import validate_run_id
+
+    if args.model and args.run and args.model != args.run:
+        raise InputError(f"Give --model or --run, not both (got --model {args.model} and --run {args.run}).")
+    if args.run:
+        validate_run_id(args.run)  # --run is a run id, never a path
+    source = args.model or args.run or best_run_id()
+    if source is None:
+        raise RunError("No finished run to use and no --model given: train one first "
+                       "(python -m sentiment_core train --model bow), or pass --model with a checkpoint folder or hub id.")
+    return source
+
+
+def _load_model(args: argparse.Namespace):
+    from sentiment_core.sources import load_predictor
+
+    return load_predictor(_model_source(args), labels=args.labels, progress=_progress_bar("downloading", "B"))
+
+
+def _progress_bar(description: str, unit: str):
+    """A progress(done, total) callback drawing a tqdm bar on stderr."""
+    from tqdm.auto import tqdm
+
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit=unit, unit_scale=unit == "B", desc=description, file=sys.stderr)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return progress
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from sentiment_core.inference import predict_table, read_reviews_csv
+    from sentiment_core.inference import predict_records, read_reviews_csv
 
     if not args.texts and not args.file:
         raise InputError("Give one or more review texts, or --file reviews.csv.")
-    predictor = _predictor(args.run)
-    for prediction, text in zip(predictor.predict(args.texts), args.texts):
-        print(json.dumps({"text": text, **prediction.to_dict()}))
+    rows = [("argument", index, text) for index, text in enumerate(args.texts)]
     if args.file:
-        frame, column = read_reviews_csv(args.file)
-        table = predict_table(predictor, frame, column)
-        for row, record in zip(frame.index, table[["label", "probability", "truncated", "note"]].to_dict("records")):
-            print(json.dumps({"row": int(row), **record}, default=str))
+        frame, column = read_reviews_csv(args.file)  # refused before the model loads
+        rows += [("file", int(index), "" if text != text else str(text)) for index, text in frame[column].items()]
+    predictor = _load_model(args)
+    records = predict_records(predictor, [text for _, _, text in rows])
+    for (origin, index, text), record in zip(rows, records):
+        print(dumps({"model": predictor.source.text, "input": origin, "row": index, "text": text, **record}))
     return 0
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from sentiment_core.explain import METHOD_OPTIONS, explain
+    from sentiment_core.explain import METHOD_OPTIONS, check_steps, explain
 
-    predictor = _predictor(args.run)
-    option, _, _ = METHOD_OPTIONS.get(args.method, (None, None, None))
-    options = {option: args.steps} if option and args.steps else {}
+    if (args.text is None) == (args.file is None):
+        raise InputError("Give one review TEXT, or --file reviews.csv with --out explanations.jsonl (not both).")
+    option = METHOD_OPTIONS[args.method][0]
+    options = {option: check_steps(args.steps, args.method)} if option and args.steps is not None else {}
+    if args.file:
+        return _explain_file(args, options)
+    if args.out or args.html:
+        raise InputError("--out and --html go with --file; for one TEXT the explanation is printed.")
+    predictor = _load_model(args)
     (explanation,) = explain(predictor, [args.text], method=args.method, target=args.target, **options)
-    print(json.dumps({"run": predictor.run_id, **explanation.to_dict()}, indent=2))
+    print(dumps({"model": predictor.source.text, "run": predictor.run_id, **explanation.to_dict()}, indent=2))
+    return 0
+
+
+def _explain_file(args: argparse.Namespace, options: dict) -> int:
+    from sentiment_core.explain_files import explain_file
+
+    if not args.out:
+        raise InputError("--file needs --out explanations.jsonl: the file the explanations are written to, one "
+                         "JSON line per row (an interrupted export continues where it stopped).")
+    predictor = _load_model(args)
+    result = explain_file(predictor, args.file, args.out, method=args.method, target=args.target, options=options,
+                          html_path=args.html, progress=_progress_bar("explaining", "row"), model=predictor.source.text)
+    print(dumps(result.to_dict(), indent=2))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from sentiment_core.evaluate_model import evaluate_model
+
+    run_dir = evaluate_model(_model_source(args), max_test_samples=args.max_test_samples, run_id=args.run_id,
+                             labels=args.labels, data=args.data, seed=args.seed)
+    _print_run_result(run_dir)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from sentiment_core import behaviour
+
+    result = behaviour.check_model(_model_source(args), labels=args.labels, tests=args.tests, seed=args.seed,
+                                   progress=_progress_bar("behaviour tests", "text"))
+    print(dumps(result.to_dict(), indent=2) if args.json else behaviour.format_suite(result))
     return 0
 
 
 def _add_predict_parsers(commands) -> None:
-    from sentiment_core.explain import METHODS
+    from sentiment_core.explain import MAX_STEPS, METHODS
 
     predict = commands.add_parser(
         "predict", help="predict the sentiment of reviews (JSON lines)",
-        description="Predict each TEXT (and each row of --file) with a run's best model; one JSON object per line.",
+        description="Predict each TEXT and each row of --file with a model; one JSON object per line, the same keys "
+        "for every line: model, input (argument or file), row, text, label, probability (of positive), "
+        "truncated, tokens_read, total_tokens, read_until, notes, class_probabilities. An empty review gets "
+        "label and probability null and a note; the others are still predicted.",
     )
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="review texts")
-    predict.add_argument("--run", help="run id (default: the finished run with the best test accuracy)")
+    _add_model_options(predict)
     predict.add_argument("--file", metavar="F.csv", help="CSV with a 'text' or 'review' column")
     predict.set_defaults(handler=_predict)
     explain = commands.add_parser(
         "explain", help="which words drove a prediction (JSON)",
         description="Word-level attributions (Captum) for one review: label, probability, words with scores "
-        "(log-odds toward the target class) and character spans, and the convergence delta.",
+        "(log-odds toward the target class) and character spans, and the convergence delta. With --file, every "
+        "row of a CSV into --out (JSON lines; resumes after an interruption) and optionally an HTML report.",
     )
-    explain.add_argument("text", metavar="TEXT", help="review text")
-    explain.add_argument("--run", help="run id (default: the finished run with the best test accuracy)")
+    explain.add_argument("text", nargs="?", metavar="TEXT", help="review text (or use --file)")
+    _add_model_options(explain)
     explain.add_argument("--method", choices=METHODS, default="integrated_gradients", help="attribution method")
     explain.add_argument("--target", choices=["positive", "negative"], help="class to explain (default: the predicted one)")
-    explain.add_argument("--steps", type=int, metavar="N", help="IG steps / GradientSHAP or LIME samples / occlusion window")
+    explain.add_argument("--steps", type=int, metavar="N", help=f"IG steps / GradientSHAP or LIME samples / occlusion "
+                         f"window, 1 to {MAX_STEPS} (default: the method's)")
+    explain.add_argument("--file", metavar="F.csv", help="explain every row of a CSV with a 'text' or 'review' column")
+    explain.add_argument("--out", metavar="F.jsonl", help="with --file: where the explanations go (JSON lines)")
+    explain.add_argument("--html", metavar="REPORT.html", help="with --file: also write a self-contained HTML report")
     explain.set_defaults(handler=_explain)
+    evaluate = commands.add_parser(
+        "evaluate", help="score any model source on the IMDB test split into an evaluation run",
+        description="Predict the IMDB test split (or a seeded subset) with a model source and write an "
+        "evaluation-only run directory (run.json with the source and its revision, eval.json, predictions.csv, "
+        "state finished): it sits in the runs table beside trained runs and can be compared with them.",
+    )
+    _add_model_options(evaluate)
+    evaluate.add_argument("--max-test-samples", type=int, metavar="N", help="score a seeded random subset of N test reviews")
+    evaluate.add_argument("--run-id", help="run folder name (default: eval-<source name>-<timestamp>)")
+    evaluate.add_argument("--data", metavar="SRC", help="IMDB source (default: IMDB_DATA)")
+    evaluate.add_argument("--seed", type=int, help="seed of the test subset (default: SENTIMENT_SEED)")
+    evaluate.set_defaults(handler=_evaluate)
+    check = commands.add_parser(
+        "check", help="behaviour tests: negation, contrast, intensity, typos, names ... (failure rates)",
+        description="Run the behaviour suite (minimum functionality, invariance and directional tests generated "
+        "from templates) on a model and print each test's failure rate; results are cached per model.",
+    )
+    _add_model_options(check)
+    check.add_argument("--tests", metavar="NAMES", help="comma-separated test names or capabilities (default: all)")
+    check.add_argument("--seed", type=int, default=0, help="seed of the generated cases (default 0)")
+    check.add_argument("--json", action="store_true", help='print {"model": ..., "tests": [...]} as JSON')
+    check.set_defaults(handler=_check)
 
 
 def _add_train_parser(commands) -> None:
@@ -278,14 +391,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from sentiment_core.export import export_run
-    from sentiment_core.inference import best_run_id
+    from sentiment_core.export import export_model
 
-    run_id = args.run or best_run_id()
-    if run_id is None:
-        raise RunError("No finished run to export: train one first (python -m sentiment_core train --model bow).")
-    report = export_run(run_id, args.out, onnx=args.onnx, force=args.force)
-    print(json.dumps(report, indent=2))
+    report = export_model(_model_source(args), args.out, onnx=args.onnx, force=args.force)
+    print(dumps(report, indent=2))
     return 0
 
 
@@ -304,13 +413,15 @@ def _add_serve_parsers(commands) -> None:
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(handler=_serve)
     export = commands.add_parser(
-        "export", help="export a run as a self-contained model folder with a model card",
+        "export", help="export a model as a self-contained folder with a model card",
         description="Write the run's best model (safetensors) with its config and tokenizer, a pinned requirements "
         "file, a model card (README.md) from the run's config and test report, and a SageMaker-style code/ folder "
         "to --out; check that it loads back with identical predictions. --onnx adds onnx/model.onnx, checked "
         "against PyTorch and timed with onnxruntime.",
     )
-    export.add_argument("--run", help="run id (default: the finished run with the best test accuracy)")
+    export.add_argument("--model", metavar="SRC", help=MODEL_HELP + "; a folder or hub id is exported from its "
+                        "latest `evaluate` run, whose test metrics the model card needs")
+    export.add_argument("--run", metavar="RUN", help="a run id (the same as --model RUN)")
     export.add_argument("--out", required=True, metavar="DIR", help="folder to write (must be empty or missing)")
     export.add_argument("--onnx", action="store_true", help="also export and check an ONNX model")
     export.add_argument("--force", action="store_true", help="replace an existing export in --out")

@@ -15,6 +15,7 @@ with features `text`, `label` (`ClassLabel(names=["neg", "pos"])`) and `rating` 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import socket
@@ -64,6 +65,31 @@ def describe_source(source: str | Path | None = None) -> str:
     """Name the kind of source, e.g. 'parquet folder ~/data/imdb'."""
     source = str(source if source is not None else get_settings().imdb_data).strip()
     return f"{_detect_kind(source)} {source}"
+
+
+def source_record(source: str | Path | None = None) -> dict:
+    """What a run, a comparison or an export records about its data: the source as resolved (IMDB_DATA
+    when none was given), its kind, and per split the rows and a fingerprint (sha256 of the texts and
+    labels, first 16 hex digits), so a model card names the data and a later run can tell it is the same."""
+    settings = get_settings()
+    resolved = str(source if source is not None else settings.imdb_data).strip()
+    dataset = load_imdb(resolved)
+    kind = _detect_kind(resolved)
+    where = resolved if kind == "hub id" else str(Path(resolved).expanduser().resolve())
+    return {"source": where, "kind": kind, "validation_fraction": settings.validation_fraction, "seed": settings.seed,
+            "splits": {split: {"rows": dataset[split].num_rows, "fingerprint": _fingerprint(dataset[split])}
+                       for split in SPLITS}}
+
+
+def _fingerprint(split: datasets.Dataset) -> str:
+    """sha256 of a split's texts and labels in order (first 16 hex digits)."""
+    digest = hashlib.sha256()
+    table = split.with_format("arrow")[:]
+    for text in table["text"].to_pylist():
+        digest.update(text.encode("utf-8", errors="surrogatepass"))
+        digest.update(b"\x00")
+    digest.update(np.asarray(table["label"].to_numpy(zero_copy_only=False), dtype=np.int8).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def split_counts(dataset: datasets.DatasetDict) -> pd.DataFrame:
@@ -193,7 +219,10 @@ def _load_train_test(source: str, seed: int) -> dict[str, datasets.Dataset]:
 
 # --- loaders ---------------------------------------------------------------------------
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers (one socket connect, `timeout` seconds at most), so an offline
+    machine fails at once instead of after minutes of retries; True under HF_HUB_OFFLINE=1 (the local cache
+    is then used on purpose)."""
     from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE:
@@ -214,7 +243,7 @@ def _load_hub(source: str) -> dict[str, datasets.Dataset]:
         "with train.parquet and test.parquet), or set HF_HUB_OFFLINE=1 if the dataset is already in your "
         "Hugging Face cache."
     )
-    if not _hub_reachable():
+    if not hub_reachable():
         raise DataSourceError(
             source, "the Hugging Face hub is unreachable from this machine (no network).", offline_fix
         )

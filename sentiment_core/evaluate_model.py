@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from sentiment_core import runs
-from sentiment_core.data import load_imdb, seeded_subset
+from sentiment_core.data import load_imdb, seeded_subset, source_record
 from sentiment_core.errors import InputError
 from sentiment_core.evaluation import full_report
 from sentiment_core.settings import get_settings
@@ -71,7 +71,7 @@ def evaluate_model(source, max_test_samples: int | None = None, run_id: str | No
         "source": parsed.text, "source_kind": parsed.kind, "revision": predictor.revision,
         "labels": predictor.label_map.spec() or None, "label_map": predictor.label_map.to_dict(),
         "max_length": predictor.max_length, "max_test_samples": max_test_samples, "seed": seed,
-        "data": data, "device": predictor.device, "torch": _torch_version(), "python": platform.python_version(),
+        "data": data, "data_source": source_record(data), "device": predictor.device, "torch": _torch_version(), "python": platform.python_version(),
     }
     run_dir = runs.create_run(run_id, config)
     runs.update_status(run_dir, state="running", phase="testing", pid=os.getpid(), started=runs.now_iso(),
@@ -96,6 +96,22 @@ def evaluate_model(source, max_test_samples: int | None = None, run_id: str | No
                            error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc(limit=8))
         raise
     return run_dir
+
+
+def evaluation_runs(source) -> list[str]:
+    """Finished evaluation runs of a model source (`parse_source`'s), newest first."""
+    from sentiment_core.sources import parse_source
+
+    wanted = parse_source(source).text
+    table = runs.list_runs()
+    found = []
+    for row in table.to_dict("records") if not table.empty else []:
+        if row.get("state") != "finished":
+            continue
+        config = runs.read_json(Path(row["path"]) / runs.RUN_FILE) or {}
+        if config.get("kind") == EVALUATION_KIND and config.get("source") == wanted:
+            found.append(row["run_id"])
+    return found
 
 
 def _slug(value: str) -> str:

@@ -54,6 +54,7 @@ METHOD_OPTIONS = {  # option name, default, help
     "occlusion": ("window", 1, "words removed at a time"),
     "gradient_x_input": (None, None, None),
 }
+MAX_STEPS = 500  # most IG steps / samples / occlusion window a request may ask for (CLI and API)
 LARGE_DELTA = 0.05  # |delta| above this share of |f(x) - f(baseline)| (min 0.1 log-odds) is flagged
 _WORD_RE = re.compile(WORD_PATTERN)
 _BREAK_RE = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -212,6 +213,16 @@ def _attribute(method, forward, weights, baseline, feature_mask, options):
         )
         return attributions, None, True
     raise InputError(f"Unknown explanation method {method!r}: choose one of {', '.join(METHODS)}.")
+
+
+def check_steps(steps, method: str) -> int:
+    """The step (or sample, or window) count a user asked for, refused unless a whole number 1..MAX_STEPS."""
+    option = METHOD_OPTIONS[method][0] if method in METHOD_OPTIONS else None
+    if option is None:
+        raise InputError(f"{method} takes no steps option: leave --steps out.")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise InputError(f"steps ({option} of {method}) must be a whole number from 1 to {MAX_STEPS}, got {steps!r}.")
+    return steps
 
 
 def _check_target(target) -> int | None:

@@ -27,7 +27,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +56,9 @@ class FileExplanation:
     explained: int  # rows explained by this call
     empty: int  # rows of this call with no readable word (null result)
     html_path: Path | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def meta_path_for(out_path: str | Path) -> Path:

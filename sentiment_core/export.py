@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sentiment_core.errors import InputError
+from sentiment_core.errors import InputError, ModelSourceError
 from sentiment_core import runs
 
 EXPORT_FILE = "sentiment_export.json"
@@ -62,6 +62,24 @@ CHECK_TEXTS = (
     "Great.",
     "A <br /><br />long review that keeps going: " + " ".join(["the acting was fine and the plot was dull"] * 120),
 )
+
+
+def export_model(source: str, out: str | Path, onnx: bool = False, force: bool = False) -> dict:
+    """Export a model source: a run as it is; a checkpoint folder or hub id from its newest finished
+    evaluation run (`evaluate --model SRC`), whose test report the model card is written from."""
+    from sentiment_core.evaluate_model import evaluation_runs
+    from sentiment_core.sources import parse_source
+
+    parsed = parse_source(source)
+    if parsed.kind == "run":
+        return export_run(parsed.value, out, onnx=onnx, force=force)
+    evaluated = evaluation_runs(parsed)
+    if not evaluated:
+        raise ModelSourceError(
+            f"{parsed.text} has not been evaluated on IMDB yet, and the model card needs its test metrics: run "
+            f"`python -m sentiment_core evaluate --model {parsed.text}` (add --max-test-samples N for a quicker, "
+            "smaller test), then export again.")
+    return export_run(evaluated[0], out, onnx=onnx, force=force)
 
 
 def export_run(run_id: str, out: str | Path, onnx: bool = False, force: bool = False) -> dict:
@@ -132,7 +150,9 @@ def _write_export(folder: Path, run_id: str, config: dict, report: dict, source,
     round_trip = _max_logit_difference(source, exported, CHECK_TEXTS)
     meta = {
         "run_id": run_id, "family": family, "max_length": max_length,
-        "labels": ["negative", "positive"], "num_labels": int(source.model.config.num_labels),
+        "labels": ["negative", "positive"], "label_map": source.label_map.spec() or None,
+        "p_positive": source.label_map.describe(), "num_labels": int(source.model.config.num_labels),
+        "data_source": config.get("data_source"),
         "model_type": source.model.config.model_type,
         "parameters": int(sum(p.numel() for p in source.model.parameters())),
         "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -259,9 +279,16 @@ def export_onnx(predictor, path: Path, repeats: int = 20) -> dict:
         return {"exported": False, "family": predictor.family, "max_abs_logit_diff": worst,
                 "reason": f"onnxruntime's logits differ from PyTorch's by {worst:.2e} (> {ONNX_TOLERANCE:g})"}
     timing = _time_both(model, session, predictor, texts * 4, repeats)  # 20 texts, one of them long
+    warning = None
+    if timing["speedup"] is not None and timing["speedup"] < 1:
+        warning = (f"onnxruntime is {timing['onnxruntime_ms_per_batch'] / timing['torch_ms_per_batch']:.1f}x slower than PyTorch for this model on the exporting "
+                   f"machine ({timing['onnxruntime_ms_per_batch']} ms against {timing['torch_ms_per_batch']} ms for a "
+                   f"batch of {timing['timed_batch'][0]}): serve model.safetensors with PyTorch for speed; the ONNX file "
+                   "is for runtimes without Python or PyTorch")
     return {"exported": True, "family": predictor.family, "path": f"{ONNX_DIR}/{ONNX_FILE}",
             "max_abs_logit_diff": worst, "tolerance": ONNX_TOLERANCE, "shapes_checked": shapes,
-            "export_seconds": round(export_seconds, 2), "onnxruntime": onnxruntime.__version__, **timing}
+            "export_seconds": round(export_seconds, 2), "onnxruntime": onnxruntime.__version__, **timing,
+            "warning": warning}
 
 
 def _torch_onnx_export(model, example, path: Path) -> None:
@@ -325,7 +352,13 @@ def model_card(config: dict, report: dict, meta: dict) -> str:
     family, run_id = meta["family"], meta["run_id"]
     test = report.get("test") or {}
     accuracy = test.get("accuracy")
-    data = config.get("data") or "IMDB_DATA (default stanfordnlp/imdb)"
+    recorded = config.get("data_source") or {}
+    if recorded:
+        splits = ", ".join(f"{split} {info['rows']:,} rows (fingerprint `{info['fingerprint']}`)"
+                           for split, info in recorded.get("splits", {}).items())
+        data = f"Source used: {recorded['kind']} `{recorded['source']}`: {splits}."
+    else:  # runs made before the data source was recorded
+        data = f"Source used: `{config.get('data') or 'IMDB_DATA (not recorded; the default is stanfordnlp/imdb)'}`."
     lines = [
         "---",
         "language: en",
@@ -376,7 +409,7 @@ def model_card(config: dict, report: dict, meta: dict) -> str:
         "The IMDB Large Movie Review Dataset (Maas et al., 2011): 25,000 training and 25,000 test reviews, "
         "balanced, from reviews rated <= 4 (negative) or >= 7 (positive) out of 10, at most 30 reviews per movie; "
         "train and test movies are disjoint.",
-        f"Source used: `{data}`. Validation is a stratified, seeded 10% of train; "
+        f"{data} Validation is a stratified, seeded share of train; "
         f"{'a seeded subset of ' + str(config['max_train_samples']) + ' training reviews was used' if config.get('max_train_samples') else 'the rest of train was used for training'}.",
         "",
         f"## Evaluation (test split, {test.get('n', 'n/a')} reviews)",
@@ -454,7 +487,8 @@ def model_card(config: dict, report: dict, meta: dict) -> str:
             f"`onnx/model.onnx` (inputs `input_ids`, `attention_mask`, int64, shape (batch, length); output `logits`) "
             f"matches PyTorch within {onnx_info['max_abs_logit_diff']:.1e} (max absolute logit difference). On the "
             f"exporting machine a batch of {onnx_info['timed_batch'][0]} texts took {onnx_info['onnxruntime_ms_per_batch']} ms "
-            f"with onnxruntime against {onnx_info['torch_ms_per_batch']} ms with PyTorch.",
+            f"with onnxruntime against {onnx_info['torch_ms_per_batch']} ms with PyTorch."
+            + (f" **Slower than PyTorch:** {onnx_info['warning']}." if onnx_info.get("warning") else ""),
             "",
             "```python",
             "import onnxruntime, numpy as np",

@@ -49,7 +49,7 @@ def model_fn(model_dir, context=None):
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ModelSourceError(f"{meta_file} is corrupted ({error}): export the run again.") from None
     return Predictor.from_folder(folder, family=meta.get("family"), max_length=meta.get("max_length"),
-                                 run_id=meta.get("run_id"))
+                                 run_id=meta.get("run_id"), labels=meta.get("label_map"))
 
 
 def _media_type(header: str | None, default: str) -> str:

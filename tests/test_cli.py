@@ -53,7 +53,7 @@ def test_predict_prints_json_lines_for_texts_and_a_file(tiny_bow_run, tmp_path, 
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines[0]["text"] == "loved it" and lines[0]["label"] in ("positive", "negative")
     assert [line["row"] for line in lines[1:]] == [0, 1, 2]
-    assert lines[2]["label"] is None and "empty review" in lines[2]["note"]
+    assert lines[2]["label"] is None and "empty review" in lines[2]["notes"][0]  # one schema: `notes` everywhere
     assert 0 <= lines[3]["probability"] <= 1
 
 
@@ -91,3 +91,54 @@ def test_an_internal_value_error_is_a_bug_with_a_traceback(monkeypatch):
     monkeypatch.setattr(data, "data_info", broken)
     with pytest.raises(ValueError, match="planted internal error"):
         main(["data", "info"])
+
+
+# --- what a newcomer trips over (issue 18) -------------------------------------------------
+
+def test_stopping_a_finished_run_is_refused_and_a_resume_ignores_a_leftover_stop(tmp_path, capsys):
+    from sentiment_core import runs
+    from tests.conftest import write_parquet_dir
+
+    data = str(write_parquet_dir(tmp_path / "data", n_train=80, n_test=20))
+    tiny = ["--data", data, "--vocab-size", "200", "--min-frequency", "1", "--batch-size", "8", "--max-length", "64"]
+    assert main(["train", "--model", "bow", "--epochs", "1", "--run-id", "R", *tiny]) == 0
+    assert main(["runs", "stop", "R"]) == 2
+    assert "is not running (it is finished): there is nothing to stop" in capsys.readouterr().err
+    assert not runs.stop_requested(runs.run_path("R"))
+    runs.write_stop(runs.run_path("R"))  # a STOP left behind (e.g. by an older version) before the resume
+    assert main(["train", "--resume", "--run-id", "R", "--epochs", "2"]) == 0
+    status = runs.read_status(runs.run_path("R"))
+    assert status["state"] == "finished" and status["step"] == status["total_steps"]
+
+
+def test_predict_has_one_schema_and_one_policy_for_empty_input(tiny_bow_run, tmp_path, capsys):
+    reviews = tmp_path / "reviews.csv"
+    pd.DataFrame({"text": ["a great film", None, "ça, c'est un film formidable"]}).to_csv(reviews, index=False)
+    assert main(["predict", "--run", "tiny-bow", "loved it", "", "--file", str(reviews)]) == 0
+    out = capsys.readouterr().out
+    assert "NaN" not in out and "\\u00e7" not in out and "ça" in out  # strict JSON, written as UTF-8
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len({tuple(line) for line in lines}) == 1  # the same keys on every line
+    assert [(line["input"], line["row"]) for line in lines] == [("argument", 0), ("argument", 1), ("file", 0),
+                                                                 ("file", 1), ("file", 2)]
+    assert all(line["model"] == "tiny-bow" for line in lines)
+    for empty in (lines[1], lines[3]):
+        assert empty["label"] is None and empty["probability"] is None and "empty review" in empty["notes"][0]
+    assert lines[0]["label"] in ("positive", "negative") and lines[4]["text"] == "ça, c'est un film formidable"
+
+
+def test_predict_file_that_does_not_exist_is_a_clear_error(tiny_bow_run, tmp_path, capsys):
+    assert main(["predict", "--run", "tiny-bow", "--file", str(tmp_path / "missing.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "missing.csv does not exist" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("steps", ["-3", "0", "501"])
+def test_explain_steps_are_validated_like_the_api(tiny_bow_run, capsys, steps):
+    assert main(["explain", "--run", "tiny-bow", "--steps", steps, "great film"]) == 2
+    assert "must be a whole number from 1 to 500" in capsys.readouterr().err
+
+
+def test_model_loading_prints_no_progress_bars(tiny_bow_run, capsys):
+    assert main(["predict", "--run", "tiny-bow", "great"]) == 0
+    assert "Loading weights" not in capsys.readouterr().err

@@ -152,7 +152,7 @@ def test_unsupported_file(tmp_path):
 def test_hub_unreachable_says_so_and_suggests_a_local_copy(monkeypatch):
     from sentiment_core import data as data_module
 
-    monkeypatch.setattr(data_module, "_hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(data_module, "hub_reachable", lambda timeout=3.0: False)
     message = _error("stanfordnlp/imdb")
     assert "hub is unreachable" in message and "IMDB_DATA=" in message
 
@@ -163,7 +163,7 @@ def test_hub_error_is_wrapped(monkeypatch):
     def fail(*args, **kwargs):
         raise ConnectionError("Couldn't reach 'someone/imdb' on the Hub")
 
-    monkeypatch.setattr(data_module, "_hub_reachable", lambda timeout=3.0: True)
+    monkeypatch.setattr(data_module, "hub_reachable", lambda timeout=3.0: True)
     monkeypatch.setattr(data_module.datasets, "load_dataset", fail)
     assert "could not be reached" in _error("someone/imdb")
 

@@ -172,3 +172,24 @@ def test_onnx_for_the_other_families(family, tmp_path, tiny_backbone):
         assert info["max_abs_logit_diff"] < 1e-4 and (tmp_path / "onnx" / "model.onnx").exists()
     else:
         assert info["reason"] and not (tmp_path / "onnx").exists()
+
+
+def test_an_onnx_model_slower_than_pytorch_is_kept_with_a_plain_warning(run_dir, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+
+    def slow(model, session, predictor, texts, repeats):
+        return {"timed_batch": [20, 64], "torch_ms_per_batch": 1.6, "onnxruntime_ms_per_batch": 171.0, "speedup": 0.01}
+
+    monkeypatch.setattr(export, "_time_both", slow)
+    report = export.export_run(RUN_ID, tmp_path / "slow", onnx=True)
+    assert report["onnx"]["exported"] and "106.9x slower than PyTorch" in report["onnx"]["warning"]
+    card = (tmp_path / "slow" / "README.md").read_text()
+    assert "Slower than PyTorch" in card and "106.9x slower" in card
+
+
+def test_the_model_card_names_the_recorded_data_source(run_dir, tmp_path):
+    config = runs.read_config(run_dir)
+    assert config["data_source"]["splits"]["test"]["fingerprint"]
+    export.export_run(RUN_ID, tmp_path / "card")
+    card = (tmp_path / "card" / "README.md").read_text()
+    assert config["data_source"]["splits"]["test"]["fingerprint"] in card and "parquet folder" in card

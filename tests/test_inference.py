@@ -114,3 +114,8 @@ def test_from_run_refuses_missing_unfinished_and_corrupted_runs(tiny_bow_run):
 
 def test_no_finished_run_means_no_best_run():
     assert best_run_id() is None and finished_runs() == []
+
+
+def test_text_without_latin_letters_gets_a_note_that_says_so(word_tokenizer):
+    (prediction,) = random_predictor("bow", word_tokenizer).predict(["感動的な映画でした"])
+    assert any("no words in the Latin alphabet" in note for note in prediction.notes)

@@ -70,3 +70,13 @@ def test_cuda_without_gpu_is_a_clear_error():
         pytest.skip("a CUDA GPU is present")
     with pytest.raises(ValueError, match="SENTIMENT_DEVICE=cuda"):
         resolve_device("cuda")
+
+
+def test_a_bad_setting_names_its_environment_variable(monkeypatch):
+    from sentiment_core.errors import SettingsError
+
+    monkeypatch.setenv("SENTIMENT_MAX_TEXTS", "lots")
+    get_settings.cache_clear()
+    with pytest.raises(SettingsError, match="SENTIMENT_MAX_TEXTS='lots'") as info:
+        get_settings()
+    assert "max_texts" not in str(info.value)

@@ -55,7 +55,7 @@ def test_parse_source_reads_a_run_a_folder_and_a_hub_id(checkpoints, tmp_path, m
 
 @pytest.mark.parametrize("text, problem", [
     ("", "No model source given"),
-    ("nope", "no run of that name"),
+    ("nope", "No run 'nope' in"),
     ("./missing/folder", "no such folder"),
     ("org/name/extra", "no such folder"),
     ("what is this?", "neither a run id, a folder nor a hub id"),
@@ -256,7 +256,7 @@ def fake_hub(monkeypatch, tmp_path):
             bar.close()
         return str(target)
 
-    monkeypatch.setattr(data, "_hub_reachable", lambda timeout=3.0: True)
+    monkeypatch.setattr(data, "hub_reachable", lambda timeout=3.0: True)
     monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
     return SimpleNamespace(repo=repo, fetched=fetched)

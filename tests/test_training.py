@@ -1,5 +1,6 @@
 import json
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -169,3 +170,34 @@ def test_unreachable_backbone_is_a_clear_error(tiny_data, tmp_path):
     with pytest.raises(ValueError, match="Cannot load the tokenizer of backbone"):
         train(TrainConfig(model="pretrained", backbone=str(tmp_path / "no-such-model"), data=tiny_data, epochs=1))
     assert not runs.models_dir().exists() or not any(runs.models_dir().iterdir())
+
+
+def test_a_hub_backbone_fails_at_once_when_the_hub_is_unreachable(tiny_data, monkeypatch):
+    from sentiment_core import data
+
+    monkeypatch.setattr(data, "hub_reachable", lambda timeout=3.0: False)
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="hub is unreachable .* HF_HUB_OFFLINE=1"):
+        train(TrainConfig(model="pretrained", backbone="distilbert-base-uncased", data=tiny_data, epochs=1))
+    assert time.monotonic() - started < 5
+    assert not runs.models_dir().exists() or not any(runs.models_dir().iterdir())
+
+
+def test_a_run_records_its_data_source_with_fingerprints(tiny_data):
+    run_dir = train(_tiny(tiny_data, epochs=1))
+    recorded = runs.read_config(run_dir)["data_source"]
+    assert recorded["kind"] == "parquet folder" and recorded["source"] == str(Path(tiny_data).resolve())
+    assert set(recorded["splits"]) == {"train", "validation", "test"}
+    assert all(len(split["fingerprint"]) == 16 and split["rows"] > 0 for split in recorded["splits"].values())
+
+
+def test_pretrained_encoding_does_not_warn_about_indexing_errors(tiny_backbone, caplog):
+    from sentiment_core.training import _encode
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_backbone)
+    tokenizer.model_max_length = 64
+    long_review = "good " * 100
+    with caplog.at_level("WARNING"):
+        ids, lengths = _encode(tokenizer, [long_review], 32, word_level=False)
+    assert len(ids[0]) == 32 and lengths[0] > 32
+    assert "indexing errors" not in caplog.text

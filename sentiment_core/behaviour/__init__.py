@@ -7,7 +7,8 @@ keep the results per model; `suite_table`, `format_suite` and `SuiteResult.to_di
 
 from sentiment_core.behaviour.runner import (
     CACHE_FILE, MAX_FAILURES, BehaviourTestResult, Failure, SuiteResult, cache_file, cached_result, cached_suite,
-    capability_table, folder_fingerprint, format_suite, group_table, judge, model_name, run_fingerprint, run_suite,
+    capability_table, check_model, folder_fingerprint, format_suite, group_table, judge, model_name, run_fingerprint,
+    run_suite,
     suite_for_run, suite_markdown, suite_table,
 )
 from sentiment_core.behaviour.suite import (
@@ -18,7 +19,7 @@ from sentiment_core.behaviour.suite import (
 __all__ = [
     "CACHE_FILE", "CAPABILITIES", "CASES_PER_TEST", "DIR", "DIR_TOLERANCE", "INV", "MAX_FAILURES", "MFT",
     "NOT_NEGATIVE_MIN", "SUITE_VERSION", "TEST_NAMES", "TEST_TYPES", "BehaviourTest", "BehaviourTestResult", "Case",
-    "Failure", "SuiteResult", "build_suite", "cache_file", "cached_result", "cached_suite", "capability_table",
+    "Failure", "SuiteResult", "build_suite", "cache_file", "cached_result", "cached_suite", "capability_table", "check_model",
     "folder_fingerprint", "format_suite", "group_table", "judge", "model_name", "run_fingerprint", "run_suite",
     "select_tests", "suite_for_run", "suite_markdown", "suite_table",
 ]

@@ -277,6 +277,25 @@ def suite_for_run(run_id: str, tests: Sequence[str] | str | None = None, seed: i
                         seed=seed, cases_per_test=cases_per_test, progress=progress, model=run_id)
 
 
+def check_model(source, labels: str | None = None, tests: Sequence[str] | str | None = None, seed: int = 0,
+                progress: Progress | None = None, cases_per_test: int = CASES_PER_TEST) -> SuiteResult:
+    """The suite on any model source (run id, folder, hub id), cached per model and label mapping: what
+    `python -m sentiment_core check --model SRC` prints."""
+    from sentiment_core.sources import load_predictor, parse_source
+
+    parsed = parse_source(source)
+    if parsed.kind == "run" and labels is None:
+        return suite_for_run(parsed.value, tests, seed, progress, cases_per_test)
+    if parsed.kind == "hub":  # the commit names the model: load (from the cache) to learn it
+        predictor = load_predictor(parsed, labels=labels)
+        key, loader = f"hub:{parsed.value}@{predictor.revision or parsed.revision}", predictor
+    else:
+        key = run_fingerprint(parsed.value) if parsed.kind == "run" else folder_fingerprint(parsed.value)
+        loader = lambda: load_predictor(parsed, labels=labels)  # noqa: E731 - loaded only when a test is missing
+    return cached_suite(loader, key + (f":labels={labels}" if labels else ""), tests=tests, seed=seed,
+                        cases_per_test=cases_per_test, progress=progress, model=parsed.text)
+
+
 # --- tables ------------------------------------------------------------------------------
 
 def _column_names(results: Sequence[SuiteResult]) -> list[str]:

