@@ -77,3 +77,52 @@ def test_run_sent_from_the_train_page_is_selected(tiny_bow_run, use_source):
     app = _page({"predict_run": "tiny-bow"})
     assert app.selectbox(key="predict_run_choice").value == "tiny-bow"
     assert "Train a second run" in page_text(app)  # compare tab with a single run
+
+
+# --- any model source, every method, whole files --------------------------------------------
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    from sentiment_core import sources
+    from tests.checkpoint_helpers import roberta_checkpoint
+
+    sources.clear_loaded_models()
+    return roberta_checkpoint(tmp_path / "three-classes")
+
+
+def test_a_fresh_machine_can_use_a_pretrained_checkpoint_folder(checkpoint, parquet_dir, use_source):
+    use_source(parquet_dir)
+    app = _page()
+    assert any("Use a pretrained sentiment model" in e.label for e in app.expander)
+    assert "distilbert/distilbert-base-uncased-finetuned-sst-2-english" in app.dataframe[0].value["hub id"].tolist()
+    app.text_input(key="predict_source_input").input(str(checkpoint))
+    next(b for b in app.button if "Load the model" in b.label).click().run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="predict_run_choice").value == str(checkpoint.resolve())
+    assert "P(positive) = 0.5 x P(neutral) + P(positive)" in page_text(app)
+    app.text_area(key="predict_text").input("A wonderful film, great actor. The plot was dull.").run()
+    assert not app.exception, app.exception
+    assert 'class="word"' in _html(app) and len(app.dataframe) >= 2  # every class's probability
+
+
+def test_a_hub_id_offline_fails_at_once_with_the_fix(monkeypatch, parquet_dir, use_source):
+    from sentiment_core import data
+
+    monkeypatch.setattr(data, "hub_reachable", lambda timeout=3.0: False)
+    use_source(parquet_dir)
+    app = _page()
+    app.text_input(key="predict_source_input").input("org/some-sentiment-model")
+    next(b for b in app.button if "Load the model" in b.label).click().run()
+    assert any("unreachable" in e.value and "folder" in e.value for e in app.error)
+
+
+def test_every_method_side_by_side_with_its_faithfulness(page_with_run):
+    app = page_with_run
+    app.text_area(key="predict_text").input("A wonderful film, great actor. The plot was dull and awful.").run()
+    app.toggle(key="predict_all_methods").set_value(True).run()
+    assert not app.exception, app.exception
+    table = next(d.value for d in app.dataframe if "comprehensiveness" in d.value.columns)
+    assert sorted(table["method"]) == sorted(["integrated_gradients", "occlusion", "gradient_x_input",
+                                              "gradient_shap", "lime"])
+    assert {"comprehensiveness", "sufficiency", "ms"} <= set(table.columns)
+    assert _html(app).count('class="legend"') >= 5
