@@ -76,6 +76,20 @@ def new_run_id(family: str, loss: str) -> str:
     return f"{family}-{loss}-{stamp}"
 
 
+def claim_run_id(family: str, loss: str) -> str:
+    """A fresh run id whose folder this call created (atomically), for a run launched in its own process:
+    two sessions starting runs in the same millisecond get two ids, never one folder."""
+    models_dir().mkdir(parents=True, exist_ok=True)
+    for _ in range(1000):
+        run_id = new_run_id(family, loss)
+        try:
+            run_path(run_id).mkdir()
+            return run_id
+        except FileExistsError:
+            time.sleep(0.001)
+    raise RunError(f"Could not find a free run id under {models_dir()}: pass one with --run-id.")
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -267,16 +281,34 @@ def write_predictions(run_dir: Path, probabilities, labels, lengths, truncated) 
     }).to_csv(Path(run_dir) / PREDICTIONS_FILE, index=False)
 
 
-def read_metrics(run_dir: Path) -> pd.DataFrame:
-    """metrics.csv as a DataFrame; rows repeated by a resume keep their last value."""
+def drop_metrics_after(run_dir: Path, step: int) -> int:
+    """Remove the metrics.csv rows logged after `step` (a resume from that step's checkpoint logs them again),
+    rewriting the file atomically; -> how many rows went."""
     path = Path(run_dir) / METRICS_FILE
+    frame = _metrics_file(path)
+    if frame.empty:
+        return 0
+    kept = frame[pd.to_numeric(frame["step"], errors="coerce") <= step]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    kept.reindex(columns=METRIC_COLUMNS).to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return len(frame) - len(kept)
+
+
+def read_metrics(run_dir: Path) -> pd.DataFrame:
+    """metrics.csv as a DataFrame (a resume drops the rows logged after its checkpoint, so a step appears
+    once; rows a run written by an older version repeated keep their last value)."""
+    frame = _metrics_file(Path(run_dir) / METRICS_FILE)
+    return frame.drop_duplicates(subset=["step", "split"], keep="last").reset_index(drop=True)
+
+
+def _metrics_file(path: Path) -> pd.DataFrame:
     if not path.exists() or path.stat().st_size == 0:
         return pd.DataFrame(columns=METRIC_COLUMNS)
     try:
-        frame = pd.read_csv(path)
+        return pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError):
-        frame = pd.read_csv(path, on_bad_lines="skip")  # a line cut by a crash is skipped
-    return frame.drop_duplicates(subset=["step", "split"], keep="last").reset_index(drop=True)
+        return pd.read_csv(path, on_bad_lines="skip")  # a line cut by a crash is skipped
 
 
 # --- stopping, checking, listing -------------------------------------------------------
@@ -293,6 +325,11 @@ def request_stop(run_id: str) -> Path:
     if state not in ACTIVE_STATES:
         raise RunError(f"Run {run_id!r} is not running (it is {state}): there is nothing to stop.")
     return write_stop(path)
+
+
+def checkpoint_step(checkpoint: Path) -> int:
+    """The training step a `checkpoint-<step>` folder was saved at."""
+    return int(Path(checkpoint).name.rsplit("-", 1)[1])
 
 
 def last_checkpoint(run_dir: Path) -> Path | None:

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
         max_texts (`SENTIMENT_MAX_TEXTS`): most texts in one /predict request.
         max_chars (`SENTIMENT_MAX_CHARS`): most characters in one text.
         max_body_bytes (`SENTIMENT_MAX_BODY_BYTES`): largest request body the API reads, in bytes.
+        max_upload_bytes (`SENTIMENT_MAX_UPLOAD_BYTES`): largest CSV the Predict page's batch tab reads, in bytes.
         cors_origins (`SENTIMENT_CORS_ORIGINS`): comma-separated origins allowed by CORS; empty
             (the default) turns CORS off.
         serve_batch_size (`SENTIMENT_SERVE_BATCH_SIZE`): the API's micro-batcher runs the model on at most this
@@ -68,6 +69,7 @@ class Settings(BaseSettings):
     max_texts: int = Field(default=64, ge=1)
     max_chars: int = Field(default=20_000, ge=1)
     max_body_bytes: int = Field(default=2_097_152, ge=1)
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     cors_origins: str = ""
     serve_batch_size: int = Field(default=16, ge=1)
     serve_batch_wait_ms: float = Field(default=2.0, ge=0.0, le=1000.0)

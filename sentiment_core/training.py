@@ -10,6 +10,7 @@ Runs under `torchrun --nproc_per_node N -m sentiment_core train ...` too (DDP).
 from __future__ import annotations
 
 import dataclasses
+import errno
 import math
 import os
 import platform
@@ -433,6 +434,8 @@ def train(config: TrainConfig) -> Path:
                                  "torch": torch.__version__, "python": platform.python_version()})
     if is_main:
         runs.clear_stop(run_dir)  # a STOP left from before this start (e.g. a stop of a finished run) must not stop it
+        if checkpoint is not None:  # rows logged after the checkpoint (a crash) are logged again from it
+            runs.drop_metrics_after(run_dir, runs.checkpoint_step(checkpoint))
     state.wait_for_everyone()
     if is_main:
         runs.update_status(run_dir, state="running", pid=os.getpid(), started=runs.read_status(run_dir).get("started") or runs.now_iso(),
@@ -444,9 +447,19 @@ def train(config: TrainConfig) -> Path:
         if is_main:
             stopped = isinstance(error, KeyboardInterrupt)
             runs.update_status(run_dir, state="stopped" if stopped else "failed", ended=runs.now_iso(),
-                               error=None if stopped else f"{type(error).__name__}: {error}",
+                               error=None if stopped else _failure_message(error, run_dir),
                                traceback=None if stopped else traceback.format_exc(limit=8))
         raise
+
+
+def _failure_message(error: BaseException, run_dir: Path) -> str:
+    """The error as status.json keeps it, with the fix for a full disk (the last complete checkpoint is kept)."""
+    message = f"{type(error).__name__}: {error}"
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        kept = runs.last_checkpoint(run_dir)
+        message += (f". The disk is full: free some space, then resume the run (train --resume --run-id {run_dir.name})"
+                    + (f"; it continues from {kept.name}, the last complete checkpoint." if kept else "."))
+    return message
 
 
 def sorted_by_length(encoded):

@@ -329,3 +329,26 @@ def test_a_stop_stops_the_run_in_progress_and_starts_no_other(tmp_path):
     assert payload["results"] is None and "waiting for a finished run" in payload["results_problem"]
     assert lines[0] == f"[1/2] training {first}" and lines[-1] == "comparison bg: stopped"
     assert not compare.stop_requested("bg")  # handled: a resume starts clean
+
+
+def test_a_killed_comparison_shows_as_failed_and_resumes(tmp_path, tiny_data):
+    import os
+    import signal
+
+    plan = compare.make_plan("bow", seeds=1, comparison_id="killed", data=tiny_data, epochs=1, batch_size=8,
+                             max_length=32, vocab_size=200, min_frequency=1)
+    compare.create_comparison(plan)
+    process = compare.launch_comparison("killed")
+    _wait(lambda: compare.read_status("killed").get("state") == "running", what="the comparison to start")
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert compare.effective_status("killed")["state"] == "failed"
+    assert compare.list_comparisons().set_index("comparison_id").loc["killed", "state"] == "failed"
+    with pytest.raises(ValueError, match="is not running"):
+        compare.request_stop("killed")
+    for entry in plan["runs"]:  # a run it had started lives on in its own process: let it end
+        run_dir = runs.run_path(entry["run_id"])
+        _wait(lambda: not run_dir.is_dir() or runs.effective_status(run_dir).get("state") not in runs.ACTIVE_STATES,
+              what="the orphaned run to end")
+    result = compare.run_comparison("killed", poll_seconds=0.2, log=lambda line: None)
+    assert result["state"] == "finished" and result["complete"]

@@ -96,3 +96,28 @@ def test_list_runs_while_every_run_is_half_written():
     (runs.models_dir() / "just-launched").mkdir(parents=True)
     table = runs.list_runs()
     assert table.loc[0, "run_id"] == "just-launched" and table.loc[0, "state"] == "corrupted"
+
+
+def test_two_sessions_starting_runs_at_once_get_two_runs(monkeypatch):
+    import threading
+
+    stamps = iter(["bow-bce-same"] * 4 + [f"bow-bce-later-{i}" for i in range(10)])
+    lock = threading.Lock()
+
+    def same_id(family, loss):
+        with lock:
+            return next(stamps)
+
+    monkeypatch.setattr(runs, "new_run_id", same_id)
+    claimed, barrier = [], threading.Barrier(2)
+
+    def start():
+        barrier.wait()
+        claimed.append(runs.claim_run_id("bow", "bce"))
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(claimed)) == 2 and all(runs.run_path(r).is_dir() for r in claimed)

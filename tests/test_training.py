@@ -201,3 +201,62 @@ def test_pretrained_encoding_does_not_warn_about_indexing_errors(tiny_backbone, 
         ids, lengths = _encode(tokenizer, [long_review], 32, word_level=False)
     assert len(ids[0]) == 32 and lengths[0] > 32
     assert "indexing errors" not in caplog.text
+
+
+# --- holding up under real use (issue 17) ---------------------------------------------------
+
+def test_resume_after_sigkill_never_repeats_a_metric(tmp_path):
+    import os
+    import signal
+
+    from sentiment_core import monitor
+
+    data = str(write_parquet_dir(tmp_path / "data", n_train=400, n_test=40))
+    run_id = "killed"
+    arguments = ["train", "--model", "bow", "--data", data, "--epochs", "30", "--batch-size", "8", "--max-length", "64",
+                 "--vocab-size", "200", "--min-frequency", "1", "--eval-steps", "20", "--logging-steps", "1"]
+    process = runs.launch(arguments, run_id)
+    run_dir = runs.run_path(run_id)
+    # between two checkpoints: one saved at step 20, and steps logged after it
+    _wait(lambda: runs.last_checkpoint(run_dir) is not None and (runs.read_status(run_dir).get("step") or 0) >= 27,
+          what="a checkpoint and steps after it")
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    saved = runs.checkpoint_step(runs.last_checkpoint(run_dir))
+    logged = pd.read_csv(run_dir / "metrics.csv")
+    assert logged["step"].max() > saved  # rows after the checkpoint, which the resume logs again
+    assert monitor.run_status(run_id)["state"] == "failed"  # the dead process is not "running" forever
+
+    resumed = train(TrainConfig(run_id=run_id, resume=True, epochs=1.5))
+    assert runs.read_status(resumed)["state"] == "finished"
+    raw = pd.read_csv(resumed / "metrics.csv")
+    assert not raw.duplicated(subset=["step", "split"]).any(), raw[raw.duplicated(subset=["step", "split"], keep=False)]
+    curves = monitor.curves(runs.read_metrics(resumed))
+    assert not curves.duplicated(subset=["x", "split", "metric"]).any()
+
+
+def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tiny_data, monkeypatch):
+    import errno
+
+    from transformers import Trainer
+
+    real = Trainer._save_optimizer_and_scheduler
+    calls = {"n": 0}
+
+    def fail_on_the_second(self, output_dir):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the model file is written, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, output_dir)
+
+    monkeypatch.setattr(Trainer, "_save_optimizer_and_scheduler", fail_on_the_second)
+    with pytest.raises(OSError):
+        train(_tiny(tiny_data, run_id="full-disk", epochs=3))
+    run_dir = runs.run_path("full-disk")
+    status = runs.read_status(run_dir)
+    assert status["state"] == "failed" and "disk is full" in status["error"] and "resume" in status["error"]
+    kept = runs.last_checkpoint(run_dir)
+    assert kept is not None and (kept / "trainer_state.json").exists()
+    monkeypatch.setattr(Trainer, "_save_optimizer_and_scheduler", real)
+    resumed = train(TrainConfig(run_id="full-disk", resume=True))
+    assert runs.read_status(resumed)["state"] == "finished" and (resumed / "eval.json").exists()

@@ -13,6 +13,7 @@ from sentiment_core import examples as example_reviews
 from sentiment_core import explain as explaining
 from sentiment_core import explain_files, faithfulness, inference, monitor, runs, sources
 from sentiment_core.errors import SentimentError
+from sentiment_core.settings import get_settings
 from sentiment_core.train_config import FAMILY_DEFAULTS
 
 GREEN, RED = "#16a34a", "#dc2626"
@@ -193,7 +194,7 @@ def evaluate_button(source: str, family: str) -> None:
                 arguments += ["--labels", labels_for(source)]
             if subset:
                 arguments += ["--max-test-samples", str(int(subset))]
-            run_id = runs.new_run_id("eval", family)
+            run_id = runs.claim_run_id("eval", family)
             try:
                 monitor.start_run(arguments, run_id)
             except (OSError, SentimentError) as error:
@@ -291,6 +292,12 @@ def batch_file(source: str, method: str, option: int | None) -> None:
     if upload is None:
         st.caption("Each row is predicted (or explained) with the selected model; download the results.")
         return
+    limit = get_settings().max_upload_bytes
+    if upload.size > limit:
+        st.error(f"{upload.name} is {upload.size / 1e6:,.1f} MB; the limit is {limit / 1e6:,.1f} MB "
+                 "(SENTIMENT_MAX_UPLOAD_BYTES): split the file, or use `python -m sentiment_core predict --file`.",
+                 icon="🚫")
+        return
     try:
         frame, column = inference.read_reviews_csv(upload)
     except SentimentError as error:
@@ -376,7 +383,7 @@ def no_runs_yet() -> None:
             f"{defaults['epochs']} epochs, about one minute on a 2-core CPU with the full dataset), "
             "start any run on the **Train** page, or use a pretrained sentiment model below.", icon="ℹ️")
     if st.button("🚀 Train the quick bow baseline", key="predict_quick_baseline", type="primary"):
-        run_id = runs.new_run_id("bow", "bce")
+        run_id = runs.claim_run_id("bow", "bce")
         try:
             monitor.start_run(monitor.train_arguments({"model": "bow", "loss": "bce"}), run_id)
         except (OSError, SentimentError) as error:
@@ -417,12 +424,12 @@ if option_name:
                                             value=option_default, step=1, key=f"predict_option_{method}",
                                             help=option_help))
 other_model_form(expanded=False)
-try:
-    loaded = predictor(source)
-except SentimentError as error:
-    st.error(str(error), icon="🚫")
-    st.stop()
-if loaded.family == "huggingface":
+if source in st.session_state.get(OTHER_SOURCES, {}):  # loaded on this page (resident): what it is and reads
+    try:
+        loaded = predictor(source)
+    except SentimentError as error:
+        st.error(str(error), icon="🚫")
+        st.stop()
     st.caption(f"`{loaded.source.text}`{' @ ' + loaded.revision[:10] if loaded.revision else ''} · reads up to "
                f"{loaded.max_length} tokens · classes {', '.join(loaded.label_map.class_names)} · "
                f"{loaded.label_map.describe()}")

@@ -38,7 +38,7 @@ def apply_family_defaults() -> None:
 
 def start(arguments: list[str], family: str, loss: str) -> None:
     """Launch the CLI in its own process, remember the run in the URL and the session, show it."""
-    run_id = runs.new_run_id(family, loss)
+    run_id = runs.claim_run_id(family, loss)
     try:
         monitor.start_run(arguments, run_id)
     except (OSError, SentimentError) as error:

@@ -33,3 +33,27 @@ def test_paste_a_review_and_see_highlighted_words(streamlit_app, browser_page, t
     page.get_by_role("button", name="Predict 4 reviews").click()
     page.get_by_role("button", name="Download predictions (CSV)").wait_for(timeout=60_000)
     page.screenshot(path=str(SCREENSHOTS / "predict-batch.png"), full_page=True)
+
+
+def test_bad_uploads_get_a_message_and_nothing_else_breaks(streamlit_app, browser_page, tiny_bow_run, tmp_path):
+    run_dir, data = tiny_bow_run
+    url = streamlit_app({"IMDB_DATA": data, "SENTIMENT_MODELS_DIR": str(run_dir.parent),
+                         "SENTIMENT_MAX_UPLOAD_BYTES": "2000"})
+    page = browser_page
+    page.goto(f"{url}/predict")
+    page.get_by_text("Paste a review and see").wait_for(timeout=60_000)
+    page.get_by_role("tab", name="Batch file").click()
+    big, latin, no_column = tmp_path / "big.csv", tmp_path / "latin.csv", tmp_path / "comments.csv"
+    big.write_text("text\n" + "a fine film\n" * 400)
+    latin.write_bytes("text\nun film tr\xe8s beau\n".encode("latin-1"))
+    no_column.write_text("comment\ngreat\n")
+    upload = page.locator("input[type=file]")
+    for path, message in ((big, "SENTIMENT_MAX_UPLOAD_BYTES"), (latin, "not UTF-8"), (no_column, "no 'text' or 'review' column")):
+        upload.set_input_files(str(path))
+        page.get_by_text(message).first.wait_for(timeout=60_000)
+    page.screenshot(path=str(SCREENSHOTS / "predict-bad-upload.png"), full_page=True)
+    page.get_by_role("tab", name="Single review").click()  # the rest of the page still works
+    box = page.locator("textarea").first
+    box.fill("A wonderful film with a great actor.")
+    box.press("Control+Enter")
+    page.locator("span.word").first.wait_for(timeout=60_000)
