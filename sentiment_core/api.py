@@ -330,7 +330,6 @@ def _settle(future: asyncio.Future, result=None, error: BaseException | None = N
 # --- the explanation processes -------------------------------------------------------------
 
 EXPLAIN_STARTUP_TIMEOUT_S = 300.0  # for a new explanation process to load its model; a bug past it
-EXPLAIN_NICENESS = 0  # added to the explanation processes' scheduling niceness (Unix)
 _PRELOAD = ["sentiment_core.api", "sentiment_core.explain", "sentiment_core.modeling", "captum.attr"]
 
 
@@ -364,9 +363,6 @@ def _explainer_main(conn, predictor, threads: int, environ: dict[str, str], cwd:
     with contextlib.suppress(OSError):
         os.chdir(cwd)
     get_settings.cache_clear()
-    if EXPLAIN_NICENESS:
-        with contextlib.suppress(OSError, AttributeError):
-            os.nice(EXPLAIN_NICENESS)
     torch.set_num_threads(threads)
     with contextlib.suppress(RuntimeError):  # already set in this process
         torch.set_num_interop_threads(1)
