@@ -6,27 +6,37 @@
 Endpoints: `GET /health`, `GET /models`, `POST /predict`, `POST /explain`; OpenAPI docs at
 `/docs`. The model is loaded once per worker process at startup (the lifespan), for the run
 named by `create_app(run_id)`, else `SENTIMENT_SERVE_RUN`, else the finished run with the best
-test accuracy. Workers share nothing: each process builds its own app, model and batcher.
+test accuracy. Workers share nothing: each process builds its own app, model, batcher and
+explanation processes.
 
-Model work never runs on the event loop: concurrent `/predict` requests go through a
-`MicroBatcher`, which collects their texts for a few milliseconds (up to
-`SENTIMENT_SERVE_BATCH_SIZE` texts) and runs one `predictor.predict` for all of them in a
-worker thread. A lock serialises model calls (an explanation hooks the embedding layer, so it
-must not overlap a prediction on the same model).
+Model work never runs on the event loop, and the two kinds of work never queue behind each
+other. Concurrent `/predict` requests go through a `MicroBatcher`, which collects their texts
+for a few milliseconds (up to `SENTIMENT_SERVE_BATCH_SIZE` texts) and runs one
+`predictor.predict` for all of them in a worker thread. `/explain` requests go to an
+`ExplainPool`: `SENTIMENT_EXPLAIN_CONCURRENCY` processes of their own, each with its own copy of
+the model (an explanation hooks the embedding layer) on `SENTIMENT_EXPLAIN_THREADS` torch
+threads, and at most `SENTIMENT_EXPLAIN_QUEUE` requests waiting: one more gets 503 with
+Retry-After. An explanation running past `SENTIMENT_EXPLAIN_TIMEOUT_S` is stopped by killing its
+process (504). `/health` reports the queue depths and these limits.
 
 Every error is a 4xx whose message says what to fix: limits (413, naming the setting),
 malformed JSON, invalid UTF-8, wrong types and unreadable texts (400/422), a missing or wrong
-API key (401), an unknown run (404) or one without a usable model (409). Anything else is a
-bug: it is logged and answered 500.
+API key (401), an unknown run (404) or one without a usable model (409); busy (503, naming the
+setting) and too slow (504) for explanations. Anything else is a bug: it is logged and answered 500.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+import multiprocessing
+import os
 import secrets
 import threading
+import time
+import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -39,9 +49,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sentiment_core import runs
-from sentiment_core.errors import BusyError, InputError, SentimentError
-from sentiment_core.explain import METHOD_OPTIONS, METHODS, explain as explain_texts
+from sentiment_core import errors, runs
+from sentiment_core.errors import BusyError, InputError, SentimentError, TimeLimitError
+from sentiment_core.explain import METHOD_OPTIONS, METHODS
 from sentiment_core.settings import Settings, get_settings
 
 logger = logging.getLogger("sentiment_core.api")
@@ -134,6 +144,22 @@ class ExplainResponse(BaseModel):
     words: list[WordOut]
 
 
+class QueuesOut(BaseModel):
+    predictions_waiting: int = Field(description="/predict requests waiting for the micro-batcher")
+    predictions_running: int = Field(description="/predict requests in the batch the model is running")
+    explanations_running: int = Field(description="/explain requests holding an explanation process")
+    explanations_waiting: int = Field(description="/explain requests waiting for a free process")
+    explainers_ready: int = Field(description="explanation processes started, their model loaded")
+
+
+class LimitsOut(BaseModel):
+    serve_batch_size: int = Field(description="most texts per model call (SENTIMENT_SERVE_BATCH_SIZE)")
+    explain_concurrency: int = Field(description="explanations at once (SENTIMENT_EXPLAIN_CONCURRENCY)")
+    explain_queue: int = Field(description="explanation requests that may wait (SENTIMENT_EXPLAIN_QUEUE)")
+    explain_timeout_s: float = Field(description="time limit of one explanation (SENTIMENT_EXPLAIN_TIMEOUT_S)")
+    explain_threads: int = Field(description="torch threads of each explanation process (SENTIMENT_EXPLAIN_THREADS)")
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok"]
     model_loaded: bool
@@ -141,6 +167,8 @@ class HealthResponse(BaseModel):
     family: str
     device: str
     max_length: int
+    queues: QueuesOut = Field(description="this worker's queues (with --workers N, the worker that answered)")
+    limits: LimitsOut
 
 
 class ModelOut(BaseModel):
@@ -169,6 +197,11 @@ RUN_ERRORS = {
     404: {"model": ErrorOut, "description": "no such run"},
     409: {"model": ErrorOut, "description": "the run has no usable model (unfinished or corrupted)"},
 }
+EXPLAIN_ERRORS = {
+    503: {"model": ErrorOut, "description": "every explanation process is busy and the queue is full, or the wait "
+                                             "reached the time limit: retry after Retry-After seconds"},
+    504: {"model": ErrorOut, "description": "the explanation ran past SENTIMENT_EXPLAIN_TIMEOUT_S and was stopped"},
+}
 
 
 # --- the micro-batcher ---------------------------------------------------------------------
@@ -192,6 +225,7 @@ class MicroBatcher:
         self.max_wait = float(max_wait_ms) / 1000
         self.batches = 0  # model calls made (for tests and stats)
         self.largest_batch = 0
+        self.running = 0  # requests in the batch the model is running now
         self._pending: deque[tuple[list[str], asyncio.Future]] = deque()
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -220,6 +254,11 @@ class MicroBatcher:
         self._pending.append((list(texts), future))
         self._wakeup.set()
         return await future
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued for the next batch."""
+        return len(self._pending)
 
     def _queued_texts(self) -> int:
         return sum(len(texts) for texts, _ in self._pending)
@@ -254,6 +293,13 @@ class MicroBatcher:
         texts = [text for item, _ in batch for text in item]
         self.batches += 1
         self.largest_batch = max(self.largest_batch, len(texts))
+        self.running = len(batch)
+        try:
+            await self._answer(batch, texts)
+        finally:
+            self.running = 0
+
+    async def _answer(self, batch: list[tuple[list[str], asyncio.Future]], texts: list[str]) -> None:
         try:
             results = await asyncio.to_thread(self.predict_fn, texts)
         except Exception as error:  # noqa: BLE001 - handed to the callers
@@ -279,6 +325,305 @@ def _settle(future: asyncio.Future, result=None, error: BaseException | None = N
         future.set_exception(error)
     else:
         future.set_result(result)
+
+
+# --- the explanation processes -------------------------------------------------------------
+
+EXPLAIN_STARTUP_TIMEOUT_S = 300.0  # for a new explanation process to load its model; a bug past it
+_PRELOAD = ["sentiment_core.api", "sentiment_core.explain", "sentiment_core.modeling", "captum.attr"]
+
+
+def _process_context():
+    """forkserver where the platform has one, else spawn. A forkserver child forks from a clean
+    server process that imported torch and Captum once, so it starts in well under a second and
+    inherits no lock another thread of this server held (a plain fork of a threaded server could).
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(_PRELOAD)
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _explainer_main(conn, predictor, threads: int, environ: dict[str, str], cwd: str, parent_pid: int) -> None:
+    """One explanation process: answer `(run_id, text, method, target, options)` messages with
+    `("ok", explanation dict)`, `("user_error", kind, message)` or `("bug", traceback)` until the
+    server closes the pipe. `predictor` is the served one; multiprocessing hands its weights over
+    in shared memory (torch's reductions), so this process holds no second copy of them."""
+    import signal
+
+    import torch
+
+    from sentiment_core.explain import explain
+    from sentiment_core.inference import Predictor
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops this process
+    os.environ.clear()  # the server's settings, as they are now (a forkserver child inherits the
+    os.environ.update(environ)  # environment the forkserver started with)
+    with contextlib.suppress(OSError):
+        os.chdir(cwd)
+    get_settings.cache_clear()
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # already set in this process
+        torch.set_num_interop_threads(1)
+    threading.Thread(target=_exit_with, args=(parent_pid,), daemon=True, name="exit-with-server").start()
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            run_id, text, method, target, options = conn.recv()
+        except (EOFError, OSError):  # the server closed the pipe: done
+            return
+        try:
+            chosen = predictor if run_id in (None, predictor.run_id) else Predictor.from_run(run_id)
+            (explanation,) = explain(chosen, [text], method=method, target=target, **options)
+            reply = ("ok", explanation.to_dict())
+        except SentimentError as error:
+            reply = ("user_error", type(error).__name__, str(error))
+        except Exception:  # noqa: BLE001 - a bug: the server answers 500 and logs this
+            reply = ("bug", traceback.format_exc())
+        conn.send(reply)
+
+
+def _exit_with(parent_pid: int) -> None:
+    """Exit when the server process is gone, even in the middle of an explanation."""
+    while True:
+        time.sleep(1.0)
+        try:
+            os.kill(parent_pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except OSError:  # exists, not ours to signal
+            pass
+
+
+def _user_error(kind: str, message: str) -> SentimentError:
+    """The SentimentError an explanation process reported, rebuilt here (by kind, with its message)."""
+    error_class = getattr(errors, kind, None)
+    if not (isinstance(error_class, type) and issubclass(error_class, SentimentError)):
+        error_class = SentimentError
+    error = error_class.__new__(error_class)
+    Exception.__init__(error, message)
+    return error
+
+
+class _Explainer:
+    """One explanation process and this server's end of its pipe. Blocking methods run in threads."""
+
+    def __init__(self, context, predictor, threads: int):
+        self.context, self.predictor, self.threads = context, predictor, threads
+        self.process = None
+        self.conn = None
+        self.ready = False
+        self.closing = False  # the pool is closing: a process that starts now stops at once
+        self._starting: asyncio.Future | None = None
+
+    async def started(self) -> None:
+        """Start the process unless it runs (a failed or killed one is started anew)."""
+        if self.ready:
+            return
+        if self.closing:
+            raise BusyError("The server is shutting down: retry on another one.")
+        if self._starting is None or self._starting.done():
+            self._starting = asyncio.ensure_future(asyncio.to_thread(self._start))
+        await asyncio.shield(self._starting)
+
+    def _start(self) -> None:
+        self.ready = False
+        self.close_pipe()  # the previous process's: nothing reads it any more
+        conn, child_conn = self.context.Pipe()
+        process = self.context.Process(
+            target=_explainer_main, name="sentiment-explainer", daemon=True,
+            args=(child_conn, self.predictor, self.threads, dict(os.environ), os.getcwd(), os.getpid()))
+        process.start()
+        child_conn.close()
+        self.process, self.conn = process, conn
+        if self.closing:
+            self.kill()
+            raise RuntimeError("the server is shutting down")
+        try:
+            reply = conn.recv() if conn.poll(EXPLAIN_STARTUP_TIMEOUT_S) else ("bug", "no answer")
+        except (EOFError, OSError):
+            reply = ("bug", f"it exited with status {process.exitcode}")
+        if reply[0] != "ready":
+            self.kill()
+            self.close_pipe()
+            raise RuntimeError(f"an explanation process could not load the model: {reply[-1]}")
+        self.ready = True
+
+    def ask(self, message: tuple):
+        """Send one request, wait for its reply (blocking)."""
+        self.conn.send(message)
+        return self.conn.recv()
+
+    def kill(self) -> None:
+        """SIGKILL the process and wait for it: whatever it computed stops now."""
+        self.ready = False
+        process = self.process
+        if process is not None and process.pid is not None:
+            with contextlib.suppress(OSError, ValueError):
+                process.kill()
+                process.join(10)
+
+    def close_pipe(self) -> None:
+        """Close this end of the pipe (only once no thread reads it)."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+class ExplainPool:
+    """Explanations in processes of their own: `concurrency` at once, at most `queue` waiting.
+
+    `explain(...)` takes a free process, or waits in line for one (a request beyond `queue`
+    waiting, or one that waited `timeout_s`, gets a BusyError: 503 with Retry-After); the
+    process gets `timeout_s` to answer, else it is killed, which stops the work, and the
+    request gets a TimeLimitError (504); the next request starts a fresh process. Each process
+    has its own predictor object (its weights in shared memory, read only) and runs torch on
+    `threads` threads, so neither its embedding hooks nor its thread count reach the predictions
+    of the server process.
+    """
+
+    def __init__(self, predictor, concurrency: int, queue: int, timeout_s: float, threads: int):
+        self.concurrency, self.queue, self.timeout_s, self.threads = concurrency, queue, timeout_s, threads
+        # Move the weights to shared memory now, before predictions run: moving them later, while
+        # handing the predictor to a process, would free the memory a prediction may be reading.
+        predictor.model.share_memory()
+        context = _process_context()
+        self._explainers = [_Explainer(context, predictor, threads) for _ in range(concurrency)]
+        self._idle = list(self._explainers)
+        self._waiters: deque[asyncio.Future] = deque()
+        self.running = 0
+        self.mean_seconds: float | None = None  # of recent explanations, for Retry-After
+        self._warming: list[asyncio.Future] = []
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    @property
+    def ready(self) -> int:
+        return sum(explainer.ready for explainer in self._explainers)
+
+    def warm_up(self) -> None:
+        """Start the processes in the background (a request waits for its own)."""
+        for explainer in self._explainers:
+            task = asyncio.ensure_future(explainer.started())
+            task.add_done_callback(_log_failed_start)
+            self._warming.append(task)
+
+    async def close(self) -> None:
+        while self._waiters:
+            _settle(self._waiters.popleft(), error=BusyError("The server is shutting down: retry on another one."))
+        for explainer in self._explainers:
+            explainer.closing = True
+            await asyncio.to_thread(explainer.kill)
+        for task in self._warming:
+            with contextlib.suppress(Exception):
+                await task
+        for explainer in self._explainers:
+            await asyncio.to_thread(explainer.kill)  # one that started while the others were stopped
+        for explainer in self._idle:  # a busy one's pipe is still read by its request's thread
+            explainer.close_pipe()
+
+    def retry_after(self) -> float:
+        """Seconds until a request sent now would likely find room."""
+        mean = self.mean_seconds if self.mean_seconds is not None else self.timeout_s / 4
+        return max(1.0, min(self.timeout_s, mean * (self.waiting + 1) / self.concurrency))
+
+    async def explain(self, run_id: str | None, text: str, method: str, target: str | None, options: dict) -> dict:
+        """The explanation dict (`Explanation.to_dict()`) of `text`, computed in a free process."""
+        explainer = await self._acquire()
+        try:
+            return await self._run(explainer, (run_id, text, method, target, options))
+        finally:
+            self._release(explainer)
+
+    async def _acquire(self) -> _Explainer:
+        if self._idle and not self._waiters:
+            self.running += 1
+            return self._idle.pop()
+        if len(self._waiters) >= self.queue:
+            raise BusyError(
+                f"All {self.concurrency} explanation process(es) are busy and {len(self._waiters)} request(s) "
+                f"already wait (SENTIMENT_EXPLAIN_CONCURRENCY={self.concurrency}, "
+                f"SENTIMENT_EXPLAIN_QUEUE={self.queue}): retry later, or raise those settings.",
+                retry_after=self.retry_after())
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        try:
+            await asyncio.wait({future}, timeout=self.timeout_s)
+        except asyncio.CancelledError:
+            self._forget(future)
+            raise
+        if not future.done():
+            self._forget(future)
+            raise BusyError(
+                f"Waited {self.timeout_s:g} s (SENTIMENT_EXPLAIN_TIMEOUT_S) for one of the {self.concurrency} "
+                f"explanation process(es) (SENTIMENT_EXPLAIN_CONCURRENCY): retry later, or raise "
+                "SENTIMENT_EXPLAIN_CONCURRENCY.", retry_after=self.retry_after())
+        return future.result()
+
+    def _forget(self, future: asyncio.Future) -> None:
+        """A waiter that gave up: pass on the process it may have been handed just now."""
+        if future.done() and not future.cancelled() and future.exception() is None:
+            self._release(future.result())
+            return
+        with contextlib.suppress(ValueError):
+            self._waiters.remove(future)
+        future.cancel()
+
+    def _release(self, explainer: _Explainer) -> None:
+        while self._waiters:
+            future = self._waiters.popleft()
+            if not future.done():
+                future.set_result(explainer)  # it stays running, now for this waiter
+                return
+        self.running -= 1
+        self._idle.append(explainer)
+
+    async def _run(self, explainer: _Explainer, message: tuple) -> dict:
+        await explainer.started()  # loading the model does not count against the time limit
+        began = time.monotonic()
+        asked = asyncio.ensure_future(asyncio.to_thread(explainer.ask, message))
+        try:
+            await asyncio.wait({asked}, timeout=self.timeout_s)
+        except asyncio.CancelledError:  # the request was dropped: stop its work too
+            await self._stop(explainer, asked)
+            raise
+        if not asked.done():
+            await self._stop(explainer, asked)
+            raise TimeLimitError(
+                f"The explanation took longer than {self.timeout_s:g} s (SENTIMENT_EXPLAIN_TIMEOUT_S) and was "
+                "stopped: use fewer steps, a faster method (gradient_x_input, occlusion), a shorter text, or "
+                "raise SENTIMENT_EXPLAIN_TIMEOUT_S.")
+        try:
+            reply = asked.result()
+        except (EOFError, OSError) as error:  # the process died (killed from outside, out of memory)
+            await self._stop(explainer, asked)
+            raise RuntimeError(f"the explanation process exited while explaining "
+                               f"(status {explainer.process.exitcode})") from error
+        seconds = time.monotonic() - began
+        self.mean_seconds = seconds if self.mean_seconds is None else 0.7 * self.mean_seconds + 0.3 * seconds
+        if reply[0] == "ok":
+            return reply[1]
+        if reply[0] == "user_error":
+            raise _user_error(reply[1], reply[2])
+        raise RuntimeError(f"the explanation process failed:\n{reply[-1]}")
+
+    @staticmethod
+    async def _stop(explainer: _Explainer, asked: asyncio.Future) -> None:
+        await asyncio.shield(asyncio.to_thread(explainer.kill))
+        with contextlib.suppress(BaseException):
+            await asyncio.wait({asked}, timeout=10)  # the reading thread sees the pipe close
+        if asked.done():
+            explainer.close_pipe()
+            if not asked.cancelled():
+                asked.exception()  # retrieved: the pipe's EOFError is expected here
+
+
+def _log_failed_start(task: asyncio.Future) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("an explanation process did not start (requests will retry): %s", task.exception())
 
 
 # --- errors --------------------------------------------------------------------------------
@@ -477,14 +822,16 @@ def _finite(value: float | None) -> float | None:
 
 
 class _Service:
-    """Per-app state: the served predictor, its batcher and the model lock. Nothing module-level."""
+    """Per-app state: the served predictor, its batcher, its explanation pool and the prediction
+    lock. Nothing module-level."""
 
     def __init__(self, settings: Settings, run_id: str | None, predictor=None):
         self.settings = settings
         self.requested_run = run_id
         self.predictor = predictor
         self.batcher: MicroBatcher | None = None
-        self.lock = threading.Lock()
+        self.explainers: ExplainPool | None = None
+        self.lock = threading.Lock()  # predictions only: explanations run in their own processes
         self.default_threads = 1  # torch's own thread count, read at startup
 
     def load(self) -> None:
@@ -509,8 +856,36 @@ class _Service:
             return self.settings.serve_threads
         return self.default_threads if predictor.family == "pretrained" else 1
 
-    def run_model(self, predictor, call: str | Callable, *args, **kwargs):
-        """Call `predictor.<call>` (or `call(predictor, ...)`) (in a worker thread) alone and on `threads_for` torch threads.
+    def explain_threads(self) -> int:
+        """SENTIMENT_EXPLAIN_THREADS, else half the cores this process may use, shared by the
+        explanation processes (at least 1 each): on 2 cores, 1, and a core stays for predictions."""
+        if self.settings.explain_threads:
+            return self.settings.explain_threads
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, cores // (2 * self.settings.explain_concurrency))
+
+    def explain_pool(self) -> ExplainPool:
+        settings = self.settings
+        return ExplainPool(self.predictor, settings.explain_concurrency, settings.explain_queue,
+                           settings.explain_timeout_s, self.explain_threads())
+
+    def health(self) -> HealthResponse:
+        p, batcher, explainers, settings = self.predictor, self.batcher, self.explainers, self.settings
+        queues = QueuesOut(
+            predictions_waiting=batcher.waiting if batcher else 0,
+            predictions_running=batcher.running if batcher else 0,
+            explanations_running=explainers.running if explainers else 0,
+            explanations_waiting=explainers.waiting if explainers else 0,
+            explainers_ready=explainers.ready if explainers else 0)
+        limits = LimitsOut(
+            serve_batch_size=settings.serve_batch_size, explain_concurrency=settings.explain_concurrency,
+            explain_queue=settings.explain_queue, explain_timeout_s=settings.explain_timeout_s,
+            explain_threads=self.explain_threads())
+        return HealthResponse(status="ok", model_loaded=p is not None, run=p.run_id, family=p.family,
+                              device=str(p.device), max_length=p.max_length, queues=queues, limits=limits)
+
+    def run_model(self, predictor, call: str, *args, **kwargs):
+        """Call `predictor.<call>` (in a worker thread) alone and on `threads_for` torch threads.
 
         A thread keeps the torch thread count it started with, so each model call sets it where it runs.
         """
@@ -571,12 +946,15 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
             await asyncio.to_thread(service.load)
             logger.info("serving run %s (%s) on %s with %d torch thread(s)", service.predictor.run_id,
                         service.predictor.family, service.predictor.device, service.threads_for(service.predictor))
+            service.explainers = await asyncio.to_thread(service.explain_pool)
             service.batcher = MicroBatcher(service.predict_served, settings.serve_batch_size,
                                            settings.serve_batch_wait_ms)
             await service.batcher.start()
+            service.explainers.warm_up()
             try:
                 yield
             finally:
+                await service.explainers.close()
                 await service.batcher.close()
         finally:
             torch.set_num_threads(service.default_threads)  # run_model changed it for the whole process
@@ -606,11 +984,9 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type", "X-API-Key", "Authorization"])
 
-    @app.get("/health", response_model=HealthResponse, summary="Is the model loaded, and which one")
+    @app.get("/health", response_model=HealthResponse, summary="Is the model loaded, which one, how busy and with what limits")
     async def health() -> HealthResponse:
-        p = service.predictor
-        return HealthResponse(status="ok", model_loaded=p is not None, run=p.run_id, family=p.family,
-                              device=str(p.device), max_length=p.max_length)
+        return service.health()
 
     @app.get("/models", response_model=ModelsResponse, responses=ERRORS, summary="Finished runs and their test metrics")
     async def models() -> ModelsResponse:
@@ -638,7 +1014,7 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
         return PredictResponse(run=chosen.run_id, predictions=[
             PredictionOut(**{**p.to_dict(), "probability": _finite(p.probability) or 0.0}) for p in predictions])
 
-    @app.post("/explain", response_model=ExplainResponse, responses={**ERRORS, **RUN_ERRORS},
+    @app.post("/explain", response_model=ExplainResponse, responses={**ERRORS, **RUN_ERRORS, **EXPLAIN_ERRORS},
               summary="Word attributions (Captum) for one text")
     async def explain(request: ExplainRequest):
         service.check_text(request.text, ["body", "text"])
@@ -646,12 +1022,11 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
         option = METHOD_OPTIONS[request.method][0]
         options = {option: request.steps} if option and request.steps else {}
         try:
-            (explanation,) = await asyncio.to_thread(
-                service.run_model, chosen, explain_texts, [request.text], method=request.method,
-                target=request.target, **options)
+            result = await service.explainers.explain(
+                None if chosen is service.predictor else chosen.run_id, request.text, request.method,
+                request.target, options)
         except InputError as error:
             raise ApiError.from_error(error, ["body", "text"], prefix="text: ") from None
-        result = explanation.to_dict()
         for key in ("probability", "delta", "output", "baseline_output"):
             result[key] = _finite(result[key])
         result["probability"] = result["probability"] or 0.0

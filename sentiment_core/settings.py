@@ -41,6 +41,18 @@ class Settings(BaseSettings):
         serve_threads (`SENTIMENT_SERVE_THREADS`): torch threads in each API worker; unset (the
             default): 1 for bow, lstm and transformer (small batches run fastest on one, and the
             other cores serve the event loop), torch's default for a `pretrained` backbone.
+        explain_concurrency (`SENTIMENT_EXPLAIN_CONCURRENCY`): explanations each API worker runs at
+            once, each in its own process (so they never queue behind predictions, nor predictions
+            behind them).
+        explain_queue (`SENTIMENT_EXPLAIN_QUEUE`): explanation requests that may wait for a free
+            process; one more is answered 503 with Retry-After at once.
+        explain_timeout_s (`SENTIMENT_EXPLAIN_TIMEOUT_S`): time limit of one explanation, in
+            seconds: past it the process is killed (the work stops) and the answer is 504. A request
+            that waited this long for a free process gets 503 with Retry-After.
+        explain_threads (`SENTIMENT_EXPLAIN_THREADS`): torch threads of each explanation process;
+            unset (the default): half the cores this process may use, shared by the
+            `explain_concurrency` processes, at least 1 (on 2 cores: 1, and a core stays free for
+            predictions).
         explain_precision (`SENTIMENT_EXPLAIN_PRECISION`): number format of gradient explanations:
             float32, bfloat16, or auto (bfloat16 for transformer checkpoints, the `pretrained` family's
             and any Hugging Face model's, on a CPU with native bfloat16; float32 otherwise). The
@@ -74,6 +86,10 @@ class Settings(BaseSettings):
     serve_batch_size: int = Field(default=16, ge=1)
     serve_batch_wait_ms: float = Field(default=2.0, ge=0.0, le=1000.0)
     serve_threads: int | None = Field(default=None, ge=1, le=256)
+    explain_concurrency: int = Field(default=1, ge=1, le=64)
+    explain_queue: int = Field(default=4, ge=0, le=10_000)
+    explain_timeout_s: float = Field(default=60.0, gt=0.0, le=86_400.0)
+    explain_threads: int | None = Field(default=None, ge=1, le=256)
     explain_precision: Literal["auto", "float32", "bfloat16"] = "auto"
     max_loaded_models: int = Field(default=3, ge=1, le=100)
     allow_pickle_weights: bool = False

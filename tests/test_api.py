@@ -56,8 +56,13 @@ def assert_names(response, status: int, *words: str) -> dict:
 
 def test_health_and_models(client):
     health = assert_names(client.get("/health"), 200)
+    queues, limits = health.pop("queues"), health.pop("limits")
     assert health == {"status": "ok", "model_loaded": True, "run": RUN_ID, "family": "bow", "device": "cpu",
                       "max_length": 64}
+    assert {key: value for key, value in queues.items() if key != "explainers_ready"} == {
+        "predictions_waiting": 0, "predictions_running": 0, "explanations_running": 0, "explanations_waiting": 0}
+    assert limits == {"serve_batch_size": 16, "explain_concurrency": 1, "explain_queue": 4,
+                      "explain_timeout_s": 60.0, "explain_threads": max(1, len(os.sched_getaffinity(0)) // 2)}
     (model,) = assert_names(client.get("/models"), 200)["models"]
     report = runs.read_json(runs.run_path(RUN_ID) / runs.EVAL_FILE)["test"]
     assert model["run"] == RUN_ID and model["family"] == "bow" and model["serving"] is True
@@ -195,11 +200,17 @@ def test_raw_bodies(client, raw, content_type, status, words):
     assert_names(client.post("/predict", content=raw, headers={"content-type": content_type}), status, *words)
 
 
-def test_unexpected_errors_are_logged_500s_without_details(run_dir, caplog):
-    class Exploding(Predictor):
-        def predict(self, texts, batch_size=64, progress=None):
-            raise RuntimeError("secret internals")
+class Exploding(Predictor):
+    def predict(self, texts, batch_size=64, progress=None):
+        raise RuntimeError("secret internals")
 
+
+class Planted(Predictor):  # module level: explanation processes unpickle the served predictor
+    def logits(self, *args, **kwargs):
+        raise ValueError("planted internal error")
+
+
+def test_unexpected_errors_are_logged_500s_without_details(run_dir, caplog):
     real = Predictor.from_run(RUN_ID)
     exploding = Exploding(real.model, real.tokenizer, "bow", 64, "cpu", RUN_ID)
     with TestClient(api.create_app(predictor=exploding), raise_server_exceptions=False) as client:
@@ -211,10 +222,6 @@ def test_unexpected_errors_are_logged_500s_without_details(run_dir, caplog):
 @pytest.mark.parametrize("path, body", [("/predict", {"texts": GOOD}), ("/explain", {"text": GOOD[0]})])
 def test_an_internal_value_error_is_a_500_with_a_request_id(run_dir, caplog, path, body):
     """A ValueError raised inside the model (numpy, torch, a bug) is not the user's mistake: 500, not 422."""
-    class Planted(Predictor):
-        def logits(self, *args, **kwargs):
-            raise ValueError("planted internal error")
-
     real = Predictor.from_run(RUN_ID)
     planted = Planted(real.model, real.tokenizer, "bow", 64, "cpu", RUN_ID)
     with TestClient(api.create_app(predictor=planted), raise_server_exceptions=False) as client:
@@ -401,6 +408,10 @@ def test_real_server_with_two_workers(run_dir, tmp_path):
         answers = [httpx.post(f"http://127.0.0.1:{port}/predict", json={"texts": GOOD}, timeout=30) for _ in range(6)]
         assert all(a.status_code == 200 for a in answers)
         assert len({json.dumps(a.json()) for a in answers}) == 1  # both workers give the same answer
+        explained = httpx.post(f"http://127.0.0.1:{port}/explain", json={"text": GOOD[0]}, timeout=120)
+        assert explained.status_code == 200 and explained.json()["words"]  # in that worker's own process
+        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=30).json()
+        assert health["limits"]["explain_concurrency"] == 1 and health["queues"]["explanations_running"] == 0
     finally:
         server.terminate()
         try:
@@ -429,3 +440,132 @@ def test_a_half_written_run_is_reported_not_crashed_on(client):
     assert_names(client.post("/predict", json={"texts": GOOD, "run": "half"}), 409, "half-written or corrupted")
     (half / runs.RUN_FILE).unlink()
     assert_names(client.post("/predict", json={"texts": GOOD, "run": "half"}), 409, "run.json")
+
+
+# --- explanations in their own processes: limits, 503, 504, isolation -----------------------------
+
+class BlockingPredictor(Predictor):
+    """The fake slow explainer: an explanation's first forward pass writes `started-<pid>` in
+    `self.folder`, then waits for a `release` file there, bumping `heartbeat` every 20 ms while it
+    waits. Predictions never call `positive_log_odds`, so they are not slowed."""
+
+    folder = ""
+
+    def positive_log_odds(self, *args, **kwargs):
+        folder = Path(self.folder)
+        (folder / f"started-{os.getpid()}").touch()
+        beats = 0
+        while not (folder / "release").exists():
+            beats += 1
+            (folder / "heartbeat").write_text(str(beats))
+            time.sleep(0.02)
+        return super().positive_log_odds(*args, **kwargs)
+
+
+def blocking_predictor(folder: Path) -> BlockingPredictor:
+    real = Predictor.from_run(RUN_ID)
+    slow = BlockingPredictor(real.model, real.tokenizer, "bow", 64, "cpu", RUN_ID)
+    slow.folder = str(folder)
+    return slow
+
+
+async def wait_until(check, seconds: float = 120.0) -> None:
+    """Poll `check()` (sync or async) every 20 ms (a session's first explanation process may take a while)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        assert time.monotonic() < deadline, "timed out waiting"
+        await asyncio.sleep(0.02)
+
+
+def started_pids(folder: Path) -> list[int]:
+    return sorted(int(path.name.split("-")[1]) for path in folder.glob("started-*"))
+
+
+def test_explanations_are_bounded_and_never_hold_up_predictions(monkeypatch, run_dir, tmp_path):
+    settings_env(monkeypatch, SENTIMENT_EXPLAIN_CONCURRENCY=1, SENTIMENT_EXPLAIN_QUEUE=1, SENTIMENT_EXPLAIN_TIMEOUT_S=60)
+    app = api.create_app(predictor=blocking_predictor(tmp_path))
+
+    async def scenario():
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120) as client:
+                async def queues() -> dict:
+                    return (await client.get("/health")).json()["queues"]
+
+                async def one_waits() -> bool:
+                    return (await queues())["explanations_waiting"] == 1
+
+                first = asyncio.create_task(client.post("/explain", json={"text": GOOD[0]}))
+                await wait_until(lambda: started_pids(tmp_path))
+                assert (await queues())["explanations_running"] == 1
+                second = asyncio.create_task(client.post("/explain", json={"text": GOOD[1]}))
+                await wait_until(one_waits)
+
+                refused = await client.post("/explain", json={"text": GOOD[0]})  # the queue (1) is full
+                assert refused.status_code == 503, refused.text
+                assert int(refused.headers["retry-after"]) >= 1
+                assert "SENTIMENT_EXPLAIN_QUEUE=1" in refused.text and "SENTIMENT_EXPLAIN_CONCURRENCY=1" in refused.text
+
+                began = time.perf_counter()  # an explanation is running: a prediction is answered anyway
+                predicted = await client.post("/predict", json={"texts": GOOD})
+                assert predicted.status_code == 200 and time.perf_counter() - began < 10
+                assert not first.done() and not second.done()
+
+                (tmp_path / "release").touch()
+                answers = [await first, await second]
+                assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+                assert [a.json()["text"] for a in answers] == GOOD[:2] and answers[0].json()["words"]
+                assert await queues() == {"predictions_waiting": 0, "predictions_running": 0,
+                                          "explanations_running": 0, "explanations_waiting": 0, "explainers_ready": 1}
+                assert started_pids(tmp_path) and os.getpid() not in started_pids(tmp_path)  # another process
+
+    asyncio.run(scenario())
+
+
+def test_an_explanation_past_its_time_limit_is_stopped_and_answered_504(monkeypatch, run_dir, tmp_path):
+    settings_env(monkeypatch, SENTIMENT_EXPLAIN_TIMEOUT_S=1)
+    with TestClient(api.create_app(predictor=blocking_predictor(tmp_path))) as client:
+        response = client.post("/explain", json={"text": GOOD[0]})
+        assert_names(response, 504, "longer than 1 s", "SENTIMENT_EXPLAIN_TIMEOUT_S", "stopped")
+        (pid,) = started_pids(tmp_path)
+        with pytest.raises(ProcessLookupError):  # killed and reaped: the work stopped
+            os.kill(pid, 0)
+        beats = (tmp_path / "heartbeat").read_text()
+        time.sleep(0.2)
+        assert (tmp_path / "heartbeat").read_text() == beats
+        assert client.get("/health").json()["queues"]["explanations_running"] == 0
+        (tmp_path / "release").touch()  # the next request gets a fresh process
+        assert assert_names(client.post("/explain", json={"text": GOOD[0]}), 200)["words"]
+        assert len(started_pids(tmp_path)) == 2
+
+
+def test_a_request_that_waited_the_time_limit_for_a_process_gets_503(run_dir):
+    pool = api.ExplainPool(Predictor.from_run(RUN_ID), concurrency=1, queue=2, timeout_s=0.2, threads=1)
+
+    async def scenario():
+        held = await pool._acquire()  # the only process is taken (as by a long explanation)
+        with pytest.raises(api.BusyError, match="Waited 0.2 s .*SENTIMENT_EXPLAIN_TIMEOUT_S") as caught:
+            await pool.explain(None, GOOD[0], "integrated_gradients", None, {})
+        assert caught.value.retry_after >= 1 and pool.waiting == 0
+        pool._release(held)
+        assert pool.running == 0 and len(pool._idle) == 1
+        await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_explain_threads_default_to_half_the_cores_shared_by_the_processes(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert api._Service(get_settings(), None).explain_threads() == 4
+    settings_env(monkeypatch, SENTIMENT_EXPLAIN_CONCURRENCY=3)
+    assert api._Service(get_settings(), None).explain_threads() == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    settings_env(monkeypatch, SENTIMENT_EXPLAIN_CONCURRENCY=1)
+    assert api._Service(get_settings(), None).explain_threads() == 1  # 2 cores: one stays for predictions
+    settings_env(monkeypatch, SENTIMENT_EXPLAIN_THREADS=2)
+    assert api._Service(get_settings(), None).explain_threads() == 2
