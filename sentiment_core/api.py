@@ -51,13 +51,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sentiment_core import errors, runs
 from sentiment_core.errors import BusyError, InputError, SentimentError, TimeLimitError
+from sentiment_core.explain import MAX_STEPS as MAX_EXPLAIN_STEPS
 from sentiment_core.explain import METHOD_OPTIONS, METHODS
 from sentiment_core.settings import Settings, get_settings
 
 logger = logging.getLogger("sentiment_core.api")
 
 OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
-MAX_EXPLAIN_STEPS = 500
 LABEL = Literal["negative", "positive"]
 
 
@@ -68,15 +68,24 @@ def _check_run_id(value: str | None) -> str | None:
 
 
 class RunChoice(BaseModel):
-    """The optional `run` of a request: a plain run id, checked like everywhere else."""
+    """Which model answers: `model` (a finished run's id, or the model this server serves, as GET /models
+    lists them) or `run` (a run id); default: the served model."""
 
-    run: str | None = Field(default=None, description="run id (default: the run this server serves)",
+    run: str | None = Field(default=None, description="run id (default: the model this server serves)",
                             json_schema_extra={"pattern": runs.RUN_ID_PATTERN.pattern})
+    model: str | None = Field(default=None, max_length=500, description="a model GET /models lists: a finished "
+                              "run's id or the served model's source (default: the served model)")
 
     @field_validator("run")
     @classmethod
     def _valid_run(cls, value: str | None) -> str | None:
         return _check_run_id(value)
+
+    def chosen_source(self) -> str | None:
+        if self.run is not None and self.model is not None and self.run != self.model:
+            raise ApiError(422, f"Give `model` or `run`, not both (got model {self.model!r} and run {self.run!r}).",
+                           ["body", "model"])
+        return self.model if self.model is not None else self.run
 
 
 class PredictRequest(RunChoice):
@@ -113,9 +122,12 @@ class PredictionOut(BaseModel):
     total_tokens: int
     read_until: int = Field(description="the model read characters [0, read_until) of the text")
     notes: list[str]
+    class_probabilities: dict[str, float] = Field(
+        default_factory=dict, description="each of the model's classes (a neutral or star-rated model has more than two)")
 
 
 class PredictResponse(BaseModel):
+    model: str = Field(description="the model that answered (its source: run id, folder or hub id)")
     run: str | None
     predictions: list[PredictionOut]
 
@@ -128,6 +140,7 @@ class WordOut(BaseModel):
 
 
 class ExplainResponse(BaseModel):
+    model: str = Field(description="the model that answered (its source: run id, folder or hub id)")
     run: str | None
     text: str
     method: str
@@ -142,6 +155,7 @@ class ExplainResponse(BaseModel):
     read_until: int
     notes: list[str]
     words: list[WordOut]
+    class_probabilities: dict[str, float] = Field(default_factory=dict, description="each of the model's classes")
 
 
 class QueuesOut(BaseModel):
@@ -163,6 +177,7 @@ class LimitsOut(BaseModel):
 class HealthResponse(BaseModel):
     status: Literal["ok"]
     model_loaded: bool
+    model: str = Field(description="the served model's source: run id, folder or hub id")
     run: str | None
     family: str
     device: str
@@ -172,7 +187,10 @@ class HealthResponse(BaseModel):
 
 
 class ModelOut(BaseModel):
-    run: str
+    model: str = Field(description="what to send as `model`: a run id, or the served model's source")
+    run: str | None
+    kind: Literal["trained", "evaluation", "served"] = Field(
+        description="a training run, an evaluation run of an outside model, or the served model (not a run)")
     family: str | None
     loss: str | None
     serving: bool
@@ -355,7 +373,7 @@ def _explainer_main(conn, predictor, threads: int, environ: dict[str, str], cwd:
     import torch
 
     from sentiment_core.explain import explain
-    from sentiment_core.inference import Predictor
+    from sentiment_core.sources import load_predictor
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops this process
     os.environ.clear()  # the server's settings, as they are now (a forkserver child inherits the
@@ -370,11 +388,11 @@ def _explainer_main(conn, predictor, threads: int, environ: dict[str, str], cwd:
     conn.send(("ready", os.getpid()))
     while True:
         try:
-            run_id, text, method, target, options = conn.recv()
+            source, text, method, target, options = conn.recv()
         except (EOFError, OSError):  # the server closed the pipe: done
             return
         try:
-            chosen = predictor if run_id in (None, predictor.run_id) else Predictor.from_run(run_id)
+            chosen = predictor if source in (None, predictor.name) else load_predictor(source)
             (explanation,) = explain(chosen, [text], method=method, target=target, **options)
             reply = ("ok", explanation.to_dict())
         except SentimentError as error:
@@ -825,9 +843,9 @@ class _Service:
     """Per-app state: the served predictor, its batcher, its explanation pool and the prediction
     lock. Nothing module-level."""
 
-    def __init__(self, settings: Settings, run_id: str | None, predictor=None):
+    def __init__(self, settings: Settings, source: str | None, predictor=None):
         self.settings = settings
-        self.requested_run = run_id
+        self.requested_source = source
         self.predictor = predictor
         self.batcher: MicroBatcher | None = None
         self.explainers: ExplainPool | None = None
@@ -835,26 +853,30 @@ class _Service:
         self.default_threads = 1  # torch's own thread count, read at startup
 
     def load(self) -> None:
-        from sentiment_core.inference import Predictor, best_run_id
+        from sentiment_core.inference import best_run_id
+        from sentiment_core.sources import load_predictor
 
         if self.predictor is not None:
             return
-        run_id = self.requested_run or self.settings.serve_run or best_run_id()
-        if run_id is None:
+        source = self.requested_source or served_source(self.settings) or best_run_id()
+        if source is None:
             raise runs.RunError(
                 f"No finished run to serve in {runs.models_dir()}: train one first "
-                "(python -m sentiment_core train --model bow) or pass --run.")
-        self.predictor = Predictor.from_run(run_id)
+                "(python -m sentiment_core train --model bow), or pass --model (a checkpoint folder or hub id).")
+        self.predictor = load_predictor(source)
 
     def predict_served(self, texts: list[str]):
         return self.run_model(self.predictor, "predict", texts, batch_size=self.settings.serve_batch_size)
 
     def threads_for(self, predictor) -> int:
         """SENTIMENT_SERVE_THREADS, else 1 for the small from-scratch families (small batches run
-        fastest on one, the other cores serve the event loop) and torch's default for a backbone."""
+        fastest on one, the other cores serve the event loop) and torch's default for a transformer
+        backbone (ours or any Hugging Face checkpoint)."""
         if self.settings.serve_threads:
             return self.settings.serve_threads
-        return self.default_threads if predictor.family == "pretrained" else 1
+        from sentiment_core.inference import WORD_FAMILIES
+
+        return 1 if predictor.family in WORD_FAMILIES else self.default_threads
 
     def explain_threads(self) -> int:
         """SENTIMENT_EXPLAIN_THREADS, else half the cores this process may use, shared by the
@@ -881,7 +903,7 @@ class _Service:
             serve_batch_size=settings.serve_batch_size, explain_concurrency=settings.explain_concurrency,
             explain_queue=settings.explain_queue, explain_timeout_s=settings.explain_timeout_s,
             explain_threads=self.explain_threads())
-        return HealthResponse(status="ok", model_loaded=p is not None, run=p.run_id, family=p.family,
+        return HealthResponse(status="ok", model_loaded=p is not None, model=p.name, run=p.run_id, family=p.family,
                               device=str(p.device), max_length=p.max_length, queues=queues, limits=limits)
 
     def run_model(self, predictor, call: str, *args, **kwargs):
@@ -897,16 +919,20 @@ class _Service:
                 torch.set_num_threads(threads)
             return getattr(predictor, call)(*args, **kwargs) if isinstance(call, str) else call(predictor, *args, **kwargs)
 
-    async def predictor_for(self, run_id: str | None):
-        """The served predictor, or another finished run's (loaded off the event loop, cached)."""
-        if run_id is None or run_id == self.predictor.run_id:
+    async def predictor_for(self, source: str | None):
+        """The served predictor, or a finished run's (loaded off the event loop, cached). Other folders and
+        hub ids are not loaded on request: a server serves the models GET /models lists."""
+        if source is None or source in (self.predictor.name, self.predictor.run_id):
             return self.predictor
         from sentiment_core.inference import Predictor
 
-        if not runs.run_path(run_id).is_dir():
-            raise ApiError(404, f"No run {run_id!r}: GET /models lists the runs this server can use.")
+        if runs.RUN_ID_PATTERN.match(source) and ".." not in source and not runs.run_path(source).is_dir():
+            raise ApiError(404, f"No run {source!r}: GET /models lists the runs and the model this server serves.")
+        if not runs.RUN_ID_PATTERN.match(source) or ".." in source:
+            raise ApiError(404, f"This server does not serve {source!r}: GET /models lists the runs and the model it "
+                                "serves. Serve another checkpoint with `python -m sentiment_core serve --model SRC`.")
         try:
-            return await asyncio.to_thread(Predictor.from_run, run_id)
+            return await asyncio.to_thread(Predictor.from_run, source)
         except runs.RunError as error:
             raise ApiError(409, str(error)) from None
 
@@ -925,8 +951,10 @@ class _Service:
                                 f"character {error.start}), which is not valid Unicode text: send UTF-8 text.", loc) from None
 
 
-def create_app(run_id: str | None = None, *, predictor=None, settings: Settings | None = None) -> FastAPI:
-    """The API for `run_id` (else SENTIMENT_SERVE_RUN, else the best finished run).
+def create_app(run_id: str | None = None, *, model: str | None = None, predictor=None,
+               settings: Settings | None = None) -> FastAPI:
+    """The API for `model` (a model source: run id, checkpoint folder or hub id) or `run_id`, else
+    SENTIMENT_SERVE_MODEL (or SENTIMENT_SERVE_RUN), else the best finished run.
 
     The model loads at startup; `predictor` skips loading (tests). Pass
     `sentiment_core.api:create_app` with `factory=True` to uvicorn: each worker builds its own.
@@ -935,7 +963,7 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
     api_key = settings.api_key.get_secret_value() if settings.api_key is not None else None
     if run_id is not None:
         runs.validate_run_id(run_id)
-    service = _Service(settings, run_id, predictor)
+    service = _Service(settings, model or run_id, predictor)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -944,7 +972,7 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
         service.default_threads = torch.get_num_threads()
         try:
             await asyncio.to_thread(service.load)
-            logger.info("serving run %s (%s) on %s with %d torch thread(s)", service.predictor.run_id,
+            logger.info("serving %s (%s) on %s with %d torch thread(s)", service.predictor.name,
                         service.predictor.family, service.predictor.device, service.threads_for(service.predictor))
             service.explainers = await asyncio.to_thread(service.explain_pool)
             service.batcher = MicroBatcher(service.predict_served, settings.serve_batch_size,
@@ -988,9 +1016,10 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
     async def health() -> HealthResponse:
         return service.health()
 
-    @app.get("/models", response_model=ModelsResponse, responses=ERRORS, summary="Finished runs and their test metrics")
+    @app.get("/models", response_model=ModelsResponse, responses=ERRORS,
+             summary="What this server can answer with: the served model and every finished run, with test metrics")
     async def models() -> ModelsResponse:
-        rows = await asyncio.to_thread(_model_rows, service.predictor.run_id)
+        rows = await asyncio.to_thread(_model_rows, service.predictor)
         return ModelsResponse(models=rows)
 
     @app.post("/predict", response_model=PredictResponse, responses={**ERRORS, **RUN_ERRORS},
@@ -1003,7 +1032,7 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
                                 "(SENTIMENT_MAX_TEXTS): split them over several requests.")
         for index, text in enumerate(request.texts):
             service.check_text(text, ["body", "texts", index])
-        chosen = await service.predictor_for(request.run)
+        chosen = await service.predictor_for(request.chosen_source())
         try:
             if chosen is service.predictor:
                 predictions = await service.batcher.predict(request.texts)
@@ -1011,19 +1040,19 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
                 predictions = await asyncio.to_thread(service.run_model, chosen, "predict", request.texts)
         except InputError as error:
             raise _unreadable(chosen, request.texts, error) from None
-        return PredictResponse(run=chosen.run_id, predictions=[
+        return PredictResponse(model=chosen.name, run=chosen.run_id, predictions=[
             PredictionOut(**{**p.to_dict(), "probability": _finite(p.probability) or 0.0}) for p in predictions])
 
     @app.post("/explain", response_model=ExplainResponse, responses={**ERRORS, **RUN_ERRORS, **EXPLAIN_ERRORS},
               summary="Word attributions (Captum) for one text")
     async def explain(request: ExplainRequest):
         service.check_text(request.text, ["body", "text"])
-        chosen = await service.predictor_for(request.run)
+        chosen = await service.predictor_for(request.chosen_source())
         option = METHOD_OPTIONS[request.method][0]
         options = {option: request.steps} if option and request.steps else {}
         try:
             result = await service.explainers.explain(
-                None if chosen is service.predictor else chosen.run_id, request.text, request.method,
+                None if chosen is service.predictor else chosen.name, request.text, request.method,
                 request.target, options)
         except InputError as error:
             raise ApiError.from_error(error, ["body", "text"], prefix="text: ") from None
@@ -1031,7 +1060,7 @@ def create_app(run_id: str | None = None, *, predictor=None, settings: Settings 
             result[key] = _finite(result[key])
         result["probability"] = result["probability"] or 0.0
         result["words"] = [{**w, "score": _finite(w["score"]) or 0.0} for w in result["words"]]
-        return ExplainResponse(run=chosen.run_id, **result)
+        return ExplainResponse(model=chosen.name, run=chosen.run_id, **result)
 
     return app
 
@@ -1062,37 +1091,49 @@ def _unreadable(predictor, texts: list[str], error: InputError) -> ApiError:
     return ApiError.from_error(error, ["body", "texts"])
 
 
-def _model_rows(serving: str | None) -> list[ModelOut]:
+def _model_rows(served) -> list[ModelOut]:
+    """What this server can answer with: every finished run (trained or evaluation) and the served model."""
     from sentiment_core.inference import finished_runs
 
     rows = []
     for row in finished_runs():
         try:
-            report = runs.read_json(runs.run_path(row["run_id"]) / runs.EVAL_FILE) or {}
+            run_dir = runs.run_path(row["run_id"])
+            report = runs.read_json(run_dir / runs.EVAL_FILE) or {}
+            kind = (runs.read_json(run_dir / runs.RUN_FILE) or {}).get("kind") or "trained"
         except runs.RunError:
-            report = {}
+            report, kind = {}, "trained"
         test = report.get("test") or {}
         metrics = {key: test.get(key) for key in ("accuracy", "f1", "roc_auc", "bce")}
         metrics["ece"] = (test.get("calibration") or {}).get("ece")
         rows.append(ModelOut(
-            run=row["run_id"], family=row.get("family"), loss=row.get("loss"), serving=row["run_id"] == serving,
+            model=row["run_id"], run=row["run_id"], kind=kind if kind == "evaluation" else "trained",
+            family=row.get("family"), loss=row.get("loss"), serving=row["run_id"] == served.run_id,
             created=row.get("created") if isinstance(row.get("created"), str) else None,
             test={key: _finite(value) if isinstance(value, (int, float)) else None for key, value in metrics.items()},
         ))
+    if served.run_id is None:  # a checkpoint folder or hub model, not a run
+        rows.insert(0, ModelOut(model=served.name, run=None, kind="served", family=served.family, loss=None,
+                                serving=True, created=None, test={}))
     return rows
 
 
-def serve(run_id: str | None = None, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+def served_source(settings: Settings) -> str | None:
+    """The model source the settings ask a server to serve: SENTIMENT_SERVE_MODEL, else SENTIMENT_SERVE_RUN."""
+    return settings.serve_model or settings.serve_run
+
+
+def serve(model: str | None = None, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           access_log: bool = True, log_level: str = "info") -> None:
-    """Run the API under uvicorn; with several workers each process loads its own model."""
+    """Run the API under uvicorn for a model source; with several workers each process loads its own model."""
     import os
 
     import uvicorn
 
-    if run_id is not None:
-        # Each worker process builds the app with create_app() and reads the run from its Settings:
+    if model is not None:
+        # Each worker process builds the app with create_app() and reads the model from its Settings:
         # the environment is how the choice reaches them.
-        os.environ["SENTIMENT_SERVE_RUN"] = runs.validate_run_id(run_id)
+        os.environ["SENTIMENT_SERVE_MODEL"] = model
         get_settings.cache_clear()
     uvicorn.run("sentiment_core.api:create_app", factory=True, host=host, port=port, workers=workers,
                 access_log=access_log, log_level=log_level)

@@ -139,7 +139,7 @@ def _predict(args: argparse.Namespace) -> int:
     predictor = _load_model(args)
     records = predict_records(predictor, [text for _, _, text in rows])
     for (origin, index, text), record in zip(rows, records):
-        print(dumps({"model": predictor.source.text, "input": origin, "row": index, "text": text, **record}))
+        print(dumps({"model": predictor.name, "input": origin, "row": index, "text": text, **record}))
     return 0
 
 
@@ -156,7 +156,7 @@ def _explain(args: argparse.Namespace) -> int:
         raise InputError("--out and --html go with --file; for one TEXT the explanation is printed.")
     predictor = _load_model(args)
     (explanation,) = explain(predictor, [args.text], method=args.method, target=args.target, **options)
-    print(dumps({"model": predictor.source.text, "run": predictor.run_id, **explanation.to_dict()}, indent=2))
+    print(dumps({"model": predictor.name, "run": predictor.run_id, **explanation.to_dict()}, indent=2))
     return 0
 
 
@@ -168,7 +168,7 @@ def _explain_file(args: argparse.Namespace, options: dict) -> int:
                          "JSON line per row (an interrupted export continues where it stopped).")
     predictor = _load_model(args)
     result = explain_file(predictor, args.file, args.out, method=args.method, target=args.target, options=options,
-                          html_path=args.html, progress=_progress_bar("explaining", "row"), model=predictor.source.text)
+                          html_path=args.html, progress=_progress_bar("explaining", "row"), model=predictor.name)
     print(dumps(result.to_dict(), indent=2))
     return 0
 
@@ -371,21 +371,23 @@ def _add_compare_parser(commands) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from sentiment_core import api, runs
-    from sentiment_core.inference import Predictor, best_run_id
+    from sentiment_core import api
     from sentiment_core.settings import get_settings
+    from sentiment_core.sources import load_predictor
 
-    run_id = args.run or get_settings().serve_run or best_run_id()
-    if run_id is None:
-        raise RunError("No finished run to serve: train one first (python -m sentiment_core train --model bow).")
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
-    if args.workers == 1:
-        Predictor.from_run(run_id)  # a clear error now rather than a failed startup; cached for the server
-    elif not (runs.run_path(run_id) / runs.BEST_DIR / "config.json").exists():
-        Predictor.from_run(run_id)  # raises the same clear RunError; the workers load their own copies
-    print(f"serving run {run_id} on http://{args.host}:{args.port} (docs: /docs), {args.workers} worker(s)", flush=True)
-    api.serve(run_id, host=args.host, port=args.port, workers=args.workers,
+    settings = get_settings()
+    if args.model or args.run:
+        source = _model_source(args)
+    else:
+        source = api.served_source(settings) or _model_source(args)
+    # A clear error now rather than a failed startup (and a hub model downloaded once, before the workers
+    # start); with one worker the loaded model is the one the server uses.
+    loaded = load_predictor(source, progress=_progress_bar("downloading", "B"))
+    print(f"serving {loaded.name} ({loaded.family}) on http://{args.host}:{args.port} (docs: /docs), "
+          f"{args.workers} worker(s)", flush=True)
+    api.serve(source, host=args.host, port=args.port, workers=args.workers,
               access_log=not args.no_access_log, log_level=args.log_level)
     return 0
 
@@ -400,12 +402,14 @@ def _export(args: argparse.Namespace) -> int:
 
 def _add_serve_parsers(commands) -> None:
     serve = commands.add_parser(
-        "serve", help="serve a run over a REST API (FastAPI + uvicorn)",
-        description="Serve a run's best model over HTTP: GET /health, GET /models, POST /predict, POST /explain, "
+        "serve", help="serve a model over a REST API (FastAPI + uvicorn)",
+        description="Serve a model (a run, a checkpoint folder or a hub id) over HTTP: GET /health, GET /models, POST /predict, POST /explain, "
         "OpenAPI docs at /docs. Limits and the optional API key come from the settings (SENTIMENT_MAX_TEXTS, "
         "SENTIMENT_MAX_CHARS, SENTIMENT_MAX_BODY_BYTES, SENTIMENT_API_KEY).",
     )
-    serve.add_argument("--run", help="run id (default: SENTIMENT_SERVE_RUN, else the finished run with the best test accuracy)")
+    serve.add_argument("--model", metavar="SRC", help=MODEL_HELP.replace("(default:", "(default: SENTIMENT_SERVE_MODEL, "
+                       "else"))
+    serve.add_argument("--run", metavar="RUN", help="a run id (the same as --model RUN)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 in a container)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes, each with its own model (default 1)")

@@ -227,6 +227,11 @@ class Predictor:
         self.uses_token_types = (not self.word_level and "token_type_ids" in tokenizer.model_input_names
                                  and "token_type_ids" in inspect.signature(model.forward).parameters)
 
+    @property
+    def name(self) -> str:
+        """How a user names this model: its source (run id, folder or hub id), else its run id."""
+        return self.source.text if self.source is not None else (self.run_id or "model")
+
     # --- loading ----------------------------------------------------------------------
 
     @classmethod

@@ -24,8 +24,10 @@ class Settings(BaseSettings):
         device (`SENTIMENT_DEVICE`): `auto` (cuda, then mps, then cpu), `cpu`, `cuda` or `mps`.
         validation_fraction (`SENTIMENT_VALIDATION_FRACTION`): share of train held out for validation.
         seed (`SENTIMENT_SEED`): seed of the validation split (and default training seed).
-        serve_run (`SENTIMENT_SERVE_RUN`): run the REST API serves (default: the finished run with
-            the best test accuracy); `python -m sentiment_core serve --run R` sets it.
+        serve_model (`SENTIMENT_SERVE_MODEL`): model source the REST API serves: a run id, a checkpoint
+            folder or a hub id (default: SENTIMENT_SERVE_RUN, else the finished run with the best test
+            accuracy); `python -m sentiment_core serve --model SRC` sets it.
+        serve_run (`SENTIMENT_SERVE_RUN`): the run the REST API serves (the older name of serve_model for a run).
         api_key (`SENTIMENT_API_KEY`): when set, the API refuses requests without it (401) in the
             `X-API-Key` header or as `Authorization: Bearer <key>`; /health and the docs stay open.
         max_texts (`SENTIMENT_MAX_TEXTS`): most texts in one /predict request.
@@ -77,6 +79,7 @@ class Settings(BaseSettings):
     validation_fraction: float = Field(default=0.1, gt=0.0, lt=1.0)
     seed: int = 42
     serve_run: str | None = None
+    serve_model: str | None = None
     api_key: SecretStr | None = None
     max_texts: int = Field(default=64, ge=1)
     max_chars: int = Field(default=20_000, ge=1)

@@ -56,7 +56,8 @@ def assert_names(response, status: int, *words: str) -> dict:
 
 def test_health_and_models(client):
     health = assert_names(client.get("/health"), 200)
-    queues, limits = health.pop("queues"), health.pop("limits")
+    queues, limits, model = health.pop("queues"), health.pop("limits"), health.pop("model")
+    assert model == RUN_ID  # the model that answers, as a source (here a run id)
     assert health == {"status": "ok", "model_loaded": True, "run": RUN_ID, "family": "bow", "device": "cpu",
                       "max_length": 64}
     assert {key: value for key, value in queues.items() if key != "explainers_ready"} == {
@@ -569,3 +570,30 @@ def test_explain_threads_default_to_half_the_cores_shared_by_the_processes(monke
     assert api._Service(get_settings(), None).explain_threads() == 1  # 2 cores: one stays for predictions
     settings_env(monkeypatch, SENTIMENT_EXPLAIN_THREADS=2)
     assert api._Service(get_settings(), None).explain_threads() == 2
+
+
+
+# --- any model source (issue 12) -----------------------------------------------------------------
+
+def test_a_checkpoint_folder_is_served_and_listed(run_dir, tmp_path):
+    from sentiment_core import sources
+    from tests.checkpoint_helpers import roberta_checkpoint
+
+    sources.clear_loaded_models()
+    folder = str(roberta_checkpoint(tmp_path / "three-classes").resolve())
+    with TestClient(api.create_app(model=folder)) as client:
+        health = assert_names(client.get("/health"), 200)
+        assert health["model"] == folder and health["run"] is None and health["family"] == "huggingface"
+        listed = assert_names(client.get("/models"), 200)["models"]
+        assert listed[0] == {**listed[0], "model": folder, "kind": "served", "serving": True}
+        assert any(row["model"] == RUN_ID and row["kind"] == "trained" and not row["serving"] for row in listed)
+        body = assert_names(client.post("/predict", json={"texts": GOOD}), 200)
+        assert body["model"] == folder and len(body["predictions"]) == 2
+        assert set(body["predictions"][0]["class_probabilities"]) == {"negative", "neutral", "positive"}
+        other = assert_names(client.post("/predict", json={"texts": GOOD, "model": RUN_ID}), 200)
+        assert other["model"] == RUN_ID and other["run"] == RUN_ID
+        explained = assert_names(client.post("/explain", json={"text": GOOD[0], "steps": 8}), 200)
+        assert explained["model"] == folder and explained["words"]
+        assert_names(client.post("/predict", json={"texts": GOOD, "model": "/etc"}), 404, "does not serve")
+        assert_names(client.post("/predict", json={"texts": GOOD, "model": RUN_ID, "run": "other"}), 422,
+                     "not both")
