@@ -182,6 +182,7 @@ class HealthResponse(BaseModel):
     family: str
     device: str
     max_length: int
+    long_text: str = Field(description="how a review longer than max_length is read: truncate, head_tail or windows")
     queues: QueuesOut = Field(description="this worker's queues (with --workers N, the worker that answered)")
     limits: LimitsOut
 
@@ -904,7 +905,8 @@ class _Service:
             explain_queue=settings.explain_queue, explain_timeout_s=settings.explain_timeout_s,
             explain_threads=self.explain_threads())
         return HealthResponse(status="ok", model_loaded=p is not None, model=p.name, run=p.run_id, family=p.family,
-                              device=str(p.device), max_length=p.max_length, queues=queues, limits=limits)
+                              device=str(p.device), max_length=p.max_length, long_text=p.long_text, queues=queues,
+                              limits=limits)
 
     def run_model(self, predictor, call: str, *args, **kwargs):
         """Call `predictor.<call>` (in a worker thread) alone and on `threads_for` torch threads.

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from sentiment_core.errors import InputError, RunError, SentimentError
 from sentiment_core.jsonio import dumps
+from sentiment_core.train_config import LONG_TEXT, check_option
 
 
 def _data_info(args: argparse.Namespace) -> int:
@@ -77,7 +78,7 @@ MODEL_HELP = ("model source: a run id, a folder holding a Hugging Face sequence-
               "(default: the finished run with the best test accuracy)")
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
+def _add_model_options(parser: argparse.ArgumentParser, reading: bool = True) -> None:
     from sentiment_core.labels import SYNTAX_HELP
 
     parser.add_argument("--model", metavar="SRC", help=MODEL_HELP)
@@ -85,6 +86,14 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", metavar="SPEC", help="how the model's classes map onto negative/positive, when "
                         "its labels do not say (e.g. 'negative,neutral,positive' or '0=negative,1=positive'). "
                         + SYNTAX_HELP)
+    if not reading:
+        return
+    parser.add_argument("--long-text", choices=LONG_TEXT, help="how a review longer than the model reads is read: "
+                        "truncate, head_tail or windows (default: the run's own setting; truncate for other models)")
+    parser.add_argument("--head-tokens", type=int, metavar="K", help="head_tail: tokens kept from the start "
+                        "(default: a quarter of the model's max length)")
+    parser.add_argument("--window-stride", type=int, metavar="N", help="windows: tokens from one window's start "
+                        "to the next (default: half a window)")
 
 
 def _model_source(args: argparse.Namespace) -> str:
@@ -107,7 +116,18 @@ def _model_source(args: argparse.Namespace) -> str:
 def _load_model(args: argparse.Namespace):
     from sentiment_core.sources import load_predictor
 
-    return load_predictor(_model_source(args), labels=args.labels, progress=_progress_bar("downloading", "B"))
+    predictor = load_predictor(_model_source(args), labels=args.labels, progress=_progress_bar("downloading", "B"))
+    return _reading(predictor, args)
+
+
+def _reading(predictor, args: argparse.Namespace):
+    """The predictor reading long reviews as --long-text (and --head-tokens, --window-stride) say."""
+    if args.long_text is None and args.head_tokens is None and args.window_stride is None:
+        return predictor
+    for name in ("head_tokens", "window_stride"):
+        if getattr(args, name) is not None:
+            check_option(name, getattr(args, name))
+    return predictor.with_reading(args.long_text, args.head_tokens, args.window_stride)
 
 
 def _progress_bar(description: str, unit: str):
@@ -177,7 +197,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from sentiment_core.evaluate_model import evaluate_model
 
     run_dir = evaluate_model(_model_source(args), max_test_samples=args.max_test_samples, run_id=args.run_id,
-                             labels=args.labels, data=args.data, seed=args.seed)
+                             labels=args.labels, data=args.data, seed=args.seed, long_text=args.long_text,
+                             head_tokens=args.head_tokens, window_stride=args.window_stride)
     _print_run_result(run_dir)
     return 0
 
@@ -238,7 +259,7 @@ def _add_predict_parsers(commands) -> None:
         description="Run the behaviour suite (minimum functionality, invariance and directional tests generated "
         "from templates) on a model and print each test's failure rate; results are cached per model.",
     )
-    _add_model_options(check)
+    _add_model_options(check, reading=False)  # its texts are short: every reading reads them whole
     check.add_argument("--tests", metavar="NAMES", help="comma-separated test names or capabilities (default: all)")
     check.add_argument("--seed", type=int, default=0, help="seed of the generated cases (default 0)")
     check.add_argument("--json", action="store_true", help='print {"model": ..., "tests": [...]} as JSON')

@@ -47,14 +47,17 @@ class _Stopped(Exception):
 
 def evaluate_model(source, max_test_samples: int | None = None, run_id: str | None = None, labels: str | None = None,
                    data: str | None = None, progress: Callable[[int, int], None] | None = None,
-                   seed: int | None = None, device: str | None = None, batch_size: int = BATCH_SIZE) -> Path:
+                   seed: int | None = None, device: str | None = None, batch_size: int = BATCH_SIZE,
+                   long_text: str | None = None, head_tokens: int | None = None,
+                   window_stride: int | None = None) -> Path:
     """Score `source` (run id, folder or hub id) on the IMDB test split; return the new run directory.
 
     max_test_samples: a seeded random subset of the test split (as training's --max-test-samples).
     run_id: the run's name (default eval-<source name>-<timestamp>); a taken id is refused.
     labels: a --labels mapping for the model's classes. data: the IMDB source (default IMDB_DATA).
-    progress(done, total) after each batch (default: a tqdm bar on stderr). Bad input (source, run
-    id, data, labels) raises before anything is written.
+    progress(done, total) after each batch (default: a tqdm bar on stderr). long_text, head_tokens,
+    window_stride: read long reviews another way than the model's own setting (`Predictor.views`).
+    Bad input (source, run id, data, labels) raises before anything is written.
     """
     if max_test_samples is not None and (isinstance(max_test_samples, bool) or not isinstance(max_test_samples, int)
                                          or max_test_samples < 1):
@@ -66,11 +69,14 @@ def evaluate_model(source, max_test_samples: int | None = None, run_id: str | No
     dataset = load_imdb(data)
     test = seeded_subset(dataset["test"], max_test_samples, seed)
     predictor = load_predictor(parsed, labels=labels, device=device)
+    if long_text is not None or head_tokens is not None or window_stride is not None:
+        predictor = predictor.with_reading(long_text, head_tokens, window_stride)
     config = {
         "kind": EVALUATION_KIND, "model": predictor.family, "loss": None,
         "source": parsed.text, "source_kind": parsed.kind, "revision": predictor.revision,
         "labels": predictor.label_map.spec() or None, "label_map": predictor.label_map.to_dict(),
-        "max_length": predictor.max_length, "max_test_samples": max_test_samples, "seed": seed,
+        "max_length": predictor.max_length, "long_text": predictor.long_text, "head_tokens": predictor.head_tokens,
+        "window_stride": predictor.window_stride, "max_test_samples": max_test_samples, "seed": seed,
         "data": data, "data_source": source_record(data), "device": predictor.device, "torch": _torch_version(), "python": platform.python_version(),
     }
     run_dir = runs.create_run(run_id, config)
@@ -174,6 +180,7 @@ def _write_report(run_dir: Path, config: dict, labels: np.ndarray, predictions, 
         "best_checkpoint": None,
         "eval_seconds": round(seconds, 2),
         "test_samples_per_second": round(len(labels) / seconds, 2) if seconds > 0 else None,
+        "long_text": config["long_text"],
         "truncated_fraction": float(np.mean([p.truncated for p in predictions])),
     }
     runs.write_json(run_dir / runs.EVAL_FILE, report)

@@ -88,6 +88,9 @@ class Explanation:
     read_until: int
     notes: list[str] = field(default_factory=list)
     class_probabilities: dict[str, float] = field(default_factory=dict)  # each of the model's classes
+    unread: list[tuple[int, int]] = field(default_factory=list)  # character spans the model did not read
+    windows: int = 1  # views explained (--long-text windows: each word's score from the windows that read it)
+    window_deltas: list[float] = field(default_factory=list)  # completeness gap of each window (IG, GradientSHAP)
 
     @property
     def target_label(self) -> str:
@@ -113,7 +116,8 @@ class Explanation:
             "target": self.target_label, "delta": self.delta, "delta_is_large": self.delta_is_large,
             "output": self.output, "baseline_output": self.baseline_output,
             "truncated": self.truncated, "read_until": self.read_until, "notes": self.notes,
-            "class_probabilities": self.class_probabilities, "words": [asdict(w) for w in self.words],
+            "class_probabilities": self.class_probabilities, "unread": [list(span) for span in self.unread],
+            "windows": self.windows, "window_deltas": self.window_deltas, "words": [asdict(w) for w in self.words],
         }
 
 
@@ -253,46 +257,76 @@ def explain(predictor: Predictor, texts, method: str = "integrated_gradients", t
 
 
 def _explain_one(predictor: Predictor, text: str, method: str, target: int | None, options: dict) -> Explanation:
-    encoded = predictor.encode(text)
-    inputs = predictor.model_inputs([encoded])  # each (1, seq_len)
-    special = torch.tensor(encoded.special, device=predictor.device)[None]  # (1, seq_len)
-    weights = torch.ones(inputs["input_ids"].shape, dtype=torch.float32, device=predictor.device)  # (1, seq_len)
-    baseline = special.float()  # specials stay, words go
+    """Explain each view the model reads (one, or several windows) and stitch the word scores.
+
+    With n windows the review's log-odds is the mean of the windows' (`Predictor.predict`), so each
+    window's attributions are divided by n and summed per word: completeness holds per window (its
+    scores - its delta = its f(x) - f(baseline)) and therefore for the review (mean over windows).
+    """
+    views = predictor.views(text)
     model = explanation_model(predictor)  # the trained model, or its bfloat16 copy
+    n = len(views)
     with torch.no_grad():
-        logits = predictor.logits(**inputs).float()  # the prediction, as trained
-        log_odds = float(predictor.label_map.positive_log_odds(logits)[0])
-        classes = predictor.label_map.class_probabilities(logits)[0].tolist()
-        explained_log_odds = log_odds if model is predictor.model else float(
-            predictor.positive_log_odds(**inputs, model=model)[0])
-        baseline_log_odds = float(predictor.positive_log_odds(**inputs, token_weights=baseline, model=model)[0])
+        per_view = [predictor.model_inputs([view]) for view in views]  # each (1, seq_len)
+        logits = torch.cat([predictor.logits(**inputs).float() for inputs in per_view])  # the prediction, as trained
+        log_odds = float(predictor.label_map.positive_log_odds(logits).mean())
+        classes = predictor.label_map.class_probabilities(logits).mean(dim=0).tolist()
+        explained = [float(predictor.positive_log_odds(**inputs, model=model)[0]) for inputs in per_view] \
+            if model is not predictor.model else predictor.label_map.positive_log_odds(logits).tolist()
+        baselines = [float(predictor.positive_log_odds(**inputs, token_weights=_baseline(view, predictor), model=model)[0])
+                     for inputs, view in zip(per_view, views)]
     predicted = int(log_odds >= 0)
     target = predicted if target is None else target
     sign = 1.0 if target == 1 else -1.0
-
-    def forward(token_weights: torch.Tensor) -> torch.Tensor:  # (n, seq_len) -> (n,) log-odds of target
-        n = token_weights.shape[0]
-        return sign * predictor.positive_log_odds(**{k: v.expand(n, -1) for k, v in inputs.items()},
-                                                  token_weights=token_weights, model=model)
-
-    spans, token_word = word_groups(encoded)
-    feature_mask = torch.as_tensor(token_word, device=predictor.device)[None]  # (1, seq_len)
     if not predictor.word_level:  # transformer checkpoints: 16 paths at a time keep the backward in cache, 1.3x faster
         options = {"internal_batch_size": PRETRAINED_IG_BATCH, **options}
-    with torch.enable_grad():
-        attributions, delta, grouped = _attribute(method, forward, weights, baseline, feature_mask, options)
-    token_scores = attributions.detach().float().cpu().numpy()[0]  # (seq_len,)
-    collect = _first_by_word if grouped else _sum_by_word
-    scores = collect(token_scores, token_word, len(spans))
+    scores: dict[tuple[int, int], float] = {}
+    deltas = []
+    for view, inputs in zip(views, per_view):
+        spans, view_scores, delta = _attribute_view(predictor, view, inputs, model, method, sign, options)
+        for span, score in zip(spans, view_scores):
+            scores[span] = scores.get(span, 0.0) + float(score) / n
+        if delta is not None:
+            deltas.append(delta)
+    first = views[0]
+    notes = reading_notes(text, first, predictor.tokenizer.unk_token_id)
+    if n > 1:
+        notes.append(f"The review was read as {n} overlapping windows: its score is their mean, and each word's "
+                     "score comes from the windows that read it.")
     return Explanation(
         text=text, method=method, target=target, predicted=predicted,
         probability=float(1 / (1 + math.exp(-log_odds))),
-        words=[WordScore(text[s:e], s, e, float(v)) for (s, e), v in zip(spans, scores)],
-        delta=delta, output=sign * explained_log_odds, baseline_output=sign * baseline_log_odds,
-        truncated=encoded.truncated, read_until=encoded.read_until,
-        notes=reading_notes(text, encoded, predictor.tokenizer.unk_token_id),
+        words=[WordScore(text[s:e], s, e, v) for (s, e), v in sorted(scores.items())],
+        delta=sum(deltas) / n if deltas else None, output=sign * sum(explained) / n,
+        baseline_output=sign * sum(baselines) / n, truncated=first.truncated,
+        read_until=first.read_until if n == 1 else len(text), notes=notes,
         class_probabilities=dict(zip(predictor.label_map.class_names, classes)),
+        unread=list(first.unread), windows=n, window_deltas=deltas if n > 1 else [],
     )
+
+
+def _baseline(view: Encoded, predictor: Predictor) -> torch.Tensor:
+    """Token weights of the empty review: special tokens stay (1), words go (0). -> (1, seq_len)"""
+    return torch.tensor(view.special, dtype=torch.float32, device=predictor.device)[None]
+
+
+def _attribute_view(predictor: Predictor, view: Encoded, inputs: dict, model, method: str, sign: float, options: dict):
+    """One view's word spans, their scores toward the target and the completeness gap."""
+    weights = torch.ones(inputs["input_ids"].shape, dtype=torch.float32, device=predictor.device)  # (1, seq_len)
+
+    def forward(token_weights: torch.Tensor) -> torch.Tensor:  # (n, seq_len) -> (n,) log-odds of target
+        rows = token_weights.shape[0]
+        return sign * predictor.positive_log_odds(**{k: v.expand(rows, -1) for k, v in inputs.items()},
+                                                  token_weights=token_weights, model=model)
+
+    spans, token_word = word_groups(view)
+    feature_mask = torch.as_tensor(token_word, device=predictor.device)[None]  # (1, seq_len)
+    with torch.enable_grad():
+        attributions, delta, grouped = _attribute(method, forward, weights, _baseline(view, predictor), feature_mask,
+                                                  options)
+    token_scores = attributions.detach().float().cpu().numpy()[0]  # (seq_len,)
+    collect = _first_by_word if grouped else _sum_by_word
+    return spans, collect(token_scores, token_word, len(spans)), delta
 
 
 # --- the model explanations differentiate ---------------------------------------------------
@@ -426,10 +460,19 @@ def highlight_html(explanation: Explanation, scale: float | None = None, legend:
     scores = explanation.positive_scores()
     scale = scale or max((abs(s) for s in scores), default=0.0)
     text, pieces, cursor = explanation.text, [], 0
-    for word, score in sorted(zip(explanation.words, scores), key=lambda pair: pair[0].start):
-        if word.start < cursor:
+    unread = sorted(explanation.unread) or _legacy_unread(explanation)
+    marks = [(start, end, None) for start, end in unread]
+    words = [(w.start, w.end, (w, score)) for w, score in zip(explanation.words, scores)]
+    for start, end, item in sorted(marks + words, key=lambda mark: (mark[0], mark[2] is not None)):
+        if start < cursor:
             continue
-        pieces.append(_plain(text[cursor:word.start]))
+        pieces.append(_plain(text[cursor:start]))
+        if item is None:  # a span the model did not read: cut, or a head+tail reading's middle
+            pieces.append('<span class="unread" title="not read by the model (beyond what it reads of a long '
+                          f'review)" style="color: #9ca3af;">{_plain(text[start:end])}</span>')
+            cursor = end
+            continue
+        word, score = item
         if _TAG_RE.fullmatch(word.word):  # markup the model read: shown as the page shows it, not as text
             pieces.append(_plain(word.word))
             cursor = word.end
@@ -441,18 +484,19 @@ def highlight_html(explanation: Explanation, scale: float | None = None, legend:
             f"{html.escape(text[word.start:word.end])}</span>"
         )
         cursor = word.end
-    tail_start = max(cursor, explanation.read_until) if explanation.truncated else cursor
-    pieces.append(_plain(text[cursor:tail_start]))
-    if tail_start < len(text):
-        pieces.append(
-            '<span class="unread" title="not read by the model (beyond its maximum length)" '
-            f'style="color: #9ca3af;">{_plain(text[tail_start:])}</span>'
-        )
+    pieces.append(_plain(text[cursor:]))
     return (
         (legend_html(scale) if legend else "")
         + '<div class="explanation" style="line-height: 1.9; font-size: 1rem; white-space: pre-wrap;">'
         + "".join(pieces) + "</div>"
     )
+
+
+def _legacy_unread(explanation: Explanation) -> list[tuple[int, int]]:
+    """Unread spans of an explanation saved before they were recorded: after read_until when truncated."""
+    if explanation.truncated and explanation.read_until < len(explanation.text):
+        return [(explanation.read_until, len(explanation.text))]
+    return []
 
 
 def align_words(first: Explanation, second: Explanation) -> pd.DataFrame:

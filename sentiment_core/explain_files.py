@@ -134,7 +134,7 @@ def _row(index: int, explanation: explaining.Explanation) -> dict:
         "target": explanation.target_label, "delta": _finite(explanation.delta),
         "output": _finite(explanation.output), "baseline_output": _finite(explanation.baseline_output),
         "truncated": bool(explanation.truncated), "read_until": int(explanation.read_until),
-        "notes": list(explanation.notes),
+        "unread": [list(span) for span in explanation.unread], "notes": list(explanation.notes),
         "words": [{"word": w.word, "start": w.start, "end": w.end, "score": _finite(w.score)} for w in explanation.words],
     }
 
@@ -143,7 +143,7 @@ def _empty_row(index: int, text: str, method: str, note: str) -> dict:
     return {
         "row": index, "text": text, "method": method, "label": None, "probability": None, "target": None,
         "delta": None, "output": None, "baseline_output": None, "truncated": False, "read_until": 0,
-        "notes": [note], "words": None,
+        "unread": [], "notes": [note], "words": None,
     }
 
 
@@ -157,6 +157,7 @@ def explanation_from_row(row: Mapping) -> explaining.Explanation | None:
         predicted=LABELS.index(row["label"]), probability=row["probability"], words=words, delta=row["delta"],
         output=row["output"] or 0.0, baseline_output=row["baseline_output"] or 0.0,
         truncated=bool(row["truncated"]), read_until=int(row["read_until"]), notes=list(row.get("notes") or []),
+        unread=[tuple(span) for span in row.get("unread") or []],
     )
 
 

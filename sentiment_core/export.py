@@ -149,7 +149,8 @@ def _write_export(folder: Path, run_id: str, config: dict, report: dict, source,
         raise RuntimeError(f"the export reads as {exported.family}/{exported.max_length}, not {family}/{max_length}")
     round_trip = _max_logit_difference(source, exported, CHECK_TEXTS)
     meta = {
-        "run_id": run_id, "family": family, "max_length": max_length,
+        "run_id": run_id, "family": family, "max_length": max_length, "long_text": source.long_text,
+        "head_tokens": source.head_tokens, "window_stride": source.window_stride,
         "labels": ["negative", "positive"], "label_map": source.label_map.spec() or None,
         "p_positive": source.label_map.describe(), "num_labels": int(source.model.config.num_labels),
         "data_source": config.get("data_source"),
@@ -347,9 +348,17 @@ def _fmt(value, digits: int = 4) -> str:
     return str(value)
 
 
+LONG_TEXT_CARD = {  # how the model card says a long review is read (the export keeps the run's setting)
+    "truncate": "to its first {max_length} tokens, as in training",
+    "head_tail": "as its first {head_tokens_text} and last tokens (the middle is skipped), as in training",
+    "windows": "as overlapping windows of {max_length} tokens whose log-odds are averaged (trained on head and tail)",
+}
+
+
 def model_card(config: dict, report: dict, meta: dict) -> str:
     """README.md for an export: what the model is, how it was trained and tested, how to use it, its limits."""
     family, run_id = meta["family"], meta["run_id"]
+    meta = {**meta, "head_tokens_text": f"{meta['head_tokens']} tokens" if meta.get("head_tokens") else "quarter"}
     test = report.get("test") or {}
     accuracy = test.get("accuracy")
     recorded = config.get("data_source") or {}
@@ -380,8 +389,8 @@ def model_card(config: dict, report: dict, meta: dict) -> str:
         f"- Family: `{family}`: {FAMILY_DESCRIPTIONS.get(family, family)}.",
         f"- Parameters: {meta['parameters']:,}; model type `{meta['model_type']}`.",
         f"- Output: {'one logit, P(positive) = sigmoid(logit)' if meta['num_labels'] == 1 else 'two logits (negative, positive), P = softmax'}.",
-        f"- Reads at most {meta['max_length']} tokens per review; longer reviews are truncated to their start, "
-        "as in training.",
+        f"- Reads at most {meta['max_length']} tokens at once; a longer review is read "
+        + LONG_TEXT_CARD.get(meta.get("long_text") or "truncate", "").format(**meta) + ".",
         f"- Tokenizer: {'the backbone ' + repr(config.get('backbone')) + ' word pieces' if family == 'pretrained' else 'a word-level tokenizer trained on the training split (lower-cased, HTML tags removed)'}.",
         "",
         "## Training",
@@ -389,7 +398,8 @@ def model_card(config: dict, report: dict, meta: dict) -> str:
         "| setting | value |",
         "| --- | --- |",
     ]
-    for key in ("model", "loss", "epochs", "batch_size", "lr", "max_length", "seed", "max_train_samples",
+    for key in ("model", "loss", "epochs", "batch_size", "lr", "max_length", "long_text", "head_tokens", "window_stride",
+                "precision_used", "seed", "max_train_samples",
                 "vocab_size", "min_frequency", "weight_decay", "warmup_ratio", "early_stopping_patience",
                 "backbone", "model_options", "device", "world_size", "torch", "python", "created"):
         if key in config and config[key] not in (None, {}, ""):
@@ -455,7 +465,9 @@ def model_card(config: dict, report: dict, meta: dict) -> str:
         "English review.",
         "- Two classes only: mixed, neutral or sarcastic reviews are forced into negative or positive, and its "
         "errors concentrate there.",
-        f"- Reviews longer than {meta['max_length']} tokens are judged on their start only.",
+        f"- Reviews longer than {meta['max_length']} tokens are judged on "
+        + {"head_tail": "their beginning and end only (the middle is skipped)",
+           "windows": "overlapping windows whose log-odds are averaged"}.get(meta.get("long_text"), "their start only") + ".",
         "- Probabilities are only as calibrated as the ECE above says, on this test distribution.",
         "- It inherits the biases of IMDB reviewers" + (" and of its pretrained backbone's corpus" if family == "pretrained" else "")
         + "; do not use it to make decisions about people.",

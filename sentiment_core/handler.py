@@ -48,8 +48,9 @@ def model_fn(model_dir, context=None):
         meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.exists() else {}
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ModelSourceError(f"{meta_file} is corrupted ({error}): export the run again.") from None
-    return Predictor.from_folder(folder, family=meta.get("family"), max_length=meta.get("max_length"),
-                                 run_id=meta.get("run_id"), labels=meta.get("label_map"))
+    predictor = Predictor.from_folder(folder, family=meta.get("family"), max_length=meta.get("max_length"),
+                                      run_id=meta.get("run_id"), labels=meta.get("label_map"))
+    return predictor.with_reading(meta.get("long_text") or "truncate", meta.get("head_tokens"), meta.get("window_stride"))
 
 
 def _media_type(header: str | None, default: str) -> str:

@@ -15,6 +15,8 @@ a page can show the part the model saw.
 from __future__ import annotations
 
 import contextlib
+import functools
+import copy
 import inspect
 import json
 import re
@@ -31,6 +33,7 @@ from sentiment_core.errors import InputError, ModelSourceError
 from sentiment_core.labels import LABELS, LabelMap, default_label_map, model_labels, resolve_label_map
 from sentiment_core.settings import get_settings, resolve_device
 from sentiment_core.text import STOP_WORDS
+from sentiment_core.train_config import check_option
 
 if TYPE_CHECKING:  # pandas loads on first use: the API's predictions do not need it
     import pandas as pd
@@ -52,10 +55,13 @@ ENGLISH_NOTE = (
 
 @dataclass
 class Encoded:
-    """One text as the model reads it (special tokens included, no padding).
+    """One view of a text as the model reads it (special tokens included, no padding): the whole text, its
+    first max_length tokens, its head and tail, or one window of it (`Predictor.views`).
 
     input_ids, offsets, special: one entry per token read; offsets are (start, end) in the text.
-    total_tokens: tokens before truncation; read_until: the first character the model did not read.
+    total_tokens: the text's tokens (specials left out); read_until: the first character after the head the
+    model read (the text's length when it read to the end); unread: character spans no view of the text
+    reads (after a truncation, the middle a head+tail view skips).
     token_type_ids: per token, when the tokenizer produces them (BERT-style), else None.
     """
 
@@ -66,10 +72,12 @@ class Encoded:
     total_tokens: int
     read_until: int
     token_type_ids: list[int] | None = None
+    unread: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def truncated(self) -> bool:
-        return self.total_tokens > self.tokens_read
+        """Some of the text went unread (cut, or a head+tail view's middle)."""
+        return bool(self.unread)
 
     @property
     def tokens_read(self) -> int:
@@ -85,9 +93,11 @@ class Prediction:
     truncated: bool
     tokens_read: int
     total_tokens: int
-    read_until: int  # characters [0, read_until) were read
+    read_until: int  # characters [0, read_until) were read (the head, for a head+tail reading)
     notes: list[str] = field(default_factory=list)
     class_probabilities: dict[str, float] = field(default_factory=dict)  # each of the model's classes
+    unread: list[tuple[int, int]] = field(default_factory=list)  # character spans the model did not read
+    windows: int = 1  # views read (several for --long-text windows: the logit is their mean)
 
     @property
     def confidence(self) -> float:
@@ -100,7 +110,13 @@ class Prediction:
 def reading_notes(text: str, encoded: Encoded, unknown_token_id: int | None) -> list[str]:
     """Plain-language caveats: truncation, and text that does not look like an English review."""
     notes = []
-    if encoded.truncated:
+    if encoded.truncated and encoded.read_until >= len(encoded.text):  # head+tail: the middle was skipped
+        start, end = encoded.unread[0]
+        notes.append(
+            f"The review is longer than the model reads: it used {encoded.tokens_read} of {encoded.total_tokens} "
+            f"tokens, the beginning and the end, and skipped characters {start}-{end} in the middle."
+        )
+    elif encoded.truncated:
         notes.append(
             f"The review is longer than the model reads: it used the first {encoded.tokens_read} of "
             f"{encoded.total_tokens} tokens (up to character {encoded.read_until}); the rest was cut."
@@ -226,6 +242,18 @@ class Predictor:
         self.word_level = family in WORD_FAMILIES
         self.uses_token_types = (not self.word_level and "token_type_ids" in tokenizer.model_input_names
                                  and "token_type_ids" in inspect.signature(model.forward).parameters)
+        self.long_text, self.head_tokens, self.window_stride = "truncate", None, None
+
+    def with_reading(self, long_text: str | None = None, head_tokens: int | None = None,
+                     window_stride: int | None = None) -> Predictor:
+        """This predictor (the same model, shared) reading long reviews another way (see `views`)."""
+        check_long_text(long_text or self.long_text)
+        chosen = copy.copy(self)
+        chosen.long_text = long_text or self.long_text
+        chosen.head_tokens = head_tokens if head_tokens is not None else (self.head_tokens if long_text is None else None)
+        chosen.window_stride = window_stride if window_stride is not None else (
+            self.window_stride if long_text is None else None)
+        return chosen
 
     @property
     def name(self) -> str:
@@ -307,27 +335,61 @@ class Predictor:
 
     # --- encoding ---------------------------------------------------------------------
 
+    @property
+    def budget(self) -> int:
+        """Content tokens one view holds: max_length less the special tokens the tokenizer adds."""
+        prefix, suffix, _ = ([], [], 0) if self.word_level else self._special_frame
+        return max(1, self.max_length - len(prefix) - len(suffix))
+
     def encode(self, text: str) -> Encoded:
-        """Tokens the model reads for `text`, with their character offsets in `text`."""
+        """The view of `text` the model reads (windows: the first window; `views` gives them all)."""
+        return self.views(text)[0]
+
+    def views(self, text: str) -> list[Encoded]:
+        """What the model reads of `text`, as one or more views with character offsets into `text`.
+
+        long_text (the run's setting, or `with_reading`): `truncate`, the first `budget` tokens;
+        `head_tail`, the first `head_tokens` (default a quarter of the budget: 128 of 510, as Sun et al.
+        2019 found best for BERT on IMDB) and the last budget - head_tokens; `windows`, overlapping
+        windows of `budget` tokens every `window_stride` (default half a window) covering the whole text.
+        A text that fits is one view in every case.
+        """
         if not isinstance(text, str):
             raise InputError(f"a review must be text, got {type(text).__name__}")
-        options = dict(add_special_tokens=not self.word_level, return_offsets_mapping=True,
-                       return_special_tokens_mask=True, return_token_type_ids=self.uses_token_types)
-        full = self.tokenizer(text, truncation=False, verbose=False, **options)
-        special_full = [bool(s) for s in full["special_tokens_mask"]]
-        total = sum(not s for s in special_full)
-        if total <= self.max_length - (sum(special_full)):
-            chosen, special = full, special_full
-        else:
-            chosen = self.tokenizer(text, truncation=True, max_length=self.max_length, **options)
-            special = [bool(s) for s in chosen["special_tokens_mask"]]
-        ids, offsets = chosen["input_ids"], chosen["offset_mapping"]
-        if not any(not s for s in special):
+        content = self.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False,
+                                 return_offsets_mapping=True)
+        ids, offsets = list(content["input_ids"]), [tuple(o) for o in content["offset_mapping"]]
+        if not ids:
             raise InputError("The review has no words the model can read: type or paste a review.")
-        read = [end for (start, end), s in zip(offsets, special) if not s]
-        read_until = len(text) if total == sum(not s for s in special) else max(read)
-        types = list(chosen["token_type_ids"]) if self.uses_token_types else None
-        return Encoded(text, list(ids), [tuple(o) for o in offsets], special, total, read_until, types)
+        n = len(ids)
+        spans = reading_spans(n, self.budget, self.long_text, self.head_tokens, self.window_stride)
+        read = np.zeros(n, dtype=bool)
+        for pieces in spans:
+            for start, end in pieces:
+                read[start:end] = True
+        unread = _unread_characters(text, offsets, read)
+        return [self._view(text, ids, offsets, pieces, n, unread) for pieces in spans]
+
+    def _view(self, text: str, ids: list[int], offsets: list[tuple[int, int]], pieces, total: int,
+              unread: list[tuple[int, int]]) -> Encoded:
+        """One view: the content tokens of `pieces` ([(start, end)] token ranges) with the special tokens."""
+        chosen = [i for start, end in pieces for i in range(start, end)]
+        view_ids = [ids[i] for i in chosen]
+        view_offsets = [offsets[i] for i in chosen]
+        head_end = view_offsets[pieces[0][1] - pieces[0][0] - 1][1]
+        read_until = len(text) if pieces[-1][1] == total else head_end
+        if self.word_level:
+            return Encoded(text, view_ids, view_offsets, [False] * len(view_ids), total, read_until, None, unread)
+        prefix, suffix, type_id = self._special_frame
+        full_ids = prefix + view_ids + suffix
+        special = [True] * len(prefix) + [False] * len(view_ids) + [True] * len(suffix)
+        full_offsets = [(0, 0)] * len(prefix) + view_offsets + [(0, 0)] * len(suffix)
+        types = [type_id] * len(full_ids) if self.uses_token_types else None
+        return Encoded(text, full_ids, full_offsets, special, total, read_until, types, unread)
+
+    @functools.cached_property
+    def _special_frame(self) -> tuple[list[int], list[int], int]:
+        return special_frame(self.tokenizer)
 
     def model_inputs(self, encoded: Sequence[Encoded]) -> dict[str, torch.Tensor]:
         """Padded input_ids, attention_mask (and token_type_ids when the tokenizer makes them), padded on
@@ -397,33 +459,106 @@ class Predictor:
     # --- public API -------------------------------------------------------------------
 
     @torch.no_grad()
-    def predict(self, texts: Sequence[str], batch_size: int = 64,
-                progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
-        """Label, P(positive) and every class's probability for each text; batches of similar lengths."""
-        if isinstance(texts, str):
-            raise InputError("predict takes a list of texts, not one string: wrap it in a list")
-        encoded = [self.encode(text) for text in texts]
-        order = np.argsort([len(e.input_ids) for e in encoded], kind="stable")
-        probabilities = np.zeros(len(encoded))
-        classes = np.zeros((len(encoded), len(self.label_map.class_names)))
+    def view_log_odds(self, views: Sequence[Encoded], batch_size: int = 64,
+                      progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """logit(P(positive)) and every class's probability of each view, in batches of similar lengths.
+        -> (views,), (views, classes)"""
+        order = np.argsort([len(v.input_ids) for v in views], kind="stable")
+        log_odds = np.zeros(len(views))
+        classes = np.zeros((len(views), len(self.label_map.class_names)))
         for start in range(0, len(order), batch_size):
             chosen = order[start:start + batch_size]
-            logits = self.logits(**self.model_inputs([encoded[i] for i in chosen])).float()
-            probabilities[chosen] = torch.sigmoid(self.label_map.positive_log_odds(logits)).cpu().numpy()
+            logits = self.logits(**self.model_inputs([views[i] for i in chosen])).float()
+            log_odds[chosen] = self.label_map.positive_log_odds(logits).cpu().numpy()
             classes[chosen] = self.label_map.class_probabilities(logits).cpu().numpy()
             if progress:
                 progress(min(start + batch_size, len(order)), len(order))
+        return log_odds, classes
+
+    def predict(self, texts: Sequence[str], batch_size: int = 64,
+                progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
+        """Label, P(positive) and every class's probability for each text. A text read as several windows
+        gets the mean of their log-odds (and of their class probabilities): each window is evidence about
+        the same review, the mean keeps the scale of one view, and it makes a window's word scores add up
+        to the review's output (explain.py)."""
+        if isinstance(texts, str):
+            raise InputError("predict takes a list of texts, not one string: wrap it in a list")
+        per_text = [self.views(text) for text in texts]
+        flat = [view for views in per_text for view in views]
+        owner = np.repeat(np.arange(len(per_text)), [len(views) for views in per_text])
+        view_progress = None if progress is None else (  # in reviews, as callers count them
+            lambda done, total: progress(round(done / total * len(per_text)), len(per_text)))
+        log_odds, classes = self.view_log_odds(flat, batch_size, view_progress) if flat else (np.zeros(0), np.zeros((0, 0)))
+        counts = np.bincount(owner, minlength=len(per_text))
+        mean_log_odds = np.bincount(owner, weights=log_odds, minlength=len(per_text)) / np.maximum(counts, 1)
+        mean_classes = np.stack([np.bincount(owner, weights=classes[:, c], minlength=len(per_text))
+                                 for c in range(classes.shape[1])], axis=1) / np.maximum(counts, 1)[:, None]
+        probabilities = 1 / (1 + np.exp(-mean_log_odds))
         unknown = self.tokenizer.unk_token_id
         names = self.label_map.class_names
-        return [
-            Prediction(
-                label=LABELS[int(p >= 0.5)], probability=float(p), truncated=e.truncated,
-                tokens_read=e.tokens_read, total_tokens=e.total_tokens, read_until=e.read_until,
-                notes=reading_notes(e.text, e, unknown),
+        predictions = []
+        for views, p, row in zip(per_text, probabilities, mean_classes):
+            first = views[0]
+            read = first.total_tokens if len(views) > 1 else first.tokens_read
+            predictions.append(Prediction(
+                label=LABELS[int(p >= 0.5)], probability=float(p), truncated=first.truncated, tokens_read=read,
+                total_tokens=first.total_tokens, read_until=first.read_until if len(views) == 1 else len(first.text),
+                notes=reading_notes(first.text, first, unknown) + (
+                    [f"The review was read as {len(views)} overlapping windows; its score is their mean."]
+                    if len(views) > 1 else []),
                 class_probabilities={name: float(q) for name, q in zip(names, row)},
-            )
-            for e, p, row in zip(encoded, probabilities, classes)
-        ]
+                unread=list(first.unread), windows=len(views),
+            ))
+        return predictions
+
+
+def check_long_text(value: str) -> str:
+    check_option("long_text", value)
+    return value
+
+
+def reading_spans(n: int, budget: int, long_text: str, head_tokens: int | None = None,
+                  window_stride: int | None = None) -> list[list[tuple[int, int]]]:
+    """Which of a review's `n` tokens each view reads, as token ranges: [[(start, end), ...], ...] (one list
+    per view). Training and prediction both read long reviews through this (see `Predictor.views`)."""
+    if n <= budget:
+        return [[(0, n)]]
+    if long_text == "head_tail":
+        head = min(head_tokens or budget // 4, budget)
+        return [[(0, head), (n - (budget - head), n)]]
+    if long_text == "windows":
+        stride = max(1, min(window_stride or budget // 2, budget))
+        return [[(start, start + budget)] for start in [*range(0, n - budget, stride), n - budget]]
+    return [[(0, budget)]]
+
+
+def special_frame(tokenizer) -> tuple[list[int], list[int], int]:
+    """The special tokens a tokenizer puts before and after one sequence ([CLS] ... [SEP], <s> ... </s>) and
+    its token type id, learned from how it encodes one word (transformers 5 has no public builder for it)."""
+    plain = tokenizer("movie", add_special_tokens=False)["input_ids"]
+    full = tokenizer("movie", add_special_tokens=True, return_token_type_ids=True)
+    ids = list(full["input_ids"])
+    start = next(i for i in range(len(ids) - len(plain) + 1) if ids[i:i + len(plain)] == plain)
+    types = full.get("token_type_ids") or [0]
+    return ids[:start], ids[start + len(plain):], int(types[0])
+
+
+def _unread_characters(text: str, offsets: list[tuple[int, int]], read: np.ndarray) -> list[tuple[int, int]]:
+    """Character spans covered by no read token: from the end of a read token to the start of the next one,
+    over each run of unread tokens (the text after the last read token, for a cut)."""
+    spans, index, n = [], 0, len(offsets)
+    while index < n:
+        if read[index]:
+            index += 1
+            continue
+        end_index = index
+        while end_index < n and not read[end_index]:
+            end_index += 1
+        start = offsets[index - 1][1] if index > 0 else 0
+        end = offsets[end_index][0] if end_index < n else len(text)
+        spans.append((start, end))
+        index = end_index
+    return spans
 
 
 def finished_runs() -> list[dict]:

@@ -89,6 +89,13 @@ def head_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, labels.long())
 
 
+def positive_log_odds(logits: torch.Tensor) -> torch.Tensor:
+    """log P(pos) - log P(neg) from (batch, 1) or (batch, 2) logits -> (batch,)."""
+    if logits.dim() == 2 and logits.size(-1) == 2:
+        return logits[:, 1] - logits[:, 0]
+    return logits.reshape(-1)
+
+
 def positive_probability(logits: torch.Tensor) -> torch.Tensor:
     """P(pos) from (batch, 1) or (batch, 2) logits -> (batch,)."""
     if logits.dim() == 2 and logits.size(-1) == 2:

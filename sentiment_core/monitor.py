@@ -42,7 +42,8 @@ def where_runs_go(kept_in) -> str:
 
 # --- the form -> the command line ------------------------------------------------------
 
-FORM_OPTIONS = ("loss", "epochs", "batch_size", "lr", "max_length", "max_train_samples", "seed", "backbone")
+FORM_OPTIONS = ("loss", "epochs", "batch_size", "lr", "max_length", "max_train_samples", "seed", "long_text",
+                "precision", "backbone")
 FAMILY_FORM_OPTIONS = ("epochs", "batch_size", "lr", "max_length")  # filled in again when the family changes
 
 

@@ -156,6 +156,8 @@ def _load_run(source: ModelSource, labels: str | None, device: str) -> Predictor
                 f"Cannot load the model of run {run_id!r} ({error}); the run may be half-written or "
                 "corrupted: retrain it or pick another run."
             ) from None
+        predictor.long_text = config.get("long_text") or "truncate"  # read as the run was trained or evaluated
+        predictor.head_tokens, predictor.window_stride = config.get("head_tokens"), config.get("window_stride")
         return _with_source(predictor, source, config.get("revision"))
 
     return _cached(key, load)

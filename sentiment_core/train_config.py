@@ -22,10 +22,13 @@ from sentiment_core.losses import LOSS_DESCRIPTIONS, LOSSES
 FAMILIES = ("bow", "lstm", "transformer", "pretrained")
 REPORT_TO = ("none", "tensorboard", "wandb")
 BEST_METRICS = ("accuracy", "bce")
+LONG_TEXT = ("truncate", "head_tail", "windows")  # how a review longer than max_length is read
+PRECISIONS = ("auto", "float32", "bfloat16")
 DEFAULT_BACKBONE = "distilbert-base-uncased"
 
 # Values every family starts from; FAMILY_DEFAULTS overrides them. bench/train_bench.py measures these.
-COMMON_DEFAULTS: dict[str, Any] = dict(weight_decay=0.0, warmup_ratio=0.0, best_metric="accuracy")
+COMMON_DEFAULTS: dict[str, Any] = dict(weight_decay=0.0, warmup_ratio=0.0, best_metric="accuracy", long_text="truncate",
+                                       precision="auto")
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "bow": dict(epochs=3, batch_size=128, lr=5e-3, max_length=1024, vocab_size=60_000, min_frequency=2),
     "lstm": dict(epochs=5, batch_size=64, lr=2e-3, max_length=512, vocab_size=30_000, min_frequency=2),
@@ -97,6 +100,21 @@ class TrainConfig:
     best_metric: str | None = option(kind="choice", choices=BEST_METRICS, noun="--best-metric",
                                      help="validation metric that picks the best checkpoint and drives early "
                                      "stopping: accuracy (higher is better) or bce (unweighted, lower is better)")
+    long_text: str | None = option(kind="choice", choices=LONG_TEXT, noun="--long-text", label="Long reviews",
+                                   help="how a review longer than max_length is read: truncate (its first tokens), "
+                                   "head_tail (the first --head-tokens and the last ones; the middle is skipped) or "
+                                   "windows (overlapping windows, the review's log-odds their mean; training reads "
+                                   "head_tail); predictions and explanations read the same way")
+    head_tokens: int | None = option(kind="optional_positive_int", metavar="K",
+                                     help="head_tail: tokens kept from the start (default: a quarter of max_length)")
+    window_stride: int | None = option(kind="optional_positive_int", metavar="N",
+                                       help="windows: tokens from one window's start to the next (default: half of "
+                                       "max_length)")
+    precision: str | None = option(kind="choice", choices=PRECISIONS, noun="--precision", label="Precision",
+                                   help="number format of training: auto (bfloat16 mixed precision with float32 master "
+                                   "weights on a GPU, float16 where it lacks bfloat16, and for the pretrained family "
+                                   "on a CPU with native bfloat16, i.e. AVX512-BF16 or AMX; float32 otherwise), "
+                                   "float32, or bfloat16")
     vocab_size: int | None = option(kind="positive_int", help="word tokenizer vocabulary size (bow, lstm, transformer)")
     min_frequency: int | None = option(kind="positive_int", help="word tokenizer minimum word count (bow, lstm, transformer)")
     weight_decay: float | None = option(kind="non_negative_float", help="AdamW weight decay")

@@ -33,32 +33,51 @@ from sentiment_core.errors import InputError, ModelSourceError
 from sentiment_core import runs
 from sentiment_core.data import load_imdb, seeded_subset, source_record
 from sentiment_core.evaluation import classification_metrics, full_report
-from sentiment_core.losses import compute_loss, num_labels_for, positive_probability
-from sentiment_core.settings import resolve_device
+from sentiment_core.losses import compute_loss, num_labels_for, positive_log_odds, positive_probability
+from sentiment_core.settings import cpu_has_native_bf16, resolve_device
 from sentiment_core.text import TokenizerConfig, build_word_tokenizer
 from sentiment_core.train_config import TrainConfig
 
 # --- data ------------------------------------------------------------------------------
 
-def _encode(tokenizer, texts: list[str], max_length: int, word_level: bool) -> tuple[list[list[int]], list[int]]:
-    """Token ids truncated to max_length, and each review's token count before truncation."""
+def _encode(tokenizer, texts: list[str], config: TrainConfig, reading: str
+            ) -> tuple[list[list[int]], list[int], list[int]]:
+    """The views a model reads of each review (`inference.reading_spans`: one for truncate and head_tail,
+    several for windows), with the special tokens of a sub-word tokenizer. -> (views' ids, the review of
+    each view, each review's token count before any cut)"""
+    from sentiment_core.inference import reading_spans, special_frame
+
+    word_level = config.model != "pretrained"
     if word_level:  # the Rust tokenizer directly: fast, batched, no special tokens
-        encodings = tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
-        ids = [e.ids for e in encodings]
-        return [i[:max_length] for i in ids], [len(i) for i in ids]
-    # verbose=False: counting a long review's tokens is not "indexing" past max_length (it is cut below)
-    full = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-    truncated = tokenizer(texts, add_special_tokens=True, truncation=True, max_length=max_length)["input_ids"]
-    return truncated, [len(i) for i in full]
+        contents = [e.ids for e in tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]
+        prefix, suffix = [], []
+    else:  # verbose=False: counting a long review's tokens is not "indexing" past max_length (it is cut below)
+        contents = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+        prefix, suffix, _ = special_frame(tokenizer)
+    budget = max(1, config.max_length - len(prefix) - len(suffix))
+    views, owners = [], []
+    for review, ids in enumerate(contents):
+        ids = ids or [tokenizer.unk_token_id or 0]  # never an empty review
+        for pieces in reading_spans(len(ids), budget, reading, config.head_tokens, config.window_stride):
+            views.append(prefix + [token for start, end in pieces for token in ids[start:end]] + suffix)
+            owners.append(review)
+    return views, owners, [len(ids) + len(prefix) + len(suffix) for ids in contents]
 
 
-def encode_split(tokenizer, dataset, max_length: int, word_level: bool):
-    """A datasets.Dataset with input_ids, labels, lengths (the Trainer's columns)."""
+def training_reading(config: TrainConfig) -> str:
+    """How training and validation read a long review: windows runs train on head_tail views."""
+    return "head_tail" if config.long_text == "windows" else config.long_text
+
+
+def encode_split(tokenizer, dataset, config: TrainConfig, reading: str | None = None):
+    """A datasets.Dataset with input_ids, labels, lengths (the Trainer's columns) and review (the row of
+    `dataset` each view reads: several rows per review for windows)."""
     import datasets
 
-    ids, lengths = _encode(tokenizer, list(dataset["text"]), max_length, word_level)
-    ids = [i if i else [tokenizer.unk_token_id or 0] for i in ids]  # never an empty review
-    return datasets.Dataset.from_dict({"input_ids": ids, "labels": list(dataset["label"]), "lengths": lengths})
+    views, owners, lengths = _encode(tokenizer, list(dataset["text"]), config, reading or training_reading(config))
+    labels = list(dataset["label"])
+    return datasets.Dataset.from_dict({"input_ids": views, "labels": [labels[r] for r in owners],
+                                       "lengths": [lengths[r] for r in owners], "review": owners})
 
 
 class PadCollator:
@@ -340,9 +359,22 @@ def _fit_bow_item_weights(model, train_dataset, pad_token_id: int, batch_size: i
     )
 
 
+def resolve_precision(config: TrainConfig, device: str) -> str:
+    """The number format a run trains in: float32, bfloat16 or float16 (the last two as mixed precision with
+    float32 master weights). auto: bfloat16 on a GPU that has it (float16 on one that does not), and for the
+    pretrained family on a CPU with native bfloat16 (AVX512-BF16 or AMX), where it is about twice as fast;
+    float32 elsewhere (emulated bfloat16 is slower, and the small families gain little)."""
+    if config.precision == "float32" or device == "mps":
+        return "float32"
+    if device == "cuda":
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    if config.precision == "bfloat16":
+        return "bfloat16"
+    return "bfloat16" if config.model == "pretrained" and cpu_has_native_bf16() else "float32"
+
+
 def _training_arguments(config: TrainConfig, run_dir: Path, device: str, steps_per_epoch: int) -> TrainingArguments:
-    use_cuda = device == "cuda"
-    bf16 = use_cuda and torch.cuda.is_bf16_supported()
+    precision = resolve_precision(config, device)
     evaluate_by_steps = config.eval_steps is not None
     logging_steps = config.logging_steps or min(50, max(1, steps_per_epoch // 25))
     return TrainingArguments(
@@ -371,12 +403,13 @@ def _training_arguments(config: TrainConfig, run_dir: Path, device: str, steps_p
         seed=config.seed,
         data_seed=config.seed,
         use_cpu=device == "cpu",
-        bf16=bf16,
-        fp16=use_cuda and not bf16,
+        bf16=precision == "bfloat16",
+        fp16=precision == "float16",
         train_sampling_strategy="group_by_length",
         length_column_name="lengths",
         remove_unused_columns=True,
-        dataloader_num_workers=0,
+        dataloader_num_workers=2 if device == "cuda" else 0,  # the GPU waits for no batch; on a CPU they compete
+        dataloader_pin_memory=device == "cuda",
         ddp_find_unused_parameters=False,
         disable_tqdm=False,
     )
@@ -430,7 +463,8 @@ def train(config: TrainConfig) -> Path:
     run_dir = runs.run_path(run_id)
     if not config.resume and is_main:
         runs.create_run(run_id, {**dataclasses.asdict(config), "data_source": source_record(config.data),
-                                 "device": device, "world_size": state.num_processes,
+                                 "device": device, "precision_used": resolve_precision(config, device),
+                                 "world_size": state.num_processes,
                                  "torch": torch.__version__, "python": platform.python_version()})
     if is_main:
         runs.clear_stop(run_dir)  # a STOP left from before this start (e.g. a stop of a finished run) must not stop it
@@ -479,13 +513,12 @@ def in_split_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
 def _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoint) -> Path:
     is_main = state.is_main_process
     tokenizer = _build_tokenizer(config, run_dir, list(train_split["text"]), state)
-    word_level = config.model != "pretrained"
+    test_split = seeded_subset(dataset["test"], config.max_test_samples, config.seed)
     encoded = {
-        "train": encode_split(tokenizer, train_split, config.max_length, word_level),
+        "train": encode_split(tokenizer, train_split, config),
         "validation": encode_split(tokenizer, seeded_subset(dataset["validation"], config.max_eval_samples, config.seed),
-                                   config.max_length, word_level),
-        "test": encode_split(tokenizer, seeded_subset(dataset["test"], config.max_test_samples, config.seed),
-                             config.max_length, word_level),
+                                   config),
+        "test": encode_split(tokenizer, test_split, config, reading=config.long_text),
     }
     encoded["validation"], _ = sorted_by_length(encoded["validation"])  # metrics ignore order
     encoded["test"], test_order = sorted_by_length(encoded["test"])  # predictions.csv restores it
@@ -529,18 +562,25 @@ def _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoi
         tokenizer.save_pretrained(run_dir / runs.BEST_DIR)
     output = trainer.predict(encoded["test"], metric_key_prefix="test")
     if is_main:
-        _write_test_report(config, run_dir, trainer, output, encoded["test"], test_order, train_seconds)
+        _write_test_report(config, run_dir, trainer, output, encoded["test"], test_order, test_split, train_seconds)
         runs.update_status(run_dir, state="finished", phase=None, ended=runs.now_iso(), step=trainer.state.global_step)
     state.wait_for_everyone()
     return run_dir
 
 
-def _write_test_report(config, run_dir, trainer, output, test_dataset, order, train_seconds) -> None:
+def _write_test_report(config, run_dir, trainer, output, test_views, order, test_split, train_seconds) -> None:
+    """predictions.csv and eval.json; a review read as several windows gets the mean of their log-odds."""
     logits = torch.as_tensor(np.asarray(output.predictions)).float()
-    probabilities = in_split_order(positive_probability(logits).numpy(), order)
-    labels = in_split_order(np.asarray(output.label_ids, dtype=int), order)
-    lengths = in_split_order(np.asarray(test_dataset["lengths"]), order)
-    runs.write_predictions(run_dir, probabilities, labels, lengths, lengths > config.max_length)
+    log_odds = in_split_order(positive_log_odds(logits).numpy(), order)  # per view, in view order
+    owners = in_split_order(np.asarray(test_views["review"]), order)
+    n = test_split.num_rows
+    counts = np.bincount(owners, minlength=n)
+    probabilities = 1 / (1 + np.exp(-np.bincount(owners, weights=log_odds, minlength=n) / np.maximum(counts, 1)))
+    labels = np.asarray(test_split["label"], dtype=int)
+    lengths = np.zeros(n, dtype=int)
+    lengths[owners] = in_split_order(np.asarray(test_views["lengths"]), order)
+    read_all = config.long_text == "windows"
+    runs.write_predictions(run_dir, probabilities, labels, lengths, (lengths > config.max_length) & (not read_all))
     history = runs.read_metrics(run_dir)
     validation = history[history["split"] == "validation"]
     chosen = pd.to_numeric(validation[config.best_metric], errors="coerce")
@@ -558,6 +598,7 @@ def _write_test_report(config, run_dir, trainer, output, test_dataset, order, tr
         "train_seconds": round(train_seconds, 2),
         "train_samples_per_second": trainer.state.log_history[-1].get("train_samples_per_second")
         if trainer.state.log_history else None,
-        "truncated_fraction": float((lengths > config.max_length).mean()),
+        "long_text": config.long_text,
+        "truncated_fraction": 0.0 if read_all else float((lengths > config.max_length).mean()),
     }
     runs.write_json(run_dir / runs.EVAL_FILE, report)

@@ -584,6 +584,7 @@ def test_a_checkpoint_folder_is_served_and_listed(run_dir, tmp_path):
     with TestClient(api.create_app(model=folder)) as client:
         health = assert_names(client.get("/health"), 200)
         assert health["model"] == folder and health["run"] is None and health["family"] == "huggingface"
+        assert health["long_text"] == "truncate"
         listed = assert_names(client.get("/models"), 200)["models"]
         assert listed[0] == {**listed[0], "model": folder, "kind": "served", "serving": True}
         assert any(row["model"] == RUN_ID and row["kind"] == "trained" and not row["serving"] for row in listed)

@@ -172,3 +172,28 @@ def test_top_words_ranks_both_ways(word_tokenizer):
     assert table.iloc[-1]["word"] == "good" and table.iloc[-1]["count"] == 2
     assert table.iloc[0]["word"] == "bad" and table.iloc[0]["score"] < 0
     assert "," not in set(table["word"])
+
+
+def test_windows_are_stitched_into_one_complete_explanation(word_tokenizer):
+    from tests.test_inference import LONG, random_predictor
+
+    predictor = random_predictor("transformer", word_tokenizer).with_reading("windows")
+    explanation = explain(predictor, LONG, method="integrated_gradients", n_steps=64)[0]
+    assert explanation.windows == len(predictor.views(LONG)) > 2 and len(explanation.window_deltas) == explanation.windows
+    words = [m.span() for m in __import__("re").finditer(r"\w+", LONG)]
+    assert {(w.start, w.end) for w in explanation.words} >= set(words)  # every word of the review is scored
+    total = sum(w.score for w in explanation.words)
+    assert total - explanation.delta == pytest.approx(explanation.output - explanation.baseline_output, abs=1e-4)
+    assert all(abs(d) < 0.05 for d in explanation.window_deltas)  # each window complete within its delta
+    assert explanation.probability == pytest.approx(predictor.predict([LONG])[0].probability, abs=1e-5)
+
+
+def test_head_tail_highlight_greys_the_skipped_middle(word_tokenizer):
+    from tests.test_inference import LONG, random_predictor
+
+    predictor = random_predictor("bow", word_tokenizer).with_reading("head_tail")
+    explanation = explain(predictor, LONG, method="occlusion")[0]
+    (start, end), = explanation.unread
+    page = highlight_html(explanation)
+    assert 'class="unread"' in page and LONG[start + 1:end - 1][:30] in page
+    assert all(not start <= w.start < end for w in explanation.words)

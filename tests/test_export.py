@@ -193,3 +193,16 @@ def test_the_model_card_names_the_recorded_data_source(run_dir, tmp_path):
     export.export_run(RUN_ID, tmp_path / "card")
     card = (tmp_path / "card" / "README.md").read_text()
     assert config["data_source"]["splits"]["test"]["fingerprint"] in card and "parquet folder" in card
+
+
+def test_the_long_text_reading_round_trips_through_the_export(run_dir, tmp_path):
+    from sentiment_core import handler, runs
+
+    config = runs.read_config(run_dir)
+    runs.write_json(run_dir / runs.RUN_FILE, {**config, "long_text": "head_tail", "head_tokens": 8})
+    export.export_run(RUN_ID, tmp_path / "reading")
+    meta = json.loads((tmp_path / "reading" / "sentiment_export.json").read_text())
+    assert (meta["long_text"], meta["head_tokens"]) == ("head_tail", 8)
+    model = handler.model_fn(str(tmp_path / "reading"))
+    assert (model.long_text, model.head_tokens) == ("head_tail", 8)
+    assert "as its first 8 tokens and last tokens" in (tmp_path / "reading" / "README.md").read_text()

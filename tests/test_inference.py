@@ -119,3 +119,48 @@ def test_no_finished_run_means_no_best_run():
 def test_text_without_latin_letters_gets_a_note_that_says_so(word_tokenizer):
     (prediction,) = random_predictor("bow", word_tokenizer).predict(["感動的な映画でした"])
     assert any("no words in the Latin alphabet" in note for note in prediction.notes)
+
+
+# --- long reviews: truncate, head_tail, windows (issue 13) -----------------------------------------
+
+LONG = " ".join(f"great film number {i} and the plot was dull" for i in range(30))  # ~270 tokens
+
+
+def test_reading_spans_cover_what_each_reading_promises():
+    from sentiment_core.inference import reading_spans
+
+    assert reading_spans(50, 64, "windows") == [[(0, 50)]]  # a short review: one view whatever the reading
+    assert reading_spans(300, 64, "truncate") == [[(0, 64)]]
+    assert reading_spans(300, 64, "head_tail") == [[(0, 16), (252, 300)]]  # a quarter head, the rest tail
+    assert reading_spans(300, 64, "head_tail", head_tokens=10) == [[(0, 10), (246, 300)]]
+    windows = reading_spans(300, 64, "windows")
+    assert windows[0] == [(0, 64)] and windows[-1] == [(236, 300)] and all(end - start == 64 for [(start, end)] in windows)
+    assert [w[0][0] for w in windows][:3] == [0, 32, 64]  # half a window apart
+    covered = np.zeros(300, dtype=bool)
+    for [(start, end)] in windows:
+        covered[start:end] = True
+    assert covered.all()
+
+
+def test_head_tail_keeps_the_ends_and_marks_the_middle_unread(word_tokenizer):
+    predictor = random_predictor("bow", word_tokenizer).with_reading("head_tail", head_tokens=10)
+    (view,) = predictor.views(LONG)
+    assert len(view.input_ids) == 64 and view.truncated and view.total_tokens > 64
+    assert view.offsets[0][0] == 0 and view.offsets[-1][1] == len(LONG)  # reads the start and the very end
+    (start, end), = view.unread
+    assert view.offsets[9][1] == start and view.offsets[10][0] == end  # the middle between head and tail
+    (prediction,) = predictor.predict([LONG])
+    assert prediction.unread == [(start, end)] and any("skipped characters" in n for n in prediction.notes)
+
+
+def test_windows_average_the_log_odds_and_a_short_review_reads_as_truncate(word_tokenizer):
+    truncating = random_predictor("transformer", word_tokenizer)
+    windows = truncating.with_reading("windows")
+    short = "a great movie, the actor was brilliant"
+    assert windows.predict([short])[0].probability == pytest.approx(truncating.predict([short])[0].probability, abs=1e-7)
+    views = windows.views(LONG)
+    assert len(views) > 2 and not views[0].unread
+    log_odds, _ = windows.view_log_odds(views)
+    (prediction,) = windows.predict([LONG])
+    assert prediction.windows == len(views) and not prediction.truncated
+    assert prediction.probability == pytest.approx(1 / (1 + np.exp(-log_odds.mean())), abs=1e-6)

@@ -2,6 +2,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from transformers import AutoTokenizer
@@ -198,7 +199,7 @@ def test_pretrained_encoding_does_not_warn_about_indexing_errors(tiny_backbone, 
     tokenizer.model_max_length = 64
     long_review = "good " * 100
     with caplog.at_level("WARNING"):
-        ids, lengths = _encode(tokenizer, [long_review], 32, word_level=False)
+        ids, _, lengths = _encode(tokenizer, [long_review], TrainConfig(model="pretrained", max_length=32), "truncate")
     assert len(ids[0]) == 32 and lengths[0] > 32
     assert "indexing errors" not in caplog.text
 
@@ -260,3 +261,70 @@ def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tiny_data
     monkeypatch.setattr(Trainer, "_save_optimizer_and_scheduler", real)
     resumed = train(TrainConfig(run_id="full-disk", resume=True))
     assert runs.read_status(resumed)["state"] == "finished" and (resumed / "eval.json").exists()
+
+
+# --- bfloat16 on CPUs that have it, long reviews (issue 13) ----------------------------------------
+
+def test_bfloat16_is_chosen_only_where_the_cpu_has_it(monkeypatch):
+    from sentiment_core import training
+
+    pretrained, bow = TrainConfig(model="pretrained").resolved(), TrainConfig(model="bow").resolved()
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    assert training.resolve_precision(pretrained, "cpu") == "bfloat16"
+    assert training.resolve_precision(bow, "cpu") == "float32"  # the small families gain little
+    forced = TrainConfig(model="pretrained", precision="float32").resolved()
+    assert training.resolve_precision(forced, "cpu") == "float32"
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    assert training.resolve_precision(pretrained, "cpu") == "float32"  # emulated bfloat16 would be slower
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_a_tiny_backbone_trains_in_both_precisions_and_records_it(tiny_data, tiny_backbone, precision):
+    run_dir = train(TrainConfig(model="pretrained", backbone=tiny_backbone, data=tiny_data, epochs=1, batch_size=8,
+                                lr=1e-3, max_length=32, precision=precision, max_train_samples=24))
+    config = runs.read_config(run_dir)
+    assert config["precision"] == precision and config["precision_used"] == precision
+    assert runs.read_status(run_dir)["state"] == "finished"
+
+
+def test_head_tail_training_reads_the_first_and_last_tokens(word_tokenizer_for_training):
+    from sentiment_core.training import encode_split
+    import datasets
+
+    tokenizer = word_tokenizer_for_training
+    text = " ".join(["great"] * 5 + ["movie"] * 100 + ["awful"] * 5)
+    split = datasets.Dataset.from_dict({"text": [text], "label": [1]})
+    config = TrainConfig(model="bow", max_length=20, long_text="head_tail", head_tokens=5)
+    (ids,) = encode_split(tokenizer, split, config)["input_ids"]
+    great, movie, awful = (tokenizer.convert_tokens_to_ids(w) for w in ("great", "movie", "awful"))
+    assert ids == [great] * 5 + [movie] * 10 + [awful] * 5
+    windows = encode_split(tokenizer, split, TrainConfig(model="bow", max_length=20, long_text="windows"),
+                           reading="windows")
+    assert len(windows) > 1 and set(windows["review"]) == {0} and all(len(i) == 20 for i in windows["input_ids"])
+
+
+@pytest.fixture
+def word_tokenizer_for_training():
+    from sentiment_core.text import TokenizerConfig, build_word_tokenizer
+
+    return build_word_tokenizer(["great movie awful"] * 5, TokenizerConfig(vocab_size=50, min_frequency=1))
+
+
+def test_windows_runs_test_on_windows_and_their_predictor_reads_the_same(tmp_path):
+    from sentiment_core.inference import Predictor
+
+    data = tmp_path / "data"
+    write_parquet_dir(data, n_train=60, n_test=20)
+    long = pd.read_parquet(data / "test.parquet")
+    long["text"] = long["text"] + " " + " ".join(["and the story went on"] * 20)
+    long.to_parquet(data / "test.parquet")
+    run_dir = train(_tiny(str(data), epochs=1, max_length=24, long_text="windows", run_id="windowed"))
+    config, report = runs.read_config(run_dir), json.loads((run_dir / "eval.json").read_text())
+    assert config["long_text"] == "windows" and report["long_text"] == "windows"
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    assert len(predictions) == 20 and not predictions["truncated"].any()  # windows read every token
+    predictor = Predictor.from_run("windowed")
+    assert predictor.long_text == "windows"
+    texts = list(load_imdb(str(data))["test"]["text"])
+    again = [p.probability for p in predictor.predict(texts)]
+    assert np.allclose(again, predictions["probability"], atol=1e-5)

@@ -157,6 +157,8 @@ def live_view(run_id: str, was_active: bool) -> None:
         st.caption(f"{config.get('model')} · {config.get('loss')} · {config.get('epochs'):g} epochs · "
                    f"batch {config.get('batch_size')} · lr {config.get('lr'):g} · max length {config.get('max_length')}"
                    + (f" · {config.get('max_train_samples'):,} train samples" if config.get("max_train_samples") else "")
+                   + f" · long reviews: {config.get('long_text') or 'truncate'}"
+                   + (f" · {config['precision_used']}" if config.get("precision_used") else "")
                    + f" · on {config.get('device', '?')}")
     progress = monitor.progress(status)
     st.progress(progress.fraction, text=progress.step_text)
