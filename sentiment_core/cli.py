@@ -351,6 +351,10 @@ def _print_comparison(result: dict) -> None:
     buckets = compare.buckets_frame(results).pivot(index="label", columns="group", values="mean")
     print("test accuracy per review length (token quartiles):")
     print(buckets.round(4).to_string())
+    behaviour = compare.behaviour_table(result)
+    if not behaviour.empty:
+        print("behaviour tests, failure rate (mean over seeds):")
+        print(behaviour.to_string(index=False, float_format=lambda v: f"{v:.1%}"))
     print(results["note"])
     print("verdict:", results["verdict"]["text"])
     print(f"comparison.json: {compare.comparison_path(result['comparison_id']) / compare.COMPARISON_FILE}")

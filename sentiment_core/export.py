@@ -164,7 +164,7 @@ def _write_export(folder: Path, run_id: str, config: dict, report: dict, source,
         meta["onnx"] = export_onnx(source, folder / ONNX_DIR / ONNX_FILE)
     (folder / "requirements.txt").write_text(_requirements(meta["onnx"]), encoding="utf-8")
     _write_code(folder / CODE_DIR)
-    (folder / "README.md").write_text(model_card(config, report, meta), encoding="utf-8")
+    (folder / "README.md").write_text(model_card(config, report, meta, behaviour_section(run_id)), encoding="utf-8")
     runs.write_json(folder / EXPORT_FILE, meta)
     return {"run_id": run_id, "family": family, "round_trip_max_abs_logit_diff": round_trip, "onnx": meta["onnx"]}
 
@@ -355,7 +355,14 @@ LONG_TEXT_CARD = {  # how the model card says a long review is read (the export 
 }
 
 
-def model_card(config: dict, report: dict, meta: dict) -> str:
+def behaviour_section(run_id: str) -> str:
+    """The model card's behaviour-suite tables (the suite runs now unless the run has it cached)."""
+    from sentiment_core import behaviour
+
+    return behaviour.suite_markdown(behaviour.suite_for_run(run_id))
+
+
+def model_card(config: dict, report: dict, meta: dict, behaviour: str | None = None) -> str:
     """README.md for an export: what the model is, how it was trained and tested, how to use it, its limits."""
     family, run_id = meta["family"], meta["run_id"]
     meta = {**meta, "head_tokens_text": f"{meta['head_tokens']} tokens" if meta.get("head_tokens") else "quarter"}
@@ -450,6 +457,9 @@ def model_card(config: dict, report: dict, meta: dict) -> str:
         lines += ["", "Confusion matrix (rows: true negative, positive; columns: predicted):", "",
                   "| | predicted negative | predicted positive |", "| --- | --- | --- |",
                   f"| negative | {matrix[0][0]} | {matrix[0][1]} |", f"| positive | {matrix[1][0]} | {matrix[1][1]} |"]
+    if behaviour:
+        lines += ["", "## Behaviour tests", "", "How the model handles negation, contrast, intensity, ratings written "
+                  "in words, comparisons, typos and names (`python -m sentiment_core check`):", "", behaviour]
     onnx_info = meta.get("onnx")
     lines += [
         "",

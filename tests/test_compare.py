@@ -232,6 +232,8 @@ def test_a_tiny_comparison_resumes_and_agrees_with_its_runs(tiny_data, capsys, m
     payload = compare.run_comparison("tiny", in_process=True, log=lines.append)
     assert lines[0] == f"[1/4] resuming {first}" and lines[-1] == "comparison tiny: finished"
     assert payload["state"] == "finished" and payload["complete"]
+    behaviour = compare.behaviour_table(payload)  # the suite's failure rates per loss, mean over seeds
+    assert {"capability", "test", "bce", "length_weighted_bce"} <= set(behaviour.columns) and len(behaviour) >= 20
     on_disk = json.loads((compare.comparison_path("tiny") / "comparison.json").read_text())
     assert on_disk["results"] == payload["results"]
     results = payload["results"]

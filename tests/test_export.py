@@ -206,3 +206,9 @@ def test_the_long_text_reading_round_trips_through_the_export(run_dir, tmp_path)
     model = handler.model_fn(str(tmp_path / "reading"))
     assert (model.long_text, model.head_tokens) == ("head_tail", 8)
     assert "as its first 8 tokens and last tokens" in (tmp_path / "reading" / "README.md").read_text()
+
+
+def test_the_model_card_has_the_behaviour_suite(run_dir, tmp_path):
+    export.export_run(RUN_ID, tmp_path / "behaviour")
+    card = (tmp_path / "behaviour" / "README.md").read_text()
+    assert "## Behaviour tests" in card and "negated_positive" in card and "| capability | failure rate |" in card

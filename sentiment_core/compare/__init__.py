@@ -31,8 +31,8 @@ from sentiment_core.compare.plan import (
     read_plan, read_status, stop_requested, train_arguments, train_config, update_status, validate_comparison_id,
 )
 from sentiment_core.compare.report import (
-    LOSS_SCALE_NOTE, analyze, buckets_frame, comparison_curves, comparison_runs, convergence_table, disagreements,
-    group_names, list_comparisons, mean_curves, metrics_table, read_comparison, reliability_frame, review_texts,
+    LOSS_SCALE_NOTE, analyze, behaviour_summary, behaviour_table, buckets_frame, comparison_curves, comparison_runs,
+    convergence_table, disagreements, group_names, list_comparisons, mean_curves, metrics_table, read_comparison, reliability_frame, review_texts,
     significance_table, tests_table, write_comparison,
 )
 from sentiment_core.compare.runner import (

@@ -142,10 +142,29 @@ def write_comparison(comparison_id: str) -> dict:
         "note": LOSS_SCALE_NOTE,
         "results": results,
         "results_problem": problem,
+        "behaviour": behaviour_summary(groups) if results else None,
         "updated": runs.now_iso(),
     })
     runs.write_json(comparison_path(comparison_id) / COMPARISON_FILE, payload)
     return payload
+
+
+def behaviour_summary(groups: dict[str, list[str]]) -> list[dict] | None:
+    """Behaviour-suite failure rates per test, averaged over each loss's runs (from the suites cached in the
+    runs: the runner computes them when the comparison finishes); None until every run has one."""
+    from sentiment_core import behaviour
+
+    results = {name: [behaviour.cached_result(behaviour.run_fingerprint(r), run_id=r) for r in run_ids]
+               for name, run_ids in groups.items()}
+    if any(result is None for found in results.values() for result in found):
+        return None
+    table = behaviour.group_table(results)
+    return json_safe(table.to_dict(orient="records"))
+
+
+def behaviour_table(payload: dict) -> pd.DataFrame:
+    """The comparison's behaviour failure rates: capability, test, type, one column per loss."""
+    return pd.DataFrame(payload.get("behaviour") or [])
 
 
 def read_comparison(comparison_id: str) -> dict:

@@ -38,7 +38,7 @@ def create_comparison(plan: dict) -> Path:
             )
         return path
     path.mkdir(parents=True, exist_ok=True)
-    runs.write_json(path / PLAN_FILE, {**plan, "data_source": source_record(plan["options"].get("data"))})
+    runs.write_json(path / PLAN_FILE, plan)
     update_status(comparison_id, state="queued", created=plan.get("created") or runs.now_iso())
     write_comparison(comparison_id)
     return path
@@ -137,6 +137,9 @@ def run_comparison(comparison_id: str, in_process: bool = False, parallel: int =
         from sentiment_core.data import load_imdb
 
         load_imdb(plan["options"].get("data"))  # a bad source fails once, clearly, before any run
+        if not plan.get("data_source"):  # recorded once, by the first process that reads the data
+            plan = {**plan, "data_source": source_record(plan["options"].get("data"))}
+            runs.write_json(comparison_path(comparison_id) / PLAN_FILE, plan)
         if in_process:
             failed = _run_in_process(comparison_id, plan, log)
         else:
@@ -155,11 +158,24 @@ def run_comparison(comparison_id: str, in_process: bool = False, parallel: int =
         final = dict(state="finished", error=None)
     else:
         final = dict(state="stopped", error=None)
+    if final["state"] == "finished":
+        _run_behaviour_suites(plan, log)
     runs.clear_stop(comparison_path(comparison_id))  # handled: a resume starts clean
     update_status(comparison_id, ended=runs.now_iso(), current_run=None, **final)
     result = write_comparison(comparison_id)
     log(f"comparison {comparison_id}: {final['state']}")
     return result
+
+
+def _run_behaviour_suites(plan: dict, log) -> None:
+    """The behaviour suite on every run (cached in each run): comparison.json reports it per loss."""
+    from sentiment_core import behaviour
+
+    for entry in plan["runs"]:
+        run_id = entry["run_id"]
+        if behaviour.cached_result(behaviour.run_fingerprint(run_id), run_id=run_id) is None:
+            log(f"behaviour tests: {run_id}")
+            behaviour.suite_for_run(run_id)
 
 
 def _stop_wanted(comparison_id: str) -> bool:
