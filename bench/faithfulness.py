@@ -51,16 +51,18 @@ def test_reviews(data: str | None, n: int, seed: int):
     return test.sample(n=min(n, len(test)), random_state=seed).reset_index(drop=True)
 
 
-def bench_methods(run_id: str, texts: list[str], methods: list[str]) -> tuple[str, object, float]:
+def bench_methods(run_id: str, texts: list[str], methods: list[str],
+                  baseline: str = "empty") -> tuple[str, object, float]:
     """(family, per-method summary, seconds) for one run on `texts`."""
     from sentiment_core.faithfulness import explain_all_methods, method_summary
-    from sentiment_core.inference import Predictor
+    from sentiment_core.sources import load_predictor
 
-    predictor = Predictor.from_run(run_id)
-    explain_all_methods(predictor, texts[0], methods=methods)  # warm-up: first calls build caches
+    predictor = load_predictor(run_id)
+    options = {method: {"baseline": baseline} for method in methods}
+    explain_all_methods(predictor, texts[0], methods=methods, options=options)  # warm-up: first calls build caches
     scores, started = [], time.perf_counter()
     for index, text in enumerate(texts, 1):
-        scores.extend(result.score for result in explain_all_methods(predictor, text, methods=methods))
+        scores.extend(result.score for result in explain_all_methods(predictor, text, methods=methods, options=options))
         if index % 20 == 0 or index == len(texts):
             print(f"  {run_id}: {index}/{len(texts)} reviews, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     summary = method_summary(scores).drop(columns=["deletion_area"])
@@ -70,9 +72,9 @@ def bench_methods(run_id: str, texts: list[str], methods: list[str]) -> tuple[st
 def bench_file(run_id: str, data: str | None, rows: int, seed: int, method: str) -> dict:
     """Time explain_file and the HTML report on a CSV of `rows` test reviews."""
     from sentiment_core.explain_files import explain_file, write_html_report
-    from sentiment_core.inference import Predictor
+    from sentiment_core.sources import load_predictor
 
-    predictor = Predictor.from_run(run_id)
+    predictor = load_predictor(run_id)
     sample = test_reviews(data, rows, seed)
     with tempfile.TemporaryDirectory(prefix="explain-file-bench-") as folder:
         csv_path, out_path = Path(folder) / "reviews.csv", Path(folder) / "reviews.jsonl"
@@ -96,6 +98,8 @@ def main() -> None:
     parser.add_argument("--data", help="IMDB source (default: IMDB_DATA)")
     parser.add_argument("--reviews", type=int, default=200, help="test reviews per run (faithfulness mode)")
     parser.add_argument("--methods", help="comma-separated methods (default: all)")
+    parser.add_argument("--baseline", default="empty", help="what a removed word becomes: empty or undecided "
+                        "(explain.BASELINES)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the review sample")
     parser.add_argument("--file-bench", action="store_true", help="time explaining a CSV of test reviews instead")
     parser.add_argument("--rows", type=int, default=FILE_TARGET_ROWS, help="rows of the CSV (file mode)")
@@ -128,7 +132,7 @@ def main() -> None:
     methods = args.methods.split(",") if args.methods else list(METHODS)
     texts = test_reviews(args.data, args.reviews, args.seed)["text"].tolist()
     for run_id in run_ids:
-        family, summary, seconds = bench_methods(run_id, texts, methods)
+        family, summary, seconds = bench_methods(run_id, texts, methods, args.baseline)
         print(f"\n### {run_id} ({family}): {len(texts)} test reviews, seed {args.seed}, {seconds:.0f} s\n")
         print(markdown_table(summary.rename(columns={"tau_occlusion": "tau with occlusion",
                                                      "ms": "ms per explanation"})))

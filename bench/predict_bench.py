@@ -1,6 +1,6 @@
 """Prediction and explanation speed, and explanation faithfulness, for trained runs.
 
-    IMDB_DATA=../shared/data/imdb python bench/predict_bench.py [--runs RUN,RUN...] [--reviews 200]
+    IMDB_DATA=../shared/data/imdb python bench/predict_bench.py [--runs RUN|SRC,...] [--reviews 200]
 
 Default runs: the finished run with the best test accuracy of each family in SENTIMENT_MODELS_DIR.
 Per run, on a test review of mean length (230 words; the median is 174): prediction latency (median of 30
@@ -44,9 +44,9 @@ def default_runs() -> list[str]:
 
 def bench_run(run_id: str, test, n_reviews: int, seed: int, target_words: int = 230) -> dict:
     from sentiment_core.explain import deletion_curve, explain
-    from sentiment_core.inference import Predictor
+    from sentiment_core.sources import load_predictor
 
-    predictor = Predictor.from_run(run_id)
+    predictor = load_predictor(run_id)  # a run id, or any model source (a checkpoint folder, a hub id)
     words = test["text"].str.split().str.len()
     median_review = test["text"].iloc[int((words - target_words).abs().argmin())]
     predictor.predict([median_review])

@@ -52,7 +52,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sentiment_core import errors, runs
 from sentiment_core.errors import BusyError, InputError, SentimentError, TimeLimitError
 from sentiment_core.explain import MAX_STEPS as MAX_EXPLAIN_STEPS
-from sentiment_core.explain import METHOD_OPTIONS, METHODS
+from sentiment_core.explain import BASELINES, METHOD_OPTIONS, METHODS
 from sentiment_core.settings import Settings, get_settings
 
 logger = logging.getLogger("sentiment_core.api")
@@ -108,6 +108,9 @@ class ExplainRequest(RunChoice):
         default="integrated_gradients",
         description="attribution method: " + "; ".join(f"{name}: {text}" for name, text in METHODS.items()))
     target: LABEL | None = Field(default=None, description="class to explain (default: the predicted one)")
+    baseline: Literal[tuple(BASELINES)] = Field(  # type: ignore[valid-type]
+        default="empty", description="what a removed word becomes: empty (the empty review) or undecided (the point "
+        "between the empty review and this one where the model's log-odds are 0)")
     steps: int | None = Field(
         default=None, ge=1, le=MAX_EXPLAIN_STEPS,
         description="; ".join(f"{name}: {option} (default {default})"
@@ -1052,6 +1055,8 @@ def create_app(run_id: str | None = None, *, model: str | None = None, predictor
         chosen = await service.predictor_for(request.chosen_source())
         option = METHOD_OPTIONS[request.method][0]
         options = {option: request.steps} if option and request.steps else {}
+        if request.baseline != "empty":
+            options["baseline"] = request.baseline
         try:
             result = await service.explainers.explain(
                 None if chosen is service.predictor else chosen.name, request.text, request.method,

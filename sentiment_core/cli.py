@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 
 from sentiment_core.errors import InputError, RunError, SentimentError
@@ -157,7 +158,8 @@ def _predict(args: argparse.Namespace) -> int:
         frame, column = read_reviews_csv(args.file)  # refused before the model loads
         rows += [("file", int(index), "" if text != text else str(text)) for index, text in frame[column].items()]
     predictor = _load_model(args)
-    records = predict_records(predictor, [text for _, _, text in rows])
+    records = predict_records(predictor, [text for _, _, text in rows[:len(args.texts)]])  # as typed: float32
+    records += predict_records(predictor, [text for _, _, text in rows[len(args.texts):]], batch=True)  # a file
     for (origin, index, text), record in zip(rows, records):
         print(dumps({"model": predictor.name, "input": origin, "row": index, "text": text, **record}))
     return 0
@@ -175,18 +177,26 @@ def _explain(args: argparse.Namespace) -> int:
     if args.out or args.html:
         raise InputError("--out and --html go with --file; for one TEXT the explanation is printed.")
     predictor = _load_model(args)
-    (explanation,) = explain(predictor, [args.text], method=args.method, target=args.target, **options)
+    (explanation,) = explain(predictor, [args.text], method=args.method, target=args.target, baseline=args.baseline,
+                             **options)
     print(dumps({"model": predictor.name, "run": predictor.run_id, **explanation.to_dict()}, indent=2))
     return 0
 
 
 def _explain_file(args: argparse.Namespace, options: dict) -> int:
-    from sentiment_core.explain_files import explain_file
+    from sentiment_core.explain_files import explain_file, export_state
 
     if not args.out:
         raise InputError("--file needs --out explanations.jsonl: the file the explanations are written to, one "
                          "JSON line per row (an interrupted export continues where it stopped).")
+    if Path(args.out).is_file():
+        state = export_state(args.out)
+        if state["state"] == "failed":
+            print(f"continuing an interrupted export after row {state['rows_written']} of {state['rows']} (the process "
+                  "writing it ended: killed or crashed)", file=sys.stderr)
     predictor = _load_model(args)
+    if args.baseline != "empty":
+        options = {**options, "baseline": args.baseline}
     result = explain_file(predictor, args.file, args.out, method=args.method, target=args.target, options=options,
                           html_path=args.html, progress=_progress_bar("explaining", "row"), model=predictor.name)
     print(dumps(result.to_dict(), indent=2))
@@ -213,7 +223,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _add_predict_parsers(commands) -> None:
-    from sentiment_core.explain import MAX_STEPS, METHODS
+    from sentiment_core.explain import BASELINES, MAX_STEPS, METHODS
 
     predict = commands.add_parser(
         "predict", help="predict the sentiment of reviews (JSON lines)",
@@ -238,6 +248,9 @@ def _add_predict_parsers(commands) -> None:
     explain.add_argument("--target", choices=["positive", "negative"], help="class to explain (default: the predicted one)")
     explain.add_argument("--steps", type=int, metavar="N", help=f"IG steps / GradientSHAP or LIME samples / occlusion "
                          f"window, 1 to {MAX_STEPS} (default: the method's)")
+    explain.add_argument("--baseline", choices=BASELINES, default="empty", help="what a removed word becomes: "
+                         "empty (the empty review, which a model may already judge strongly) or undecided (the point "
+                         "between the empty review and this one where the model's log-odds are 0); default empty")
     explain.add_argument("--file", metavar="F.csv", help="explain every row of a CSV with a 'text' or 'review' column")
     explain.add_argument("--out", metavar="F.jsonl", help="with --file: where the explanations go (JSON lines)")
     explain.add_argument("--html", metavar="REPORT.html", help="with --file: also write a self-contained HTML report")

@@ -77,7 +77,8 @@ def evaluate_model(source, max_test_samples: int | None = None, run_id: str | No
         "labels": predictor.label_map.spec() or None, "label_map": predictor.label_map.to_dict(),
         "max_length": predictor.max_length, "long_text": predictor.long_text, "head_tokens": predictor.head_tokens,
         "window_stride": predictor.window_stride, "max_test_samples": max_test_samples, "seed": seed,
-        "data": data, "data_source": source_record(data), "device": predictor.device, "torch": _torch_version(), "python": platform.python_version(),
+        "data": data, "data_source": source_record(data), "device": predictor.device,
+        "precision_used": predictor.batch_precision(), "torch": _torch_version(), "python": platform.python_version(),
     }
     run_dir = runs.create_run(run_id, config)
     runs.update_status(run_dir, state="running", phase="testing", pid=os.getpid(), started=runs.now_iso(),
@@ -88,7 +89,7 @@ def evaluate_model(source, max_test_samples: int | None = None, run_id: str | No
         predictor.tokenizer.save_pretrained(run_dir / runs.BEST_DIR)
         started = time.monotonic()
         predictions = predictor.predict(list(test["text"]), batch_size=batch_size,
-                                        progress=_reporter(run_dir, progress, started))
+                                        progress=_reporter(run_dir, progress, started), batch=True)
         seconds = time.monotonic() - started
         specials = 0 if predictor.word_level else predictor.tokenizer.num_special_tokens_to_add()
         _write_report(run_dir, config, np.asarray(test["label"], dtype=int), predictions, specials, seconds)
@@ -180,7 +181,7 @@ def _write_report(run_dir: Path, config: dict, labels: np.ndarray, predictions, 
         "best_checkpoint": None,
         "eval_seconds": round(seconds, 2),
         "test_samples_per_second": round(len(labels) / seconds, 2) if seconds > 0 else None,
-        "long_text": config["long_text"],
+        "long_text": config["long_text"], "precision": config["precision_used"],
         "truncated_fraction": float(np.mean([p.truncated for p in predictions])),
     }
     runs.write_json(run_dir / runs.EVAL_FILE, report)

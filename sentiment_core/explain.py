@@ -55,6 +55,8 @@ METHOD_OPTIONS = {  # option name, default, help
     "gradient_x_input": (None, None, None),
 }
 MAX_STEPS = 500  # most IG steps / samples / occlusion window a request may ask for (CLI and API)
+BASELINES = ("empty", "undecided")
+UNDECIDED_BISECTIONS = 12  # c to within 1/4096 of where the log-odds cross 0
 LARGE_DELTA = 0.05  # |delta| above this share of |f(x) - f(baseline)| (min 0.1 log-odds) is flagged
 _WORD_RE = re.compile(WORD_PATTERN)
 _BREAK_RE = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -199,8 +201,8 @@ def _attribute(method, forward, weights, baseline, feature_mask, options):
             stdevs=float(options.get("stdevs", 0.0)), return_convergence_delta=True,
         )
         return attributions, float(delta.mean()), False
-    if method == "gradient_x_input":
-        return attr.InputXGradient(forward).attribute(weights), None, False
+    if method == "gradient_x_input":  # gradient x (input - baseline): the baseline's words scaled, specials 0
+        return attr.InputXGradient(forward).attribute(weights) * (weights - baseline), None, False
     if method == "occlusion":
         window = int(options.get("window", 1))
         mask = feature_mask if window == 1 else torch.div(feature_mask.clamp(min=0), window, rounding_mode="floor")
@@ -242,21 +244,29 @@ def _check_target(target) -> int | None:
 
 
 def explain(predictor: Predictor, texts, method: str = "integrated_gradients", target: int | str | None = None,
-            **options) -> list[Explanation]:
+            baseline: str = "empty", **options) -> list[Explanation]:
     """Word-level attributions for each text, toward `target` (default: the predicted class).
 
     method: one of METHODS; options: n_steps (IG, 50), n_samples (GradientSHAP 20, LIME 300),
     window (occlusion, 1 word), internal_batch_size (IG), batch_size (occlusion/LIME).
+    baseline: what a removed word becomes (BASELINES): "empty", its input scaled to 0 (the empty review,
+    which a model may already judge strongly: then every word shares only the rest); or "undecided", its
+    input scaled to the fraction c where the model's log-odds cross 0 on the way from the empty review
+    to this one (found by bisection; the empty review when there is no crossing, with a note), so the
+    scores share out the whole of the model's decision.
     """
     if method not in METHODS:
         raise InputError(f"Unknown explanation method {method!r}: choose one of {', '.join(METHODS)}.")
+    if baseline not in BASELINES:
+        raise InputError(f"Unknown baseline {baseline!r}: choose one of {', '.join(BASELINES)}.")
     target = _check_target(target)
     if isinstance(texts, str):
         texts = [texts]
-    return [_explain_one(predictor, text, method, target, options) for text in texts]
+    return [_explain_one(predictor, text, method, target, options, baseline) for text in texts]
 
 
-def _explain_one(predictor: Predictor, text: str, method: str, target: int | None, options: dict) -> Explanation:
+def _explain_one(predictor: Predictor, text: str, method: str, target: int | None, options: dict,
+                 baseline: str = "empty") -> Explanation:
     """Explain each view the model reads (one, or several windows) and stitch the word scores.
 
     With n windows the review's log-odds is the mean of the windows' (`Predictor.predict`), so each
@@ -273,8 +283,9 @@ def _explain_one(predictor: Predictor, text: str, method: str, target: int | Non
         classes = predictor.label_map.class_probabilities(logits).mean(dim=0).tolist()
         explained = [float(predictor.positive_log_odds(**inputs, model=model)[0]) for inputs in per_view] \
             if model is not predictor.model else predictor.label_map.positive_log_odds(logits).tolist()
-        baselines = [float(predictor.positive_log_odds(**inputs, token_weights=_baseline(view, predictor), model=model)[0])
-                     for inputs, view in zip(per_view, views)]
+        starts = [_baseline(view, predictor, inputs, model, baseline) for view, inputs in zip(views, per_view)]
+        baselines = [float(predictor.positive_log_odds(**inputs, token_weights=start, model=model)[0])
+                     for inputs, start in zip(per_view, starts)]
     predicted = int(log_odds >= 0)
     target = predicted if target is None else target
     sign = 1.0 if target == 1 else -1.0
@@ -282,8 +293,8 @@ def _explain_one(predictor: Predictor, text: str, method: str, target: int | Non
         options = {"internal_batch_size": PRETRAINED_IG_BATCH, **options}
     scores: dict[tuple[int, int], float] = {}
     deltas = []
-    for view, inputs in zip(views, per_view):
-        spans, view_scores, delta = _attribute_view(predictor, view, inputs, model, method, sign, options)
+    for view, inputs, start in zip(views, per_view, starts):
+        spans, view_scores, delta = _attribute_view(predictor, view, inputs, model, method, sign, options, start)
         for span, score in zip(spans, view_scores):
             scores[span] = scores.get(span, 0.0) + float(score) / n
         if delta is not None:
@@ -293,6 +304,9 @@ def _explain_one(predictor: Predictor, text: str, method: str, target: int | Non
     if n > 1:
         notes.append(f"The review was read as {n} overlapping windows: its score is their mean, and each word's "
                      "score comes from the windows that read it.")
+    if baseline == "undecided" and all(_is_empty(start, view) for start, view in zip(starts, views)):
+        notes.append("The model is as sure of the empty review as of this one (no undecided point between "
+                     "them): the scores are measured from the empty review.")
     return Explanation(
         text=text, method=method, target=target, predicted=predicted,
         probability=float(1 / (1 + math.exp(-log_odds))),
@@ -305,13 +319,39 @@ def _explain_one(predictor: Predictor, text: str, method: str, target: int | Non
     )
 
 
-def _baseline(view: Encoded, predictor: Predictor) -> torch.Tensor:
-    """Token weights of the empty review: special tokens stay (1), words go (0). -> (1, seq_len)"""
-    return torch.tensor(view.special, dtype=torch.float32, device=predictor.device)[None]
+def _baseline(view: Encoded, predictor: Predictor, inputs: dict | None = None, model=None,
+              kind: str = "empty") -> torch.Tensor:
+    """Token weights a removed word takes: special tokens stay (1), words go to 0 (the empty review) or,
+    for "undecided", to the fraction c at which the log-odds cross 0 between the empty review and this
+    one (bisection; 0 when they do not cross). -> (1, seq_len)"""
+    special = torch.tensor(view.special, dtype=torch.float32, device=predictor.device)[None]
+    if kind == "empty":
+        return special
+
+    def log_odds(c: float) -> float:
+        return float(predictor.positive_log_odds(**inputs, token_weights=special + c * (1 - special), model=model)[0])
+
+    low, high = 0.0, 1.0
+    at_low, at_high = log_odds(low), log_odds(high)
+    if at_low == 0 or (at_low > 0) == (at_high > 0):
+        return special
+    for _ in range(UNDECIDED_BISECTIONS):
+        middle = (low + high) / 2
+        at_middle = log_odds(middle)
+        if (at_middle > 0) == (at_low > 0):
+            low, at_low = middle, at_middle
+        else:
+            high = middle
+    return special + (low + high) / 2 * (1 - special)
 
 
-def _attribute_view(predictor: Predictor, view: Encoded, inputs: dict, model, method: str, sign: float, options: dict):
-    """One view's word spans, their scores toward the target and the completeness gap."""
+def _is_empty(start: torch.Tensor, view: Encoded) -> bool:
+    return bool(torch.equal(start, torch.tensor(view.special, dtype=torch.float32, device=start.device)[None]))
+
+
+def _attribute_view(predictor: Predictor, view: Encoded, inputs: dict, model, method: str, sign: float, options: dict,
+                    start: torch.Tensor):
+    """One view's word spans, their scores toward the target and the completeness gap, from baseline `start`."""
     weights = torch.ones(inputs["input_ids"].shape, dtype=torch.float32, device=predictor.device)  # (1, seq_len)
 
     def forward(token_weights: torch.Tensor) -> torch.Tensor:  # (n, seq_len) -> (n,) log-odds of target
@@ -322,8 +362,7 @@ def _attribute_view(predictor: Predictor, view: Encoded, inputs: dict, model, me
     spans, token_word = word_groups(view)
     feature_mask = torch.as_tensor(token_word, device=predictor.device)[None]  # (1, seq_len)
     with torch.enable_grad():
-        attributions, delta, grouped = _attribute(method, forward, weights, _baseline(view, predictor), feature_mask,
-                                                  options)
+        attributions, delta, grouped = _attribute(method, forward, weights, start, feature_mask, options)
     token_scores = attributions.detach().float().cpu().numpy()[0]  # (seq_len,)
     collect = _first_by_word if grouped else _sum_by_word
     return spans, collect(token_scores, token_word, len(spans)), delta

@@ -259,9 +259,9 @@ def explain_file(predictor: Predictor, csv_path: str | Path, out_jsonl: str | Pa
         done = _check_resumable(out_path, meta_path, asked)
     else:
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        _write_json_atomic(meta_path, {"asked": asked, "rows": total})
         out_path.touch()
         done = 0
+    _write_json_atomic(meta_path, {"asked": asked, "rows": total, "state": "running", "pid": os.getpid()})
     resumed_at, explained, empty = done, 0, 0
     if progress:
         progress(done, total)
@@ -272,7 +272,7 @@ def explain_file(predictor: Predictor, csv_path: str | Path, out_jsonl: str | Pa
             try:
                 predictor.encode(text)
                 readable = True
-            except ValueError as error:  # no word the model can read
+            except InputError as error:  # no word the model can read
                 row, readable = _empty_row(index, text, method, str(error)), False
             if readable:
                 (explanation,) = explaining.explain(predictor, text, method=method, target=target, **(options or {}))
@@ -284,8 +284,24 @@ def explain_file(predictor: Predictor, csv_path: str | Path, out_jsonl: str | Pa
                 progress(done, total)
     if done != total:
         raise InputError(f"{csv_path.name!r} changed while it was read ({done} rows, expected {total}): start again.")
+    _write_json_atomic(meta_path, {"asked": asked, "rows": total, "state": "finished", "pid": None})
     written_html = write_html_report(out_path, html_path) if html_path else None
     return FileExplanation(out_path, meta_path, total, resumed_at, explained, empty, written_html)
+
+
+def export_state(out_path: str | Path) -> dict:
+    """Where an explanation export stands: state (running, finished, or failed when the process that was
+    writing it is gone: killed or crashed; `explain_file` with the same settings continues it), rows written
+    and rows in all."""
+    from sentiment_core.runs import pid_alive
+
+    meta_path = meta_path_for(out_path)
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    written = sum(1 for _ in read_rows(out_path)) if Path(out_path).is_file() else 0
+    state = meta.get("state", "finished" if meta and written == meta.get("rows") else "unknown")
+    if state == "running" and not pid_alive(meta.get("pid")):
+        state = "failed"
+    return {"state": state, "rows_written": written, "rows": meta.get("rows")}
 
 
 def count_rows(csv_path: str | Path, chunk_rows: int = 4096) -> int:

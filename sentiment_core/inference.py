@@ -31,7 +31,7 @@ import torch
 from sentiment_core import runs
 from sentiment_core.errors import InputError, ModelSourceError
 from sentiment_core.labels import LABELS, LabelMap, default_label_map, model_labels, resolve_label_map
-from sentiment_core.settings import get_settings, resolve_device
+from sentiment_core.settings import cpu_has_native_bf16, get_settings, resolve_device
 from sentiment_core.text import STOP_WORDS
 from sentiment_core.train_config import check_option
 
@@ -243,6 +243,7 @@ class Predictor:
         self.uses_token_types = (not self.word_level and "token_type_ids" in tokenizer.model_input_names
                                  and "token_type_ids" in inspect.signature(model.forward).parameters)
         self.long_text, self.head_tokens, self.window_stride = "truncate", None, None
+        self._batch_copy: tuple[str, torch.nn.Module] | None = None  # (precision, model) of `batch_model`
 
     def with_reading(self, long_text: str | None = None, head_tokens: int | None = None,
                      window_stride: int | None = None) -> Predictor:
@@ -458,17 +459,34 @@ class Predictor:
 
     # --- public API -------------------------------------------------------------------
 
+    def batch_precision(self) -> str:
+        """The number format of batch predictions (files, evaluations, a run's test pass): SENTIMENT_BATCH_PRECISION;
+        auto: for a transformer checkpoint on a CPU, bfloat16 where the CPU has it natively, else dynamic int8
+        (measured faster at the same accuracy, README); float32 for the small word-level families and on GPUs."""
+        return batch_precision(self.word_level, self.device)
+
+    def batch_model(self) -> torch.nn.Module:
+        """The model batch predictions run: this one, or a dynamic-int8 or bfloat16 copy of it, made once."""
+        precision = self.batch_precision()
+        if precision == "float32":
+            return self.model
+        if self._batch_copy is None or self._batch_copy[0] != precision:
+            self._batch_copy = (precision, model_in(precision, self.model))
+        return self._batch_copy[1]
+
     @torch.no_grad()
     def view_log_odds(self, views: Sequence[Encoded], batch_size: int = 64,
-                      progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """logit(P(positive)) and every class's probability of each view, in batches of similar lengths.
-        -> (views,), (views, classes)"""
+                      progress: Callable[[int, int], None] | None = None,
+                      batch: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """logit(P(positive)) and every class's probability of each view, in batches of similar lengths;
+        `batch`: with `batch_model()` (files, evaluations), else the float32 model. -> (views,), (views, classes)"""
+        model = self.batch_model() if batch else None
         order = np.argsort([len(v.input_ids) for v in views], kind="stable")
         log_odds = np.zeros(len(views))
         classes = np.zeros((len(views), len(self.label_map.class_names)))
         for start in range(0, len(order), batch_size):
             chosen = order[start:start + batch_size]
-            logits = self.logits(**self.model_inputs([views[i] for i in chosen])).float()
+            logits = self.logits(**self.model_inputs([views[i] for i in chosen]), model=model).float()
             log_odds[chosen] = self.label_map.positive_log_odds(logits).cpu().numpy()
             classes[chosen] = self.label_map.class_probabilities(logits).cpu().numpy()
             if progress:
@@ -476,7 +494,7 @@ class Predictor:
         return log_odds, classes
 
     def predict(self, texts: Sequence[str], batch_size: int = 64,
-                progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
+                progress: Callable[[int, int], None] | None = None, batch: bool = False) -> list[Prediction]:
         """Label, P(positive) and every class's probability for each text. A text read as several windows
         gets the mean of their log-odds (and of their class probabilities): each window is evidence about
         the same review, the mean keeps the scale of one view, and it makes a window's word scores add up
@@ -488,7 +506,8 @@ class Predictor:
         owner = np.repeat(np.arange(len(per_text)), [len(views) for views in per_text])
         view_progress = None if progress is None else (  # in reviews, as callers count them
             lambda done, total: progress(round(done / total * len(per_text)), len(per_text)))
-        log_odds, classes = self.view_log_odds(flat, batch_size, view_progress) if flat else (np.zeros(0), np.zeros((0, 0)))
+        log_odds, classes = self.view_log_odds(flat, batch_size, view_progress, batch) if flat else (
+            np.zeros(0), np.zeros((0, len(self.label_map.class_names))))
         counts = np.bincount(owner, minlength=len(per_text))
         mean_log_odds = np.bincount(owner, weights=log_odds, minlength=len(per_text)) / np.maximum(counts, 1)
         mean_classes = np.stack([np.bincount(owner, weights=classes[:, c], minlength=len(per_text))
@@ -510,6 +529,31 @@ class Predictor:
                 unread=list(first.unread), windows=len(views),
             ))
         return predictions
+
+
+def batch_precision(word_level: bool, device: str) -> str:
+    """SENTIMENT_BATCH_PRECISION for a model: auto is bfloat16 (on a CPU with native bfloat16) or dynamic int8
+    for a transformer checkpoint on a CPU, float32 for the word-level families and on GPUs."""
+    chosen = get_settings().batch_precision
+    if chosen == "auto":
+        if word_level or device != "cpu":
+            return "float32"
+        chosen = "bfloat16" if cpu_has_native_bf16() else "int8"
+    return chosen
+
+
+def model_in(precision: str, model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `model` for inference in `precision`: bfloat16 weights, or its Linear layers quantized to int8
+    (dynamic quantization: activations quantized on the fly); the model itself for float32."""
+    if precision == "float32":
+        return model
+    import warnings
+
+    if precision == "bfloat16":
+        return copy.deepcopy(model).to(torch.bfloat16)
+    with warnings.catch_warnings():  # torch.ao's deprecation notice, not the user's concern
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def check_long_text(value: str) -> str:
@@ -613,7 +657,7 @@ EMPTY_NOTE = "empty review: no words the model can read"
 
 
 def predict_records(predictor: Predictor, texts: Sequence[str], batch_size: int = 64,
-                    progress: Callable[[int, int], None] | None = None) -> list[dict]:
+                    progress: Callable[[int, int], None] | None = None, batch: bool = False) -> list[dict]:
     """One record per text, with the same keys for every text (Prediction's fields); a text that is empty
     or has no word the model can read gets label and probability None and a note saying so, instead of
     failing the others."""
@@ -624,9 +668,9 @@ def predict_records(predictor: Predictor, texts: Sequence[str], batch_size: int 
             readable.append(index)
         except InputError:
             pass
-    predictions = predictor.predict([texts[i] for i in readable], batch_size=batch_size, progress=progress)
+    predictions = predictor.predict([texts[i] for i in readable], batch_size=batch_size, progress=progress, batch=batch)
     empty = {"label": None, "probability": None, "truncated": False, "tokens_read": 0, "total_tokens": 0,
-             "read_until": 0, "notes": [EMPTY_NOTE], "class_probabilities": {}}
+             "read_until": 0, "notes": [EMPTY_NOTE], "class_probabilities": {}, "unread": [], "windows": 0}
     records = [dict(empty) for _ in texts]
     for index, prediction in zip(readable, predictions):
         records[index] = prediction.to_dict()
@@ -641,7 +685,7 @@ def predict_table(predictor: Predictor, frame: "pd.DataFrame", column: str, batc
     Rows whose text is empty or has no readable word get no label and a note instead of failing the batch.
     """
     texts = frame[column].fillna("").astype(str).tolist()
-    records = predict_records(predictor, texts, batch_size=batch_size, progress=progress)
+    records = predict_records(predictor, texts, batch_size=batch_size, progress=progress, batch=True)
     out = frame.copy()
     out["label"] = [r["label"] for r in records]
     out["probability"] = [np.nan if r["probability"] is None else r["probability"] for r in records]

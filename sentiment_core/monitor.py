@@ -43,7 +43,8 @@ def where_runs_go(kept_in) -> str:
 # --- the form -> the command line ------------------------------------------------------
 
 FORM_OPTIONS = ("loss", "epochs", "batch_size", "lr", "max_length", "max_train_samples", "seed", "long_text",
-                "precision", "backbone")
+                "precision", "backbone", "pooling")
+PRETRAINED_FORM_OPTIONS = ("backbone", "pooling")  # shown for the pretrained family only
 FAMILY_FORM_OPTIONS = ("epochs", "batch_size", "lr", "max_length")  # filled in again when the family changes
 
 
@@ -61,6 +62,9 @@ def train_arguments(form: dict) -> list[str]:
     values = dict(form)
     if "family" in values:
         values.setdefault("model", values.pop("family"))
+    if values.get("model") != "pretrained":  # the form keeps them for the pretrained family only
+        for name in PRETRAINED_FORM_OPTIONS:
+            values.pop(name, None)
     return command_arguments(values)
 
 

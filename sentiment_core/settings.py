@@ -55,6 +55,10 @@ class Settings(BaseSettings):
             unset (the default): half the cores this process may use, shared by the
             `explain_concurrency` processes, at least 1 (on 2 cores: 1, and a core stays free for
             predictions).
+        batch_precision (`SENTIMENT_BATCH_PRECISION`): number format of batch predictions (files, `evaluate`,
+            a pretrained run's test pass): float32, bfloat16, int8 (dynamic quantization of the Linear layers),
+            or auto (for a transformer checkpoint on a CPU: bfloat16 where the CPU has it natively, else int8;
+            float32 otherwise). Interactive predictions always use float32.
         explain_precision (`SENTIMENT_EXPLAIN_PRECISION`): number format of gradient explanations:
             float32, bfloat16, or auto (bfloat16 for transformer checkpoints, the `pretrained` family's
             and any Hugging Face model's, on a CPU with native bfloat16; float32 otherwise). The
@@ -94,6 +98,7 @@ class Settings(BaseSettings):
     explain_timeout_s: float = Field(default=60.0, gt=0.0, le=86_400.0)
     explain_threads: int | None = Field(default=None, ge=1, le=256)
     explain_precision: Literal["auto", "float32", "bfloat16"] = "auto"
+    batch_precision: Literal["auto", "float32", "bfloat16", "int8"] = "auto"
     max_loaded_models: int = Field(default=3, ge=1, le=100)
     allow_pickle_weights: bool = False
 
@@ -105,7 +110,7 @@ class Settings(BaseSettings):
             raise ValueError("IMDB_DATA is empty: set it to a hub id, a folder or a CSV file")
         return value
 
-    @field_validator("device", "explain_precision", mode="before")
+    @field_validator("device", "explain_precision", "batch_precision", mode="before")
     @classmethod
     def _lower_choice(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

@@ -33,7 +33,10 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "bow": dict(epochs=3, batch_size=128, lr=5e-3, max_length=1024, vocab_size=60_000, min_frequency=2),
     "lstm": dict(epochs=5, batch_size=64, lr=2e-3, max_length=512, vocab_size=30_000, min_frequency=2),
     "transformer": dict(epochs=3, batch_size=64, lr=1e-3, max_length=512, vocab_size=30_000, min_frequency=2),
-    "pretrained": dict(epochs=1, batch_size=16, lr=3e-5, max_length=256, backbone=DEFAULT_BACKBONE),
+    # The CPU recipe (README, "The pretrained family on a CPU"): one epoch, 256 tokens of head and tail, a mean-
+    # pooled head, a short warm-up; bfloat16 where the CPU has it (precision auto).
+    "pretrained": dict(epochs=1, batch_size=16, lr=5e-5, max_length=256, backbone=DEFAULT_BACKBONE,
+                       long_text="head_tail", pooling="mean", warmup_ratio=0.06, weight_decay=0.01),
 }
 FAMILY_HINTS = {
     "bow": "Naive-Bayes-weighted bag of words and hashed bigrams: the fast baseline (about a minute on a CPU).",
@@ -42,6 +45,8 @@ FAMILY_HINTS = {
     "pretrained": "Fine-tunes a pretrained encoder (--backbone): best accuracy, needs a GPU to be quick.",
 }
 WORD_LEVEL_ONLY = ("vocab_size", "min_frequency")  # options of the word tokenizer (not the pretrained family)
+PRETRAINED_ONLY = ("pooling",)  # options of the pretrained encoder's head
+POOLINGS = ("cls", "mean")
 
 
 def option(default=None, *, help: str, kind: str, choices=None, noun: str | None = None, label: str | None = None,
@@ -115,6 +120,10 @@ class TrainConfig:
                                    "weights on a GPU, float16 where it lacks bfloat16, and for the pretrained family "
                                    "on a CPU with native bfloat16, i.e. AVX512-BF16 or AMX; float32 otherwise), "
                                    "float32, or bfloat16")
+    pooling: str | None = option(kind="choice", choices=POOLINGS, noun="--pooling",
+                                 help="pretrained family only: the review's vector for the head, the first token's "
+                                 "(cls) or the mean of all tokens' (mean, what sentence encoders such as MiniLM were "
+                                 "trained with)")
     vocab_size: int | None = option(kind="positive_int", help="word tokenizer vocabulary size (bow, lstm, transformer)")
     min_frequency: int | None = option(kind="positive_int", help="word tokenizer minimum word count (bow, lstm, transformer)")
     weight_decay: float | None = option(kind="non_negative_float", help="AdamW weight decay")
@@ -137,8 +146,11 @@ class TrainConfig:
             values["seed"] = get_settings().seed
         if self.model != "pretrained" and self.backbone:
             raise InputError(f"--backbone only applies to the pretrained family, not {self.model!r}.")
+        if self.model != "pretrained" and self.pooling is not None:
+            raise InputError(f"--pooling only applies to the pretrained family, not {self.model!r}.")
         for name, value in values.items():
-            if not (name in WORD_LEVEL_ONLY and value is None and self.model == "pretrained"):
+            not_this_family = WORD_LEVEL_ONLY if self.model == "pretrained" else PRETRAINED_ONLY
+            if not (name in not_this_family and value is None):
                 check_option(name, value)
         if values["report_to"] != "none" and importlib.util.find_spec(values["report_to"]) is None:
             raise InputError(f"--report-to {values['report_to']} needs the {values['report_to']!r} package: "
@@ -212,8 +224,6 @@ def command_arguments(values: dict) -> list[str]:
     """`["train", "--model", ..., "--loss", ...]` for TrainConfig values (None/"" left to the defaults),
     in field order; each value is validated first by `TrainConfig(...).resolved()`."""
     values = normalise(values)
-    if values.get("model") != "pretrained":
-        values.pop("backbone", None)  # forms keep it for the pretrained family only
     if "seed" in values:
         check_option("seed", values["seed"])
     TrainConfig(**values).resolved()

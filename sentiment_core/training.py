@@ -38,6 +38,10 @@ from sentiment_core.settings import cpu_has_native_bf16, resolve_device
 from sentiment_core.text import TokenizerConfig, build_word_tokenizer
 from sentiment_core.train_config import TrainConfig
 
+# Options added after runs were made: the value that reproduces how such a run was trained, for its resume.
+LEGACY_VALUES = {"long_text": "truncate", "pooling": "cls", "precision": "float32", "best_metric": "accuracy"}
+
+
 # --- data ------------------------------------------------------------------------------
 
 def _encode(tokenizer, texts: list[str], config: TrainConfig, reading: str
@@ -336,7 +340,7 @@ def _build_model(config: TrainConfig, tokenizer):
     torch.manual_seed(config.seed)  # same initial weights for the same seed, whatever the loss
     if config.model == "pretrained":
         return modeling.PretrainedEncoderForSequenceClassification.from_backbone(
-            config.backbone, num_labels=num_labels, **config.model_options
+            config.backbone, num_labels=num_labels, **{"pooling": config.pooling or "cls", **config.model_options}
         )
     options = dict(config.model_options)
     if config.model == "transformer":
@@ -430,7 +434,9 @@ def train(config: TrainConfig) -> Path:
             raise runs.RunError(f"Cannot resume {config.run_id!r}: no such run in {runs.models_dir()}.")
         known = {f.name for f in dataclasses.fields(TrainConfig)}
         extended = {"epochs": config.epochs} if config.epochs is not None else {}  # train longer (or shorter)
-        config = TrainConfig(**{k: v for k, v in saved.items() if k in known} | extended | {"resume": True})
+        legacy = {k: v for k, v in LEGACY_VALUES.items()
+                  if k not in saved and (k != "pooling" or saved.get("model") == "pretrained")}
+        config = TrainConfig(**legacy | {k: v for k, v in saved.items() if k in known} | extended | {"resume": True})
     config = config.resolved()
     device = resolve_device()
     if device == "cpu":
@@ -560,15 +566,34 @@ def _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoi
         runs.update_status(run_dir, state="running", phase="testing")
         trainer.save_model(str(run_dir / runs.BEST_DIR))  # the best model on validation (loaded at end)
         tokenizer.save_pretrained(run_dir / runs.BEST_DIR)
-    output = trainer.predict(encoded["test"], metric_key_prefix="test")
+    test_precision, tester = _test_pass_trainer(config, trainer, device, state)
+    output = tester.predict(encoded["test"], metric_key_prefix="test")
     if is_main:
-        _write_test_report(config, run_dir, trainer, output, encoded["test"], test_order, test_split, train_seconds)
+        _write_test_report(config, run_dir, trainer, output, encoded["test"], test_order, test_split, train_seconds,
+                           test_precision)
         runs.update_status(run_dir, state="finished", phase=None, ended=runs.now_iso(), step=trainer.state.global_step)
     state.wait_for_everyone()
     return run_dir
 
 
-def _write_test_report(config, run_dir, trainer, output, test_views, order, test_split, train_seconds) -> None:
+def _test_pass_trainer(config: TrainConfig, trainer: SentimentTrainer, device: str, state) -> tuple[str, Trainer]:
+    """The number format of the test pass and the Trainer that runs it: a pretrained run on one CPU process
+    predicts the test split with SENTIMENT_BATCH_PRECISION's model (int8 or bfloat16, measured faster at the
+    same accuracy: README); everything else with the model as trained."""
+    from sentiment_core.inference import batch_precision, model_in
+
+    trained = resolve_precision(config, device)
+    precision = batch_precision(config.model != "pretrained", device)
+    if precision in ("float32", trained) or state.num_processes > 1:
+        return trained, trainer
+    model = model_in(precision, trainer.model.eval())
+    return precision, SentimentTrainer(model=model, args=trainer.args, loss_name=config.loss,
+                                       eval_dataset=trainer.eval_dataset, data_collator=trainer.data_collator,
+                                       processing_class=trainer.processing_class)
+
+
+def _write_test_report(config, run_dir, trainer, output, test_views, order, test_split, train_seconds,
+                       test_precision: str) -> None:
     """predictions.csv and eval.json; a review read as several windows gets the mean of their log-odds."""
     logits = torch.as_tensor(np.asarray(output.predictions)).float()
     log_odds = in_split_order(positive_log_odds(logits).numpy(), order)  # per view, in view order
@@ -598,7 +623,7 @@ def _write_test_report(config, run_dir, trainer, output, test_views, order, test
         "train_seconds": round(train_seconds, 2),
         "train_samples_per_second": trainer.state.log_history[-1].get("train_samples_per_second")
         if trainer.state.log_history else None,
-        "long_text": config.long_text,
+        "long_text": config.long_text, "test_precision": test_precision,
         "truncated_fraction": 0.0 if read_all else float((lengths > config.max_length).mean()),
     }
     runs.write_json(run_dir / runs.EVAL_FILE, report)

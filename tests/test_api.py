@@ -59,7 +59,7 @@ def test_health_and_models(client):
     queues, limits, model = health.pop("queues"), health.pop("limits"), health.pop("model")
     assert model == RUN_ID  # the model that answers, as a source (here a run id)
     assert health == {"status": "ok", "model_loaded": True, "run": RUN_ID, "family": "bow", "device": "cpu",
-                      "max_length": 64}
+                      "max_length": 64, "long_text": "truncate"}
     assert {key: value for key, value in queues.items() if key != "explainers_ready"} == {
         "predictions_waiting": 0, "predictions_running": 0, "explanations_running": 0, "explanations_waiting": 0}
     assert limits == {"serve_batch_size": 16, "explain_concurrency": 1, "explain_queue": 4,

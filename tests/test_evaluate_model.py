@@ -7,7 +7,7 @@ from sentiment_core.data import load_imdb
 from sentiment_core.errors import ModelSourceError, RunError
 from sentiment_core.evaluate_model import evaluate_model
 from sentiment_core.inference import FOREIGN_FAMILY, Predictor, finished_runs
-from sentiment_core.training import _subset
+from sentiment_core.data import seeded_subset
 from tests.checkpoint_helpers import albert_checkpoint, bert_checkpoint
 from tests.conftest import write_parquet_dir
 
@@ -42,7 +42,7 @@ def test_a_folder_is_evaluated_into_a_run_like_a_trained_one(tmp_path, data):
     assert {"length_buckets", "calibration", "confusion_matrix", "roc_auc", "bce"} <= set(report["test"])
     predictions = pd.read_csv(run_dir / runs.PREDICTIONS_FILE)
     assert list(predictions.columns) == ["id", "probability", "label", "predicted", "length", "truncated"]
-    test = _subset(load_imdb(data)["test"], 16, 42)  # the subset training's --max-test-samples 16 scores
+    test = seeded_subset(load_imdb(data)["test"], 16, 42)  # the subset training's --max-test-samples 16 scores
     assert predictions["label"].tolist() == list(test["label"]) and predictions["id"].tolist() == list(range(16))
 
     table = runs.list_runs()  # in the runs table beside trained runs
@@ -52,7 +52,7 @@ def test_a_folder_is_evaluated_into_a_run_like_a_trained_one(tmp_path, data):
     sources.clear_loaded_models()
     again = Predictor.from_run("eval-stars")  # best/ holds the model as scored, with its label mapping
     assert again.label_map.weights == (0.0, 0.0, 0.5, 1.0, 1.0) and again.run_id == "eval-stars"
-    np.testing.assert_allclose([p.probability for p in again.predict(list(test["text"]))],
+    np.testing.assert_allclose([p.probability for p in again.predict(list(test["text"]), batch=True)],
                                predictions["probability"], atol=1e-5)
 
 
@@ -85,7 +85,7 @@ def test_a_taken_run_id_and_bad_input_are_refused_before_any_work(tmp_path, data
         evaluate_model(folder, data=data, run_id="taken")
     with pytest.raises(ValueError, match="max_test_samples must be a positive whole number"):
         evaluate_model(folder, data=data, max_test_samples=0)
-    with pytest.raises(ModelSourceError, match="Unknown model source"):
+    with pytest.raises(ModelSourceError, match="No run 'no-such-thing'"):
         evaluate_model("no-such-thing", data=data)
     assert [p.name for p in runs.run_dirs()] == ["taken"]
 
@@ -96,7 +96,7 @@ def test_a_failure_is_recorded_and_a_stop_request_stops(tmp_path, data, monkeypa
                              progress=lambda done, total: runs.request_stop("stopped"))
     assert runs.read_status(run_dir)["state"] == "stopped" and not (run_dir / runs.STOP_FILE).exists()
 
-    def broken(self, texts, batch_size=64, progress=None):
+    def broken(self, texts, **options):
         raise RuntimeError("the model broke")
 
     monkeypatch.setattr(Predictor, "predict", broken)

@@ -157,10 +157,10 @@ def _finished_run(data: str, max_test_samples: int | None = None, run_id: str = 
     from sentiment_core import runs
     from sentiment_core.data import load_imdb
     from sentiment_core.text import TokenizerConfig, build_word_tokenizer
-    from sentiment_core.training import _subset
+    from sentiment_core.data import seeded_subset
 
     run_dir = runs.create_run(run_id, {"model": "bow", "data": data, "seed": 42, "max_test_samples": max_test_samples})
-    test = _subset(load_imdb(data)["test"], max_test_samples, 42)
+    test = seeded_subset(load_imdb(data)["test"], max_test_samples, 42)
     known = [t for t, label in zip(test["text"], test["label"]) if label == 1]
     build_word_tokenizer(known, TokenizerConfig(vocab_size=500, min_frequency=1)).save_pretrained(run_dir / "tokenizer")
     probabilities = np.linspace(0.05, 0.95, test.num_rows)
@@ -172,11 +172,11 @@ def _finished_run(data: str, max_test_samples: int | None = None, run_id: str = 
 
 def test_slices_of_a_finished_run_match_its_test_reviews(parquet_dir):
     from sentiment_core.data import load_imdb
-    from sentiment_core.training import _subset
+    from sentiment_core.data import seeded_subset
 
     run_id = _finished_run(str(parquet_dir), max_test_samples=6)
     predictions, masks = evaluation.run_slice_masks(run_id)
-    texts = list(_subset(load_imdb(str(parquet_dir))["test"], 6, 42)["text"])
+    texts = list(seeded_subset(load_imdb(str(parquet_dir))["test"], 6, 42)["text"])
     assert len(predictions) == len(texts) == masks["all"]["all reviews"].size == 6
     for name, mask in evaluation.text_slices(texts).items():
         assert (masks["wording"][name] == mask).all()

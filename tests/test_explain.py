@@ -197,3 +197,22 @@ def test_head_tail_highlight_greys_the_skipped_middle(word_tokenizer):
     page = highlight_html(explanation)
     assert 'class="unread"' in page and LONG[start + 1:end - 1][:30] in page
     assert all(not start <= w.start < end for w in explanation.words)
+
+
+def test_the_undecided_baseline_sits_at_even_odds_and_stays_complete(word_tokenizer):
+    from tests.test_inference import random_predictor
+
+    predictor = random_predictor("transformer", word_tokenizer)
+    text = "a great movie, the actor was brilliant and the plot was wonderful"
+    empty = explain(predictor, text, method="integrated_gradients", n_steps=64)[0]
+    undecided = explain(predictor, text, method="integrated_gradients", n_steps=64, baseline="undecided")[0]
+    if (empty.output > 0) != (empty.baseline_output > 0):  # a crossing exists: the baseline is 50/50
+        assert abs(undecided.baseline_output) < 0.01
+    else:
+        assert undecided.baseline_output == pytest.approx(empty.baseline_output) and "no undecided point" in " ".join(undecided.notes)
+    total = sum(w.score for w in undecided.words)
+    assert total - undecided.delta == pytest.approx(undecided.output - undecided.baseline_output, abs=1e-4)
+    for method in METHODS:  # every method takes it
+        assert explain(predictor, text, method=method, baseline="undecided")[0].words
+    with pytest.raises(ValueError, match="Unknown baseline"):
+        explain(predictor, text, baseline="zero")

@@ -159,3 +159,15 @@ def test_highlight_legend_and_downloadable_page(word_tokenizer):  # noqa: F811
     assert page.count('class="legend"') == 2 and "comprehensiveness 0.40" in page and "Occlusion" in page
     with pytest.raises(ValueError, match="same text"):
         explanation_page_html([ig, explain(predictor, "bad", method="occlusion")[0]])
+
+
+def test_a_killed_export_shows_as_failed_and_continues(tmp_path):
+    """The sidecar says running with the writer's pid; once that process is gone the export reads as failed."""
+    import json as json_module
+
+    from sentiment_core.explain_files import export_state, meta_path_for
+
+    out = tmp_path / "done.jsonl"
+    out.write_text('{"row": 0}\n')
+    meta_path_for(out).write_text(json_module.dumps({"asked": {}, "rows": 3, "state": "running", "pid": 2 ** 22 + 7}))
+    assert export_state(out) == {"state": "failed", "rows_written": 1, "rows": 3}

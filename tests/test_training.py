@@ -328,3 +328,23 @@ def test_windows_runs_test_on_windows_and_their_predictor_reads_the_same(tmp_pat
     texts = list(load_imdb(str(data))["test"]["text"])
     again = [p.probability for p in predictor.predict(texts)]
     assert np.allclose(again, predictions["probability"], atol=1e-5)
+
+
+def test_the_pretrained_test_pass_uses_the_batch_precision(tiny_data, tiny_backbone, monkeypatch):
+    from sentiment_core.settings import get_settings
+
+    monkeypatch.setenv("SENTIMENT_BATCH_PRECISION", "int8")
+    get_settings.cache_clear()
+    run_dir = train(TrainConfig(model="pretrained", backbone=tiny_backbone, data=tiny_data, epochs=1, batch_size=8,
+                                lr=1e-3, max_length=32, precision="float32", max_train_samples=24))
+    report = json.loads((run_dir / "eval.json").read_text())
+    assert report["test_precision"] == "int8" and 0 <= report["test"]["accuracy"] <= 1
+    from sentiment_core.inference import Predictor
+
+    predictor = Predictor.from_run(run_dir.name)
+    texts = list(load_imdb(tiny_data)["test"]["text"])
+    exact = np.array([p.probability for p in predictor.predict(texts)])  # interactive: float32
+    quick = np.array([p.probability for p in predictor.predict(texts, batch=True)])  # a file: int8
+    assert np.abs(exact - quick).max() < 0.05
+    saved = pd.read_csv(run_dir / "predictions.csv")["probability"].to_numpy()
+    assert np.abs(saved - quick).max() < 0.05  # int8 activations are scaled per batch: close, not equal

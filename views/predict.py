@@ -40,14 +40,16 @@ def predictor(source: str):
 
 
 @st.cache_data(show_spinner=False, max_entries=128, ttl=3600)
-def explained(source: str, labels: str | None, text: str, method: str, option: int | None, target: str | None):
+def explained(source: str, labels: str | None, text: str, method: str, option: int | None, target: str | None,
+              baseline: str):
     name = explaining.METHOD_OPTIONS[method][0]
     options = {name: option} if name and option else {}
-    return explaining.explain(predictor(source), [text], method=method, target=target, **options)[0]
+    return explaining.explain(predictor(source), [text], method=method, target=target, baseline=baseline, **options)[0]
 
 
 def explain_with(source: str, text: str, method: str, option: int | None, target: str | None = None):
-    return explained(source, labels_for(source), text, method, option, target)
+    return explained(source, labels_for(source), text, method, option, target,
+                     st.session_state.get("predict_baseline") or "empty")
 
 
 def load_other_model(source: str, labels: str) -> bool:
@@ -409,7 +411,7 @@ if not choices:
 wanted = st.session_state.get("predict_run")
 if wanted not in choices:
     wanted = inference.best_run_id() or next(iter(choices))
-settings_column, method_column, option_column = st.columns([3, 2, 1])
+settings_column, method_column, option_column, baseline_column = st.columns([3, 2, 1, 1])
 source = settings_column.selectbox("Model", list(choices), index=list(choices).index(wanted), format_func=choices.get,
                                    key="predict_run_choice",
                                    help="Default: the finished run with the best test accuracy. Load a checkpoint "
@@ -423,6 +425,11 @@ if option_name:
     option = int(option_column.number_input(option_name.replace("_", " "), min_value=1, max_value=explaining.MAX_STEPS,
                                             value=option_default, step=1, key=f"predict_option_{method}",
                                             help=option_help))
+baseline_column.selectbox("Baseline", explaining.BASELINES, key="predict_baseline",
+                          help="What a removed word becomes. empty: the empty review, which a model may already judge "
+                          "strongly (then the words share only the rest of its decision). undecided: the point between "
+                          "the empty review and this one where the model is 50/50, so the words share its whole "
+                          "decision.")
 other_model_form(expanded=False)
 if source in st.session_state.get(OTHER_SOURCES, {}):  # loaded on this page (resident): what it is and reads
     try:

@@ -84,7 +84,7 @@ def new_run_form() -> None:
     family = st.selectbox("Model family", FAMILIES, key="train_family", on_change=apply_family_defaults,
                           help="Choosing a family fills in its default epochs, batch size, learning rate and max length.")
     st.caption(FAMILY_HINTS[family])
-    names = [name for name in monitor.FORM_OPTIONS if name != "backbone" or family == "pretrained"]
+    names = [name for name in monitor.FORM_OPTIONS if name not in monitor.PRETRAINED_FORM_OPTIONS or family == "pretrained"]
     specs = monitor.form_fields(family, names)
     forms.set_defaults(specs, "train_")
     if family == "pretrained" and st.session_state.get("train_backbone") == DEFAULT_BACKBONE:

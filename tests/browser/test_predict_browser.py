@@ -57,3 +57,33 @@ def test_bad_uploads_get_a_message_and_nothing_else_breaks(streamlit_app, browse
     box.fill("A wonderful film with a great actor.")
     box.press("Control+Enter")
     page.locator("span.word").first.wait_for(timeout=60_000)
+
+
+def test_a_checkpoint_folder_side_by_side_with_a_bow_run_and_every_method(streamlit_app, browser_page, tiny_bow_run,
+                                                                          tmp_path):
+    from tests.checkpoint_helpers import bert_checkpoint
+
+    run_dir, data = tiny_bow_run
+    folder = bert_checkpoint(tmp_path / "bert-sentiment")
+    url = streamlit_app({"IMDB_DATA": data, "SENTIMENT_MODELS_DIR": str(run_dir.parent)})
+    page = browser_page
+    page.goto(f"{url}/predict")
+    page.get_by_text("Paste a review and see").wait_for(timeout=60_000)
+    page.get_by_text("Use a pretrained sentiment model").click()
+    page.get_by_label("Model folder or hub id").fill(str(folder))
+    page.get_by_role("button", name="Load the model").click()
+    page.get_by_text("reads up to").wait_for(timeout=90_000)  # the loaded model's caption
+    box = page.locator("textarea").first
+    box.fill("A wonderful film with a great actor, but the plot was dull and the ending awful.")
+    box.press("Control+Enter")
+    page.locator("span.word").first.wait_for(timeout=90_000)
+    assert page.locator("span.word").count() >= 10
+    page.screenshot(path=str(SCREENSHOTS / "predict-checkpoint.png"), full_page=True)
+    page.get_by_role("tab", name="Compare two models").click()
+    page.get_by_text("The same words in both models").wait_for(timeout=90_000)
+    page.screenshot(path=str(SCREENSHOTS / "predict-side-by-side.png"), full_page=True)
+    page.get_by_role("tab", name="Single review").click()
+    page.get_by_text("Compare every explanation method on this review").click()
+    page.get_by_text("Download these highlights (HTML)").wait_for(timeout=180_000)
+    assert page.locator("div.legend").count() >= 5
+    page.screenshot(path=str(SCREENSHOTS / "predict-all-methods.png"), full_page=True)

@@ -202,3 +202,18 @@ def test_registration_is_idempotent():
     importlib.reload(sentiment_core.modeling)
     importlib.reload(sentiment_core.modeling)
     assert type(build_model("bow", **SMALL["bow"])).__name__ == "BowForSequenceClassification"
+
+
+def test_mean_pooling_reads_every_real_token_and_round_trips(tmp_path, tiny_backbone):
+    model = PretrainedEncoderForSequenceClassification.from_backbone(tiny_backbone, num_labels=1, pooling="mean").eval()
+    ids = torch.tensor([[2, 5, 6, 3, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0]])
+    with torch.no_grad():
+        padded = model(input_ids=ids, attention_mask=mask).logits
+        unpadded = model(input_ids=ids[:, :4], attention_mask=mask[:, :4]).logits
+    assert torch.allclose(padded, unpadded, atol=1e-5)  # padding does not move the mean
+    model.save_pretrained(tmp_path / "mean")
+    again = PretrainedEncoderForSequenceClassification.from_pretrained(tmp_path / "mean")
+    assert again.config.pooling == "mean"
+    with pytest.raises(ValueError, match="Unknown pooling"):
+        PretrainedEncoderForSequenceClassification.from_backbone(tiny_backbone, pooling="max")

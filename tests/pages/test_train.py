@@ -6,6 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from sentiment_core import runs
 from sentiment_core.training import TrainConfig, train
+from sentiment_core.train_config import FAMILY_DEFAULTS
 from tests.conftest import TINY, TINY_OPTIONS, write_parquet_dir
 from tests.pages.helpers import APP, page_path, page_text, run_page
 
@@ -55,7 +56,7 @@ def test_choosing_a_family_fills_in_its_defaults():
     assert values == {"epochs": 5.0, "batch_size": 64, "lr": 2e-3, "max_length": 512}
     assert not app.text_input  # the backbone is for the pretrained family only
     app.selectbox(key="train_family").set_value("pretrained").run()
-    assert app.number_input(key="train_lr").value == 3e-5
+    assert app.number_input(key="train_lr").value == FAMILY_DEFAULTS["pretrained"]["lr"]
     backbone = app.text_input(key="train_backbone").value
     assert backbone.endswith("model") or backbone == "distilbert-base-uncased"
 
