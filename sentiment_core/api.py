@@ -52,7 +52,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sentiment_core import errors, runs
 from sentiment_core.errors import BusyError, InputError, SentimentError, TimeLimitError
 from sentiment_core.explain import MAX_STEPS as MAX_EXPLAIN_STEPS
-from sentiment_core.explain import BASELINES, METHOD_OPTIONS, METHODS
+from sentiment_core.explain import BASELINES, METHOD_OPTIONS, METHODS, default_method
 from sentiment_core.settings import Settings, get_settings
 
 logger = logging.getLogger("sentiment_core.api")
@@ -104,9 +104,10 @@ class ExplainRequest(RunChoice):
         {"text": "A moving, beautifully acted film.", "method": "integrated_gradients"}]})
 
     text: str = Field(description="the review, at most SENTIMENT_MAX_CHARS characters")
-    method: Literal[tuple(METHODS)] = Field(  # type: ignore[valid-type]
-        default="integrated_gradients",
-        description="attribution method: " + "; ".join(f"{name}: {text}" for name, text in METHODS.items()))
+    method: Literal[tuple(METHODS)] | None = Field(  # type: ignore[valid-type]
+        default=None,
+        description="attribution method (default: the model family's, gradient_x_input for bow, integrated_gradients "
+        "otherwise): " + "; ".join(f"{name}: {text}" for name, text in METHODS.items()))
     target: LABEL | None = Field(default=None, description="class to explain (default: the predicted one)")
     baseline: Literal[tuple(BASELINES)] = Field(  # type: ignore[valid-type]
         default="empty", description="what a removed word becomes: empty (the empty review) or undecided (the point "
@@ -1053,13 +1054,14 @@ def create_app(run_id: str | None = None, *, model: str | None = None, predictor
     async def explain(request: ExplainRequest):
         service.check_text(request.text, ["body", "text"])
         chosen = await service.predictor_for(request.chosen_source())
-        option = METHOD_OPTIONS[request.method][0]
+        method = request.method or default_method(chosen.family)
+        option = METHOD_OPTIONS[method][0]
         options = {option: request.steps} if option and request.steps else {}
         if request.baseline != "empty":
             options["baseline"] = request.baseline
         try:
             result = await service.explainers.explain(
-                None if chosen is service.predictor else chosen.name, request.text, request.method,
+                None if chosen is service.predictor else chosen.name, request.text, method,
                 request.target, options)
         except InputError as error:
             raise ApiError.from_error(error, ["body", "text"], prefix="text: ") from None

@@ -166,35 +166,36 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from sentiment_core.explain import METHOD_OPTIONS, check_steps, explain
+    from sentiment_core.explain import METHOD_OPTIONS, check_steps, default_method, explain
 
     if (args.text is None) == (args.file is None):
         raise InputError("Give one review TEXT, or --file reviews.csv with --out explanations.jsonl (not both).")
-    option = METHOD_OPTIONS[args.method][0]
-    options = {option: check_steps(args.steps, args.method)} if option and args.steps is not None else {}
-    if args.file:
-        return _explain_file(args, options)
-    if args.out or args.html:
+    if not args.file and (args.out or args.html):
         raise InputError("--out and --html go with --file; for one TEXT the explanation is printed.")
+    if args.file and not args.out:
+        raise InputError("--file needs --out explanations.jsonl: the file the explanations are written to, one "
+                         "JSON line per row (an interrupted export continues where it stopped).")
+    if args.steps is not None and args.method:
+        check_steps(args.steps, args.method)  # refused before the model loads
     predictor = _load_model(args)
+    args.method = args.method or default_method(predictor.family)
+    options = {METHOD_OPTIONS[args.method][0]: check_steps(args.steps, args.method)} if args.steps is not None else {}
+    if args.file:
+        return _explain_file(args, options, predictor)
     (explanation,) = explain(predictor, [args.text], method=args.method, target=args.target, baseline=args.baseline,
                              **options)
     print(dumps({"model": predictor.name, "run": predictor.run_id, **explanation.to_dict()}, indent=2))
     return 0
 
 
-def _explain_file(args: argparse.Namespace, options: dict) -> int:
+def _explain_file(args: argparse.Namespace, options: dict, predictor) -> int:
     from sentiment_core.explain_files import explain_file, export_state
 
-    if not args.out:
-        raise InputError("--file needs --out explanations.jsonl: the file the explanations are written to, one "
-                         "JSON line per row (an interrupted export continues where it stopped).")
     if Path(args.out).is_file():
         state = export_state(args.out)
         if state["state"] == "failed":
             print(f"continuing an interrupted export after row {state['rows_written']} of {state['rows']} (the process "
                   "writing it ended: killed or crashed)", file=sys.stderr)
-    predictor = _load_model(args)
     if args.baseline != "empty":
         options = {**options, "baseline": args.baseline}
     result = explain_file(predictor, args.file, args.out, method=args.method, target=args.target, options=options,
@@ -244,7 +245,8 @@ def _add_predict_parsers(commands) -> None:
     )
     explain.add_argument("text", nargs="?", metavar="TEXT", help="review text (or use --file)")
     _add_model_options(explain)
-    explain.add_argument("--method", choices=METHODS, default="integrated_gradients", help="attribution method")
+    explain.add_argument("--method", choices=METHODS, help="attribution method (default: the model family's, "
+                         "chosen on measured faithfulness: gradient_x_input for bow, integrated_gradients otherwise)")
     explain.add_argument("--target", choices=["positive", "negative"], help="class to explain (default: the predicted one)")
     explain.add_argument("--steps", type=int, metavar="N", help=f"IG steps / GradientSHAP or LIME samples / occlusion "
                          f"window, 1 to {MAX_STEPS} (default: the method's)")

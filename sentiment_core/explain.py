@@ -54,6 +54,10 @@ METHOD_OPTIONS = {  # option name, default, help
     "occlusion": ("window", 1, "words removed at a time"),
     "gradient_x_input": (None, None, None),
 }
+# Each family's default method, chosen on bench/faithfulness.py's evidence (README, "Which explanation to trust"):
+# bow's output is linear in its token weights, so Gradient x Input gives occlusion's exact scores in one pass.
+DEFAULT_METHOD = "integrated_gradients"
+FAMILY_DEFAULT_METHODS = {"bow": "gradient_x_input"}
 MAX_STEPS = 500  # most IG steps / samples / occlusion window a request may ask for (CLI and API)
 BASELINES = ("empty", "undecided")
 UNDECIDED_BISECTIONS = 12  # c to within 1/4096 of where the log-odds cross 0
@@ -243,11 +247,16 @@ def _check_target(target) -> int | None:
     raise InputError(f"Unknown target {target!r}: use 'positive', 'negative' (or 1, 0).")
 
 
-def explain(predictor: Predictor, texts, method: str = "integrated_gradients", target: int | str | None = None,
+def default_method(family: str) -> str:
+    """The explanation method a model of `family` gets when none is asked for."""
+    return FAMILY_DEFAULT_METHODS.get(family, DEFAULT_METHOD)
+
+
+def explain(predictor: Predictor, texts, method: str | None = None, target: int | str | None = None,
             baseline: str = "empty", **options) -> list[Explanation]:
     """Word-level attributions for each text, toward `target` (default: the predicted class).
 
-    method: one of METHODS; options: n_steps (IG, 50), n_samples (GradientSHAP 20, LIME 300),
+    method: one of METHODS (default: `default_method` of the model's family); options: n_steps (IG, 50), n_samples (GradientSHAP 20, LIME 300),
     window (occlusion, 1 word), internal_batch_size (IG), batch_size (occlusion/LIME).
     baseline: what a removed word becomes (BASELINES): "empty", its input scaled to 0 (the empty review,
     which a model may already judge strongly: then every word shares only the rest); or "undecided", its
@@ -255,6 +264,7 @@ def explain(predictor: Predictor, texts, method: str = "integrated_gradients", t
     to this one (found by bisection; the empty review when there is no crossing, with a note), so the
     scores share out the whole of the model's decision.
     """
+    method = method or default_method(predictor.family)
     if method not in METHODS:
         raise InputError(f"Unknown explanation method {method!r}: choose one of {', '.join(METHODS)}.")
     if baseline not in BASELINES:

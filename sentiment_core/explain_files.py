@@ -227,7 +227,7 @@ def _write_json_atomic(path: Path, value: dict) -> None:
 # --- the export --------------------------------------------------------------------------------
 
 def explain_file(predictor: Predictor, csv_path: str | Path, out_jsonl: str | Path,
-                 method: str = "integrated_gradients", target: int | str | None = None,
+                 method: str | None = None, target: int | str | None = None,
                  options: Mapping | None = None, html_path: str | Path | None = None,
                  progress: Callable[[int, int], None] | None = None, chunk_rows: int = CHUNK_ROWS,
                  model: str | None = None) -> FileExplanation:
@@ -237,6 +237,7 @@ def explain_file(predictor: Predictor, csv_path: str | Path, out_jsonl: str | Pa
     progress(done, total): called after each row (done counts rows written by earlier calls too).
     model: the model's name recorded in the sidecar (default: the predictor's run id).
     """
+    method = method or explaining.default_method(predictor.family)
     if method not in explaining.METHODS:
         raise InputError(f"Unknown explanation method {method!r}: choose one of {', '.join(explaining.METHODS)}.")
     if chunk_rows < 1:

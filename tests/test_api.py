@@ -85,8 +85,9 @@ def test_predict_matches_the_predictor_in_order(client):
 
 def test_explain_gives_words_spans_and_delta(client):
     text = GOOD[0]
-    body = assert_names(client.post("/explain", json={"text": text}), 200)
-    assert body["method"] == "integrated_gradients" and body["run"] == RUN_ID
+    default = assert_names(client.post("/explain", json={"text": text}), 200)
+    assert default["method"] == "gradient_x_input" and default["run"] == RUN_ID  # the bow family's default
+    body = assert_names(client.post("/explain", json={"text": text, "method": "integrated_gradients"}), 200)
     assert body["words"] and all(text[w["start"]:w["end"]] == w["word"] for w in body["words"])
     total = sum(w["score"] for w in body["words"]) - body["delta"]  # Captum: delta = sum - (f(x) - f(b))
     assert total == pytest.approx(body["output"] - body["baseline_output"], abs=1e-4)

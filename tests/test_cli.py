@@ -135,8 +135,15 @@ def test_predict_file_that_does_not_exist_is_a_clear_error(tiny_bow_run, tmp_pat
 
 @pytest.mark.parametrize("steps", ["-3", "0", "501"])
 def test_explain_steps_are_validated_like_the_api(tiny_bow_run, capsys, steps):
-    assert main(["explain", "--run", "tiny-bow", "--steps", steps, "great film"]) == 2
+    assert main(["explain", "--run", "tiny-bow", "--method", "integrated_gradients", "--steps", steps, "great film"]) == 2
     assert "must be a whole number from 1 to 500" in capsys.readouterr().err
+
+
+def test_explain_uses_the_family_default_method(tiny_bow_run, capsys):
+    assert main(["explain", "--run", "tiny-bow", "great film"]) == 0
+    assert json.loads(capsys.readouterr().out)["method"] == "gradient_x_input"  # bow: exact and fastest
+    assert main(["explain", "--run", "tiny-bow", "--steps", "10", "great film"]) == 2
+    assert "gradient_x_input takes no steps option" in capsys.readouterr().err
 
 
 def test_model_loading_prints_no_progress_bars(tiny_bow_run, capsys):

@@ -47,7 +47,8 @@ def test_hand_built_bow_gets_the_signs_right(method, word_tokenizer):
 @pytest.mark.parametrize("family", ["bow", "lstm", "transformer"])
 def test_integrated_gradients_is_complete(family, word_tokenizer):
     predictor = random_predictor(family, word_tokenizer)
-    (explanation,) = explain(predictor, "The plot was dull, the actor was bad. A waste!", n_steps=200)
+    (explanation,) = explain(predictor, "The plot was dull, the actor was bad. A waste!", method="integrated_gradients",
+                             n_steps=200)
     total = sum(w.score for w in explanation.words)
     assert total - explanation.delta == pytest.approx(explanation.output - explanation.baseline_output, abs=1e-6)
     assert abs(explanation.delta) < 0.05 * max(1.0, abs(explanation.output - explanation.baseline_output))

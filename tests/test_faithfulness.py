@@ -127,7 +127,7 @@ def test_occlusion_agrees_with_itself_and_every_method_is_scored(word_tokenizer)
 def test_scores_reuse_given_references_and_make_occlusion_when_missing(word_tokenizer):  # noqa: F811
     predictor = polarity_bow(word_tokenizer)
     text = "good movie but bad plot and a good actor"
-    (ig,) = explain(predictor, text, n_steps=20)
+    (ig,) = explain(predictor, text, method="integrated_gradients", n_steps=20)
     (made,) = score_explanations(predictor, [ig], deletion=True)
     (occlusion,) = explain(predictor, text, method="occlusion")
     (given,) = score_explanations(predictor, [ig], reference=[occlusion])

@@ -417,8 +417,11 @@ source = settings_column.selectbox("Model", list(choices), index=list(choices).i
                                    help="Default: the finished run with the best test accuracy. Load a checkpoint "
                                    "folder or a hub model below to add it.")
 st.session_state["predict_run"] = source
+family_method = explaining.default_method(predictor(source).family)
 method = method_column.selectbox("Explanation method", list(explaining.METHODS), format_func=explaining.METHODS.get,
-                                 key="predict_method")
+                                 index=list(explaining.METHODS).index(family_method), key="predict_method",
+                                 help=f"Default for this model: {family_method.replace('_', ' ')}, the most faithful "
+                                 "for its family per unit of time (README, \"Which explanation to trust\").")
 option_name, option_default, option_help = explaining.METHOD_OPTIONS[method]
 option = None
 if option_name:
