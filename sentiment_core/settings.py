@@ -57,8 +57,9 @@ class Settings(BaseSettings):
             predictions).
         batch_precision (`SENTIMENT_BATCH_PRECISION`): number format of batch predictions (files, `evaluate`,
             a pretrained run's test pass): float32, bfloat16, int8 (dynamic quantization of the Linear layers),
-            or auto (for a transformer checkpoint on a CPU: bfloat16 where the CPU has it natively, else int8;
-            float32 otherwise). Interactive predictions always use float32.
+            or auto (for a transformer checkpoint on a CPU with native bfloat16: bfloat16; float32 otherwise:
+            int8 lost 0.7 points of accuracy on the full-data MiniLM run, README). Interactive predictions
+            always use float32.
         explain_precision (`SENTIMENT_EXPLAIN_PRECISION`): number format of gradient explanations:
             float32, bfloat16, or auto (bfloat16 for transformer checkpoints, the `pretrained` family's
             and any Hugging Face model's, on a CPU with native bfloat16; float32 otherwise). The

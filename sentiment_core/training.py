@@ -578,8 +578,8 @@ def _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoi
 
 def _test_pass_trainer(config: TrainConfig, trainer: SentimentTrainer, device: str, state) -> tuple[str, Trainer]:
     """The number format of the test pass and the Trainer that runs it: a pretrained run on one CPU process
-    predicts the test split with SENTIMENT_BATCH_PRECISION's model (int8 or bfloat16, measured faster at the
-    same accuracy: README); everything else with the model as trained."""
+    predicts the test split with SENTIMENT_BATCH_PRECISION's model (by default bfloat16 where the CPU has it,
+    measured faster at the same accuracy: README); everything else with the model as trained."""
     from sentiment_core.inference import batch_precision, model_in
 
     trained = resolve_precision(config, device)

@@ -164,3 +164,20 @@ def test_windows_average_the_log_odds_and_a_short_review_reads_as_truncate(word_
     (prediction,) = windows.predict([LONG])
     assert prediction.windows == len(views) and not prediction.truncated
     assert prediction.probability == pytest.approx(1 / (1 + np.exp(-log_odds.mean())), abs=1e-6)
+
+
+@pytest.mark.parametrize("native,word_level,device,chosen", [
+    (True, False, "cpu", "bfloat16"),  # a sub-word checkpoint on a CPU with native bfloat16
+    (False, False, "cpu", "float32"),  # without it: float32 (int8 lost 0.7 points on the full-data MiniLM run)
+    (True, True, "cpu", "float32"),  # bow, lstm, transformer
+    (True, False, "cuda", "float32"),
+])
+def test_auto_batch_precision(monkeypatch, native, word_level, device, chosen):
+    from sentiment_core import inference
+
+    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: native)
+    assert inference.batch_precision(word_level, device) == chosen
+    monkeypatch.setenv("SENTIMENT_BATCH_PRECISION", "int8")
+    from sentiment_core.settings import get_settings
+    get_settings.cache_clear()
+    assert inference.batch_precision(word_level, device) == "int8"  # asked for: always honoured
