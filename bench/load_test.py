@@ -280,7 +280,7 @@ async def run_load(url: str, texts: list[str], clients: int, duration: float, ma
 
 def long_review(source: str | None, words: int) -> str:
     """The test review whose length is nearest `words` words (else hand-written ones repeated to that length)."""
-    from sentiment_core.inference import HAND_WRITTEN_EXAMPLES
+    from sentiment_core.examples import HAND_WRITTEN_EXAMPLES
 
     try:
         import datasets
