@@ -1090,6 +1090,11 @@ def _openapi_with_limits(app: FastAPI, settings: Settings) -> dict:
     return app.openapi_schema
 
 
+def _text(value) -> str | None:
+    """A runs-table cell as text, or None where the table has none (NaN: e.g. the loss of an evaluation run)."""
+    return value if isinstance(value, str) else None
+
+
 def _unreadable(predictor, texts: list[str], error: InputError) -> ApiError:
     """The 422 for a request whose prediction failed on bad input: name the first text the model cannot read."""
     for index, text in enumerate(texts):
@@ -1117,8 +1122,8 @@ def _model_rows(served) -> list[ModelOut]:
         metrics["ece"] = (test.get("calibration") or {}).get("ece")
         rows.append(ModelOut(
             model=row["run_id"], run=row["run_id"], kind=kind if kind == "evaluation" else "trained",
-            family=row.get("family"), loss=row.get("loss"), serving=row["run_id"] == served.run_id,
-            created=row.get("created") if isinstance(row.get("created"), str) else None,
+            family=_text(row.get("family")), loss=_text(row.get("loss")), serving=row["run_id"] == served.run_id,
+            created=_text(row.get("created")),
             test={key: _finite(value) if isinstance(value, (int, float)) else None for key, value in metrics.items()},
         ))
     if served.run_id is None:  # a checkpoint folder or hub model, not a run

@@ -71,6 +71,19 @@ def test_health_and_models(client):
     assert model["test"]["ece"] == pytest.approx(report["calibration"]["ece"])
 
 
+def test_models_lists_evaluation_runs_which_have_no_loss(run_dir, tmp_path):
+    from sentiment_core.evaluate_model import evaluate_model
+    from tests.checkpoint_helpers import bert_checkpoint
+    from tests.conftest import write_parquet_dir
+
+    data = str(write_parquet_dir(tmp_path / "data", n_train=20, n_test=8))
+    evaluate_model(str(bert_checkpoint(tmp_path / "bert")), data=data, run_id="eval-bert")
+    with TestClient(api.create_app(RUN_ID)) as client:
+        models = {m["model"]: m for m in assert_names(client.get("/models"), 200)["models"]}
+    assert models["eval-bert"]["kind"] == "evaluation" and models["eval-bert"]["loss"] is None
+    assert models[RUN_ID]["kind"] == "trained" and models[RUN_ID]["loss"] == "bce"
+
+
 def test_predict_matches_the_predictor_in_order(client):
     texts = GOOD + ["great " * 100]  # the last one is longer than the run's 64 tokens
     body = assert_names(client.post("/predict", json={"texts": texts}), 200)
