@@ -256,8 +256,9 @@ def explain(predictor: Predictor, texts, method: str | None = None, target: int 
             baseline: str = "empty", **options) -> list[Explanation]:
     """Word-level attributions for each text, toward `target` (default: the predicted class).
 
-    method: one of METHODS (default: `default_method` of the model's family); options: n_steps (IG, 50), n_samples (GradientSHAP 20, LIME 300),
-    window (occlusion, 1 word), internal_batch_size (IG), batch_size (occlusion/LIME).
+    method: one of METHODS (default: `default_method` of the model's family); options: n_steps (IG, 50),
+    n_samples (GradientSHAP 20, LIME 300), window (occlusion, 1 word), internal_batch_size (IG),
+    batch_size (occlusion/LIME).
     baseline: what a removed word becomes (BASELINES): "empty", its input scaled to 0 (the empty review,
     which a model may already judge strongly: then every word shares only the rest); or "undecided", its
     input scaled to the fraction c where the model's log-odds cross 0 on the way from the empty review

@@ -20,7 +20,7 @@ GREEN, RED = "#16a34a", "#dc2626"
 MAX_PREVIEW_ROWS = 200
 OTHER_SOURCES = "predict_sources"  # session: {source: label} of folders and hub ids loaded on this page
 LABELS_FOR = "predict_labels_for"  # session: {source: --labels spec} the user set
-SELECT_NEXT = "predict_select_next"  # session: a source just loaded, to select on the next run
+SELECT_NEXT = "predict_select_next"  # session: set when a source was just loaded, to select it on the next run
 
 
 # --- models ------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ def load_other_model(source: str, labels: str) -> bool:
     st.session_state.setdefault(OTHER_SOURCES, {})[name] = f"{name} · {loaded.family} · {len(loaded.label_map.class_names)} classes"
     st.session_state.setdefault(LABELS_FOR, {})[name] = labels.strip()
     st.session_state["predict_run"] = name
-    st.session_state[SELECT_NEXT] = name  # the Model box takes it on the rerun (its value is keyed: no index applies)
+    st.session_state[SELECT_NEXT] = True  # the Model box takes it on the rerun (its value is keyed: no index applies)
     return True
 
 
@@ -413,7 +413,7 @@ if not choices:
 wanted = st.session_state.get("predict_run")
 if wanted not in choices:
     wanted = inference.best_run_id() or next(iter(choices))
-if st.session_state.pop(SELECT_NEXT, None) in choices:  # a model just loaded: select it
+if st.session_state.pop(SELECT_NEXT, False):  # a model just loaded: select it
     st.session_state["predict_run_choice"] = wanted
 settings_column, method_column, option_column, baseline_column = st.columns([3, 2, 1, 1])
 source = settings_column.selectbox("Model", list(choices), index=list(choices).index(wanted), format_func=choices.get,
@@ -421,7 +421,10 @@ source = settings_column.selectbox("Model", list(choices), index=list(choices).i
                                    help="Default: the finished run with the best test accuracy. Load a checkpoint "
                                    "folder or a hub model below to add it.")
 st.session_state["predict_run"] = source
-family_method = explaining.default_method(predictor(source).family)
+try:
+    family_method = explaining.default_method(predictor(source).family)
+except SentimentError:  # the model cannot load: the error is shown where it is used, below
+    family_method = explaining.DEFAULT_METHOD
 method = method_column.selectbox("Explanation method", list(explaining.METHODS), format_func=explaining.METHODS.get,
                                  index=list(explaining.METHODS).index(family_method), key="predict_method",
                                  help=f"Default for this model: {family_method.replace('_', ' ')}, the most faithful "

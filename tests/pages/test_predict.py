@@ -72,6 +72,17 @@ def test_nonsense_and_wordless_text_get_clear_messages(page_with_run):
     assert any("no words the model can read" in e.value for e in app.error)
 
 
+def test_the_family_default_method_is_preselected_and_a_broken_model_is_no_crash(tiny_bow_run, use_source):
+    run_dir, data = tiny_bow_run
+    use_source(data)
+    assert _page().selectbox(key="predict_method").value == "gradient_x_input"  # bow's default
+    for weights in (run_dir / "best").glob("*.safetensors"):
+        weights.unlink()  # the run is listed but its model cannot load
+    app = _page()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="predict_method").value == "integrated_gradients"
+
+
 def test_run_sent_from_the_train_page_is_selected(tiny_bow_run, use_source):
     use_source(tiny_bow_run[1])
     app = _page({"predict_run": "tiny-bow"})
