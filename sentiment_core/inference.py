@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # pandas loads on first use: the API's predictions do not nee
 WORD_FAMILIES = ("bow", "lstm", "transformer")  # our word-level families: no special tokens
 FOREIGN_FAMILY = "huggingface"  # any other sequence-classification checkpoint
 FALLBACK_MAX_LENGTH = 512  # tokens read when neither the tokenizer nor the config sets a limit
+BATCH_LENGTH_SPREAD = 1.3  # a prediction batch's longest view is at most this times its shortest
 _UNSET_MAX_LENGTH = 1_000_000  # tokenizers without a limit say int(1e30)
 SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -217,6 +218,21 @@ def checkpoint_max_length(model, tokenizer) -> int:
                 break
         limits.append(int(positions) - offset)
     return min(limits) if limits else FALLBACK_MAX_LENGTH
+
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, spread: float = BATCH_LENGTH_SPREAD) -> list[np.ndarray]:
+    """Indices of `lengths` in batches of similar lengths: sorted by length, at most `batch_size` each,
+    and a new batch wherever a length passes `spread` times the batch's shortest, so that padding (whose
+    attention cost grows with the square of the length) stays small. The concurrent requests of a
+    server's micro-batch, of any lengths, mostly run alone or in pairs. -> [(batch,) int array, ...]"""
+    order = np.argsort(lengths, kind="stable")
+    batches, start = [], 0
+    for end in range(1, len(order) + 1):
+        if end == len(order) or end - start == batch_size or lengths[order[end]] > spread * max(lengths[order[start]], 1):
+            batches.append(order[start:end])
+            start = end
+    return batches
 
 
 class Predictor:
@@ -482,16 +498,16 @@ class Predictor:
         """logit(P(positive)) and every class's probability of each view, in batches of similar lengths;
         `batch`: with `batch_model()` (files, evaluations), else the float32 model. -> (views,), (views, classes)"""
         model = self.batch_model() if batch else None
-        order = np.argsort([len(v.input_ids) for v in views], kind="stable")
         log_odds = np.zeros(len(views))
         classes = np.zeros((len(views), len(self.label_map.class_names)))
-        for start in range(0, len(order), batch_size):
-            chosen = order[start:start + batch_size]
+        done = 0
+        for chosen in length_batches([len(v.input_ids) for v in views], batch_size):
             logits = self.logits(**self.model_inputs([views[i] for i in chosen]), model=model).float()
             log_odds[chosen] = self.label_map.positive_log_odds(logits).cpu().numpy()
             classes[chosen] = self.label_map.class_probabilities(logits).cpu().numpy()
+            done += len(chosen)
             if progress:
-                progress(min(start + batch_size, len(order)), len(order))
+                progress(done, len(views))
         return log_odds, classes
 
     def predict(self, texts: Sequence[str], batch_size: int = 64,

@@ -5,7 +5,7 @@ import torch
 
 from sentiment_core import runs
 from sentiment_core.data import load_imdb
-from sentiment_core.inference import Predictor, best_run_id, finished_runs
+from sentiment_core.inference import Predictor, best_run_id, finished_runs, length_batches
 from sentiment_core.modeling import build_model
 from sentiment_core.text import TokenizerConfig, build_word_tokenizer
 from tests.conftest import TINY_OPTIONS, make_reviews
@@ -181,3 +181,12 @@ def test_auto_batch_precision(monkeypatch, native, word_level, device, chosen):
     from sentiment_core.settings import get_settings
     get_settings.cache_clear()
     assert inference.batch_precision(word_level, device) == "int8"  # asked for: always honoured
+
+
+def test_length_batches_sort_cap_and_split_where_lengths_jump():
+    lengths = [5, 100, 6, 7, 300, 8, 1000, 12, 0]
+    batches = length_batches(lengths, batch_size=3)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))  # each view once
+    assert [[lengths[i] for i in batch] for batch in batches] == [[0], [5, 6], [7, 8], [12], [100], [300], [1000]]
+    assert all(len(batch) <= 3 for batch in length_batches(list(range(50, 60)), batch_size=3))
+    assert length_batches([], batch_size=4) == []

@@ -80,6 +80,31 @@ def test_padding_does_not_change_logits(grad):
         torch.testing.assert_close(model(padded).logits, model(ids).logits, atol=1e-5, rtol=0)
 
 
+def test_cpu_inference_skips_the_fused_kernel_and_matches_it():
+    """On the CPU the layers take the composite path (the fused kernel's masked softmax is slow there);
+    the outputs are those of torch's fused kernel."""
+    ids, _ = make_task(8)
+    padded = torch.cat([ids, torch.zeros(8, 9, dtype=torch.long)], dim=1)
+    model = tiny().eval()
+    layer = model.encoder.layers[0]
+    fused = torch.nn.TransformerEncoderLayer.forward
+    with torch.no_grad():
+        ours = model(padded).logits
+        hidden = torch.randn(8, padded.shape[1], 32)
+        padding = padded.eq(0)
+        torch.testing.assert_close(layer(hidden, src_key_padding_mask=padding)[~padding],
+                                   fused(layer, hidden, src_key_padding_mask=padding)[~padding], atol=1e-5, rtol=0)
+    calls = []
+    original = torch._transformer_encoder_layer_fwd
+    try:
+        torch._transformer_encoder_layer_fwd = lambda *args: calls.append(1) or original(*args)
+        with torch.no_grad():
+            torch.testing.assert_close(model(padded).logits, ours)
+    finally:
+        torch._transformer_encoder_layer_fwd = original
+    assert calls == []
+
+
 def test_all_padding_row_gives_finite_logits():
     ids = torch.zeros(2, 5, dtype=torch.long)
     ids[1, :3] = torch.tensor([3, 12, 13])
