@@ -491,7 +491,7 @@ class Predictor:
             self._batch_copy = (precision, model_in(precision, self.model))
         return self._batch_copy[1]
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def view_log_odds(self, views: Sequence[Encoded], batch_size: int = 64,
                       progress: Callable[[int, int], None] | None = None,
                       batch: bool = False) -> tuple[np.ndarray, np.ndarray]:

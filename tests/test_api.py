@@ -110,6 +110,20 @@ def test_explain_gives_words_spans_and_delta(client):
     assert assert_names(client.post("/explain", json={"text": text, "method": "lime", "steps": 40}), 200)["words"]
 
 
+def test_explanations_run_at_a_lower_priority_and_startup_objects_skip_the_collector(run_dir):
+    import gc
+
+    gc.unfreeze()
+    with TestClient(api.create_app(RUN_ID)) as client:
+        assert gc.get_freeze_count() > 0  # full collections no longer walk the libraries' and model's objects
+        assert_names(client.post("/explain", json={"text": GOOD[0]}), 200)
+        pids = [e.process.pid for e in client.app.state.service.explainers._explainers if e.process is not None]
+        assert pids
+        lower = min(19, os.getpriority(os.PRIO_PROCESS, 0) + api.EXPLAIN_NICENESS)  # 19 is the lowest priority
+        assert all(os.getpriority(os.PRIO_PROCESS, pid) == lower for pid in pids)
+    gc.unfreeze()
+
+
 def test_docs_and_openapi_carry_the_limits(monkeypatch, run_dir):
     settings_env(monkeypatch, SENTIMENT_MAX_TEXTS=7, SENTIMENT_MAX_CHARS=123)
     with TestClient(api.create_app(RUN_ID)) as client:
