@@ -220,7 +220,6 @@ def checkpoint_max_length(model, tokenizer) -> int:
     return min(limits) if limits else FALLBACK_MAX_LENGTH
 
 
-
 def length_batches(lengths: Sequence[int], batch_size: int, spread: float = BATCH_LENGTH_SPREAD) -> list[np.ndarray]:
     """Indices of `lengths` in batches of similar lengths: sorted by length, at most `batch_size` each,
     and a new batch wherever a length passes `spread` times the batch's shortest, so that padding (whose
