@@ -168,6 +168,8 @@ def test_onnx_for_the_other_families(family, tmp_path, tiny_backbone):
     predictor = Predictor(model, tokenizer, family, max_length=48)
     info = export.export_onnx(predictor, tmp_path / "onnx" / "model.onnx")
     print(family, json.dumps(info))
+    if family == "transformer":  # ours must export (an unpadded-batch shortcut once broke its trace)
+        assert info["exported"], info["reason"]
     if info["exported"]:
         assert info["max_abs_logit_diff"] < 1e-4 and (tmp_path / "onnx" / "model.onnx").exists()
     else:

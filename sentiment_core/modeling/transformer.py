@@ -184,7 +184,9 @@ class TransformerForSequenceClassification(PreTrainedModel):
         padding = ~mask
         padding[:, 0] &= mask.any(dim=1)
         # No mask when nothing is padded (a review alone, or a batch of equal lengths): attention runs unmasked, faster.
-        hidden = self.encoder(hidden, src_key_padding_mask=padding if padding.any() else None)  # (batch, seq_len, d_model)
+        # Export (ONNX) traces one graph for every shape, so it always keeps the mask.
+        unpadded = not torch.compiler.is_exporting() and not padding.any()
+        hidden = self.encoder(hidden, src_key_padding_mask=None if unpadded else padding)  # (batch, seq_len, d_model)
         hidden = self.final_norm(hidden)
         weights = mask.unsqueeze(-1).to(hidden.dtype)  # (batch, seq_len, 1)
         pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)  # (batch, d_model)

@@ -105,6 +105,19 @@ def test_cpu_inference_skips_the_fused_kernel_and_matches_it():
     assert calls == []
 
 
+def test_exports_with_dynamic_shapes_and_keeps_the_padding_mask():
+    """torch.export (the ONNX exporter's tracer) gets one graph for every batch and length, padded or not."""
+    ids, _ = make_task(4)
+    model = tiny().eval()
+    batch, length = torch.export.Dim("batch", min=1, max=64), torch.export.Dim("length", min=2, max=32)
+    program = torch.export.export(model, (ids, ids.ne(0)), dynamic_shapes=({0: batch, 1: length}, {0: batch, 1: length}))
+    padded = torch.cat([ids, torch.zeros(4, 5, dtype=torch.long)], dim=1)
+    with torch.no_grad():
+        for inputs in (padded, ids[:1, :6]):
+            torch.testing.assert_close(program.module()(inputs, inputs.ne(0)).logits, model(inputs).logits,
+                                       atol=1e-5, rtol=0)
+
+
 def test_all_padding_row_gives_finite_logits():
     ids = torch.zeros(2, 5, dtype=torch.long)
     ids[1, :3] = torch.tensor([3, 12, 13])
