@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sentiment_core import errors, runs
-from sentiment_core.errors import BusyError, InputError, SentimentError, TimeLimitError
+from sentiment_core.errors import BusyError, InputError, SentimentError, SettingsError, TimeLimitError
 from sentiment_core.explain import MAX_STEPS as MAX_EXPLAIN_STEPS
 from sentiment_core.explain import BASELINES, METHOD_OPTIONS, METHODS, default_method
 from sentiment_core.settings import Settings, get_settings
@@ -188,6 +188,9 @@ class HealthResponse(BaseModel):
     device: str
     max_length: int
     long_text: str = Field(description="how a review longer than max_length is read: truncate, head_tail or windows")
+    runtime: Literal["torch", "onnxruntime"] = Field(
+        description="what runs /predict for the served model (SENTIMENT_SERVE_RUNTIME); explanations run torch")
+    runtime_note: str | None = Field(description="why this runtime: the ONNX check's timing, or why not onnxruntime")
     queues: QueuesOut = Field(description="this worker's queues (with --workers N, the worker that answered)")
     limits: LimitsOut
 
@@ -850,6 +853,10 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+# Families whose predictions SENTIMENT_SERVE_RUNTIME=auto keeps on torch without exporting them (seconds at startup).
+AUTO_RUNTIME_TORCH = {"bow": "onnxruntime ran the full-data bow model 170x slower than PyTorch (its EmbeddingBag)"}
+
+
 class _Service:
     """Per-app state: the served predictor, its batcher, its explanation pool and the prediction
     lock. Nothing module-level."""
@@ -858,6 +865,8 @@ class _Service:
         self.settings = settings
         self.requested_source = source
         self.predictor = predictor
+        self.served = predictor  # the predictor /predict's batches run: `predictor`, or it on onnxruntime
+        self.runtime_note: str | None = None  # why auto chose torch, or the ONNX check's figures
         self.batcher: MicroBatcher | None = None
         self.explainers: ExplainPool | None = None
         self.lock = threading.Lock()  # predictions only: explanations run in their own processes
@@ -876,8 +885,40 @@ class _Service:
                 "(python -m sentiment_core train --model bow), or pass --model (a checkpoint folder or hub id).")
         self.predictor = load_predictor(source)
 
+    def choose_runtime(self) -> None:
+        """Run /predict's batches on onnxruntime or torch, as SENTIMENT_SERVE_RUNTIME says (see Settings)."""
+        from sentiment_core import export
+
+        wanted, predictor = self.settings.serve_runtime, self.predictor
+        self.served = predictor
+        if wanted == "torch":
+            return
+        if str(predictor.device) != "cpu":
+            self.runtime_note = f"torch: the model runs on {predictor.device} (onnxruntime serves on the CPU only)"
+            if wanted == "onnxruntime":
+                raise SettingsError(f"SENTIMENT_SERVE_RUNTIME=onnxruntime runs on the CPU, but the model is on "
+                                    f"{predictor.device}: set SENTIMENT_DEVICE=cpu or SENTIMENT_SERVE_RUNTIME=torch.")
+            return
+        if wanted == "auto" and predictor.family in AUTO_RUNTIME_TORCH:
+            self.runtime_note = f"torch: {AUTO_RUNTIME_TORCH[predictor.family]} (set SENTIMENT_SERVE_RUNTIME=onnxruntime to try)"
+            return
+        model, report = export.serving_model(predictor, self.threads_for(predictor))
+        if model is None:
+            self.runtime_note = f"torch: {report['reason']}"
+            if wanted == "onnxruntime":
+                raise SettingsError(f"SENTIMENT_SERVE_RUNTIME=onnxruntime, but {report['reason']}. Set "
+                                    "SENTIMENT_SERVE_RUNTIME=torch (or auto) to serve with PyTorch.")
+            return
+        figures = (f"{report['onnxruntime_ms_per_batch']} ms against torch's {report['torch_ms_per_batch']} ms for "
+                   f"a batch of {report['timed_batch'][0]}, logits within {report['max_abs_logit_diff']:.1e}")
+        if wanted == "auto" and report["speedup"] < 1:
+            self.runtime_note = f"torch: faster than onnxruntime here ({figures})"
+            return
+        self.served = predictor.with_runtime(model)
+        self.runtime_note = f"onnxruntime: {figures}"
+
     def predict_served(self, texts: list[str]):
-        return self.run_model(self.predictor, "predict", texts, batch_size=self.settings.serve_batch_size)
+        return self.run_model(self.served, "predict", texts, batch_size=self.settings.serve_batch_size)
 
     def threads_for(self, predictor) -> int:
         """SENTIMENT_SERVE_THREADS, else 1 for the small from-scratch families (small batches run
@@ -915,8 +956,8 @@ class _Service:
             explain_queue=settings.explain_queue, explain_timeout_s=settings.explain_timeout_s,
             explain_threads=self.explain_threads())
         return HealthResponse(status="ok", model_loaded=p is not None, model=p.name, run=p.run_id, family=p.family,
-                              device=str(p.device), max_length=p.max_length, long_text=p.long_text, queues=queues,
-                              limits=limits)
+                              device=str(p.device), max_length=p.max_length, long_text=p.long_text,
+                              runtime=self.served.runtime, runtime_note=self.runtime_note, queues=queues, limits=limits)
 
     def run_model(self, predictor, call: str, *args, **kwargs):
         """Call `predictor.<call>` (in a worker thread) alone and on `threads_for` torch threads.
@@ -984,8 +1025,10 @@ def create_app(run_id: str | None = None, *, model: str | None = None, predictor
         service.default_threads = torch.get_num_threads()
         try:
             await asyncio.to_thread(service.load)
-            logger.info("serving %s (%s) on %s with %d torch thread(s)", service.predictor.name,
-                        service.predictor.family, service.predictor.device, service.threads_for(service.predictor))
+            await asyncio.to_thread(service.choose_runtime)
+            logger.info("serving %s (%s) on %s with %d thread(s); predictions run %s", service.predictor.name,
+                        service.predictor.family, service.predictor.device, service.threads_for(service.predictor),
+                        service.runtime_note or service.served.runtime)
             service.explainers = await asyncio.to_thread(service.explain_pool)
             service.batcher = MicroBatcher(service.predict_served, settings.serve_batch_size,
                                            settings.serve_batch_wait_ms)

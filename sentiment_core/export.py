@@ -26,7 +26,9 @@ import logging
 import os
 import platform
 import shutil
+import tempfile
 import time
+import types
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -239,12 +241,44 @@ def export_onnx(predictor, path: Path, repeats: int = 20) -> dict:
     Returns {"exported": bool, "path", "max_abs_logit_diff", "shapes_checked", timings...} or, when the
     family does not export or the check fails, {"exported": False, "reason": ...} (no file is kept).
     """
-    path = Path(path)
+    info, _ = _export_and_check(predictor, Path(path), repeats)
+    if info["exported"]:
+        info = {**info, "path": f"{ONNX_DIR}/{ONNX_FILE}"}
+    return info
+
+
+class OnnxModel:
+    """An onnxruntime session called like the model it was exported from: model(input_ids=, attention_mask=).logits
+    (torch tensors in and out, on the CPU). Predictor.view_log_odds runs it in place of PyTorch (see `serving_model`)."""
+
+    runtime = "onnxruntime"
+
+    def __init__(self, session):
+        self.session = session
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids=None):
+        feeds = {"input_ids": input_ids.cpu().numpy(), "attention_mask": attention_mask.cpu().numpy()}
+        logits = self.session.run(["logits"], feeds)[0]  # (batch, num_labels)
+        return types.SimpleNamespace(logits=torch.from_numpy(logits))
+
+
+def serving_model(predictor, threads: int, repeats: int = 10) -> tuple[OnnxModel | None, dict]:
+    """The predictor's model exported to ONNX and loaded in onnxruntime on `threads` threads, for predictions
+    (the file lives in a temporary folder only while it loads). -> (the model, or None when it does not export
+    or fails the 1e-4 check, and the export's report: its reason, or its timing against PyTorch on `threads`)."""
+    with tempfile.TemporaryDirectory(prefix="sentiment-onnx-") as folder:
+        report, model = _export_and_check(predictor, Path(folder) / ONNX_FILE, repeats, threads)
+    return model, report
+
+
+def _export_and_check(predictor, path: Path, repeats: int, threads: int | None = None) -> tuple[dict, OnnxModel | None]:
+    """Export, check within ONNX_TOLERANCE on several shapes, time against PyTorch (on `threads` threads, else
+    each library's default). -> (report, the loaded model or None); a failed export's folder is removed."""
     try:
         import onnxruntime
     except ImportError:
         return {"exported": False, "family": predictor.family,
-                "reason": "onnxruntime is not installed: pip install onnx onnxruntime onnxscript"}
+                "reason": "onnxruntime is not installed: pip install onnx onnxruntime onnxscript"}, None
     model = _LogitsOnly(predictor.model.to("cpu").eval())
     texts = list(CHECK_TEXTS)
     example = [predictor.encode(text) for text in texts[:3]]
@@ -256,10 +290,13 @@ def export_onnx(predictor, path: Path, repeats: int = 20) -> dict:
     except Exception as error:  # noqa: BLE001 - an exporter failure is reported, not raised
         shutil.rmtree(path.parent, ignore_errors=True)
         return {"exported": False, "family": predictor.family,
-                "reason": f"torch.onnx.export failed: {type(error).__name__}: {_first_line(error)}"}
+                "reason": f"torch.onnx.export failed: {type(error).__name__}: {_first_line(error)}"}, None
     export_seconds = time.perf_counter() - started
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
+    if threads is not None:
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads leave the cores
     try:
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         worst, shapes = 0.0, []
@@ -274,22 +311,22 @@ def export_onnx(predictor, path: Path, repeats: int = 20) -> dict:
         shutil.rmtree(path.parent, ignore_errors=True)
         return {"exported": False, "family": predictor.family,
                 "reason": f"onnxruntime could not run the export on other shapes: {type(error).__name__}: "
-                          f"{_first_line(error)}"}
+                          f"{_first_line(error)}"}, None
     if not worst <= ONNX_TOLERANCE:
         shutil.rmtree(path.parent, ignore_errors=True)
         return {"exported": False, "family": predictor.family, "max_abs_logit_diff": worst,
-                "reason": f"onnxruntime's logits differ from PyTorch's by {worst:.2e} (> {ONNX_TOLERANCE:g})"}
-    timing = _time_both(model, session, predictor, texts * 4, repeats)  # 20 texts, one of them long
+                "reason": f"onnxruntime's logits differ from PyTorch's by {worst:.2e} (> {ONNX_TOLERANCE:g})"}, None
+    timing = _time_both(model, session, predictor, texts * 4, repeats, threads)  # 20 texts, one of them long
     warning = None
     if timing["speedup"] is not None and timing["speedup"] < 1:
         warning = (f"onnxruntime is {timing['onnxruntime_ms_per_batch'] / timing['torch_ms_per_batch']:.1f}x slower than PyTorch for this model on the exporting "
                    f"machine ({timing['onnxruntime_ms_per_batch']} ms against {timing['torch_ms_per_batch']} ms for a "
                    f"batch of {timing['timed_batch'][0]}): serve model.safetensors with PyTorch for speed; the ONNX file "
                    "is for runtimes without Python or PyTorch")
-    return {"exported": True, "family": predictor.family, "path": f"{ONNX_DIR}/{ONNX_FILE}",
+    return {"exported": True, "family": predictor.family,
             "max_abs_logit_diff": worst, "tolerance": ONNX_TOLERANCE, "shapes_checked": shapes,
             "export_seconds": round(export_seconds, 2), "onnxruntime": onnxruntime.__version__, **timing,
-            "warning": warning}
+            "warning": warning}, OnnxModel(session)
 
 
 def _torch_onnx_export(model, example, path: Path) -> None:
@@ -311,7 +348,7 @@ def _torch_onnx_export(model, example, path: Path) -> None:
         onnx_logger.setLevel(level)
 
 
-def _time_both(model, session, predictor, texts, repeats: int) -> dict:
+def _time_both(model, session, predictor, texts, repeats: int, threads: int | None = None) -> dict:
     ids, mask = (t.cpu() for t in predictor.batch_tensors([predictor.encode(text) for text in texts]))
     feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
 
@@ -324,8 +361,13 @@ def _time_both(model, session, predictor, texts, repeats: int) -> dict:
             times.append(time.perf_counter() - started)
         return round(float(np.median(times)) * 1000, 3)
 
-    with torch.no_grad():
-        torch_ms = best_ms(lambda: model(ids, mask))
+    default_threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads or default_threads)
+        with torch.no_grad():
+            torch_ms = best_ms(lambda: model(ids, mask))
+    finally:
+        torch.set_num_threads(default_threads)
     onnx_ms = best_ms(lambda: session.run(["logits"], feeds))
     return {"timed_batch": list(ids.shape), "torch_ms_per_batch": torch_ms, "onnxruntime_ms_per_batch": onnx_ms,
             "speedup": round(torch_ms / onnx_ms, 2) if onnx_ms else None}

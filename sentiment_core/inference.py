@@ -259,6 +259,7 @@ class Predictor:
                                  and "token_type_ids" in inspect.signature(model.forward).parameters)
         self.long_text, self.head_tokens, self.window_stride = "truncate", None, None
         self._batch_copy: tuple[str, torch.nn.Module] | None = None  # (precision, model) of `batch_model`
+        self.runtime_model = None  # what interactive predictions run instead of `model` (see `with_runtime`)
 
     def with_reading(self, long_text: str | None = None, head_tokens: int | None = None,
                      window_stride: int | None = None) -> Predictor:
@@ -270,6 +271,18 @@ class Predictor:
         chosen.window_stride = window_stride if window_stride is not None else (
             self.window_stride if long_text is None else None)
         return chosen
+
+    def with_runtime(self, runtime_model) -> Predictor:
+        """This predictor (the same model, shared) whose interactive predictions run `runtime_model`, a callable
+        like the model (export.OnnxModel: onnxruntime); explanations and batch predictions keep PyTorch."""
+        chosen = copy.copy(self)
+        chosen.runtime_model = runtime_model
+        return chosen
+
+    @property
+    def runtime(self) -> str:
+        """What runs this predictor's interactive predictions: torch or onnxruntime."""
+        return getattr(self.runtime_model, "runtime", "torch")
 
     @property
     def name(self) -> str:
@@ -495,8 +508,9 @@ class Predictor:
                       progress: Callable[[int, int], None] | None = None,
                       batch: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """logit(P(positive)) and every class's probability of each view, in batches of similar lengths;
-        `batch`: with `batch_model()` (files, evaluations), else the float32 model. -> (views,), (views, classes)"""
-        model = self.batch_model() if batch else None
+        `batch`: with `batch_model()` (files, evaluations), else the float32 model (or `runtime_model`).
+        -> (views,), (views, classes)"""
+        model = self.batch_model() if batch else self.runtime_model
         log_odds = np.zeros(len(views))
         classes = np.zeros((len(views), len(self.label_map.class_names)))
         done = 0

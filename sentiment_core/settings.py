@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         serve_threads (`SENTIMENT_SERVE_THREADS`): torch threads in each API worker; unset (the
             default): 1 for bow, lstm and transformer (small batches run fastest on one, and the
             other cores serve the event loop), torch's default for a `pretrained` backbone.
+        serve_runtime (`SENTIMENT_SERVE_RUNTIME`): what runs the API's micro-batched /predict calls of the
+            served model: torch; onnxruntime (the model exported to ONNX at startup and checked within 1e-4 of
+            PyTorch's logits; the server does not start when that fails); or auto, the default (onnxruntime on
+            the CPU when it is installed, the model exports and passes the check, and it is faster than PyTorch
+            on `serve_threads` threads; torch otherwise). Explanations always run PyTorch.
         explain_concurrency (`SENTIMENT_EXPLAIN_CONCURRENCY`): explanations each API worker runs at
             once, each in its own process (so they never queue behind predictions, nor predictions
             behind them).
@@ -94,6 +99,7 @@ class Settings(BaseSettings):
     serve_batch_size: int = Field(default=16, ge=1)
     serve_batch_wait_ms: float = Field(default=2.0, ge=0.0, le=1000.0)
     serve_threads: int | None = Field(default=None, ge=1, le=256)
+    serve_runtime: Literal["auto", "torch", "onnxruntime"] = "auto"
     explain_concurrency: int = Field(default=1, ge=1, le=64)
     explain_queue: int = Field(default=4, ge=0, le=10_000)
     explain_timeout_s: float = Field(default=60.0, gt=0.0, le=86_400.0)
@@ -111,7 +117,7 @@ class Settings(BaseSettings):
             raise ValueError("IMDB_DATA is empty: set it to a hub id, a folder or a CSV file")
         return value
 
-    @field_validator("device", "explain_precision", "batch_precision", mode="before")
+    @field_validator("device", "serve_runtime", "explain_precision", "batch_precision", mode="before")
     @classmethod
     def _lower_choice(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

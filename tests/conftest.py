@@ -74,6 +74,8 @@ def isolated_settings(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)  # every setting at its default, whatever the shell set
     monkeypatch.chdir(tmp_path)  # a .env in the repo must not leak into tests
     monkeypatch.setenv("SENTIMENT_MODELS_DIR", str(tmp_path / "models"))
+    # The API's default (auto) exports the served model to ONNX at startup, seconds each: tests of it set it.
+    monkeypatch.setenv("SENTIMENT_SERVE_RUNTIME", "torch")
     get_settings.cache_clear()
     data._load_cached.cache_clear()
     yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sentiment_core import api, cli, runs
+from sentiment_core.errors import SettingsError
 from sentiment_core.inference import Predictor
 from sentiment_core.settings import get_settings
 from tests.serving_helpers import RUN_ID, install_tiny_run
@@ -59,7 +61,7 @@ def test_health_and_models(client):
     queues, limits, model = health.pop("queues"), health.pop("limits"), health.pop("model")
     assert model == RUN_ID  # the model that answers, as a source (here a run id)
     assert health == {"status": "ok", "model_loaded": True, "run": RUN_ID, "family": "bow", "device": "cpu",
-                      "max_length": 64, "long_text": "truncate"}
+                      "max_length": 64, "long_text": "truncate", "runtime": "torch", "runtime_note": None}
     assert {key: value for key, value in queues.items() if key != "explainers_ready"} == {
         "predictions_waiting": 0, "predictions_running": 0, "explanations_running": 0, "explanations_waiting": 0}
     assert limits == {"serve_batch_size": 16, "explain_concurrency": 1, "explain_queue": 4,
@@ -377,6 +379,72 @@ def test_serve_threads_default_to_one_for_the_small_families_and_to_torchs_for_a
     assert service.threads_for(SimpleNamespace(family="pretrained")) == 4
     settings_env(monkeypatch, SENTIMENT_SERVE_THREADS=3)
     assert api._Service(get_settings(), None).threads_for(SimpleNamespace(family="pretrained")) == 3
+
+
+def tiny_transformer_predictor() -> Predictor:
+    import torch
+
+    from sentiment_core.modeling import build_model
+    from sentiment_core.text import TokenizerConfig, build_word_tokenizer
+    from tests.conftest import TINY_OPTIONS, make_reviews
+
+    torch.manual_seed(0)
+    tokenizer = build_word_tokenizer(make_reviews(40).text, TokenizerConfig(vocab_size=200, min_frequency=1))
+    model = build_model("transformer", vocab_size=len(tokenizer), num_labels=1, pad_token_id=tokenizer.pad_token_id,
+                        **{**TINY_OPTIONS["transformer"], "max_position_embeddings": 64})
+    return Predictor(model, tokenizer, "transformer", max_length=48)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnxscript") is None,
+                    reason="onnxruntime/onnxscript not installed (pip install .[onnx])")
+def test_predictions_on_onnxruntime_answer_as_torch_does_and_explanations_keep_torch(monkeypatch):
+    predictor = tiny_transformer_predictor()
+    texts = GOOD + ["Fine.", "the plot was dull " * 30]
+    expected = predictor.predict(texts)
+    settings_env(monkeypatch, SENTIMENT_SERVE_RUNTIME="onnxruntime")
+    with TestClient(api.create_app(predictor=predictor)) as client:
+        health = client.get("/health").json()
+        assert health["runtime"] == "onnxruntime" and "ms against torch's" in health["runtime_note"]
+        service = client.app.state.service
+        assert service.served.runtime == "onnxruntime" and service.predictor.runtime == "torch"
+        got = client.post("/predict", json={"texts": texts}).json()["predictions"]
+        assert [g["label"] for g in got] == [e.label for e in expected]
+        for answer, want in zip(got, expected):
+            assert answer["probability"] == pytest.approx(want.probability, abs=1e-5)
+        assert all(explainer.predictor is service.predictor for explainer in service.explainers._explainers)
+
+
+def test_auto_keeps_torch_with_the_reason_and_onnxruntime_refuses_to_start(monkeypatch, run_dir):
+    from sentiment_core import export
+
+    reason = "torch.onnx.export failed: SomeError: no"
+    monkeypatch.setattr(export, "serving_model", lambda predictor, threads: (None, {"reason": reason}))
+    with TestClient(api.create_app(predictor=tiny_transformer_predictor())) as client:  # the tests' default: torch
+        assert client.get("/health").json()["runtime_note"] is None
+    settings_env(monkeypatch, SENTIMENT_SERVE_RUNTIME="auto")
+    with TestClient(api.create_app(predictor=tiny_transformer_predictor())) as client:
+        health = client.get("/health").json()
+        assert health["runtime"] == "torch" and health["runtime_note"] == f"torch: {reason}"
+        assert client.post("/predict", json={"texts": GOOD}).status_code == 200
+    slower = {"exported": True, "speedup": 0.5, "onnxruntime_ms_per_batch": 2.0, "torch_ms_per_batch": 1.0,
+              "timed_batch": [20, 48], "max_abs_logit_diff": 1e-6}
+    monkeypatch.setattr(export, "serving_model", lambda predictor, threads: (object(), slower))
+    with TestClient(api.create_app(predictor=tiny_transformer_predictor())) as client:
+        assert client.get("/health").json()["runtime_note"].startswith("torch: faster than onnxruntime here (2.0 ms")
+    with TestClient(api.create_app(RUN_ID)) as client:  # bow: auto does not even export it
+        assert client.get("/health").json()["runtime_note"].startswith("torch: onnxruntime ran the full-data bow")
+    monkeypatch.setattr(export, "serving_model", lambda predictor, threads: (None, {"reason": reason}))
+    settings_env(monkeypatch, SENTIMENT_SERVE_RUNTIME="ONNXRuntime")
+    with pytest.raises(SettingsError, match=r"SENTIMENT_SERVE_RUNTIME=onnxruntime, but torch.onnx.export failed.*"
+                                            r"SENTIMENT_SERVE_RUNTIME=torch"):
+        with TestClient(api.create_app(predictor=tiny_transformer_predictor())):
+            pass
+
+
+def test_a_bad_serve_runtime_names_the_setting(monkeypatch):
+    settings_env(monkeypatch, SENTIMENT_SERVE_RUNTIME="tensorrt")
+    with pytest.raises(SettingsError, match="SENTIMENT_SERVE_RUNTIME"):
+        get_settings()
 
 
 # --- choosing the run, the command line and a real server ----------------------------------------

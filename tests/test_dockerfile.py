@@ -53,7 +53,7 @@ def test_base_image_torch_build_user_volume_ports_and_default_command():
     assert of("ARG")[0] == "BASE_IMAGE=python:3.11-slim" and of("FROM") == ["${BASE_IMAGE}"]
     runs = " ".join(of("RUN"))
     assert "--index-url \"${TORCH_INDEX_URL}\"" in runs and "TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in of("ARG")
-    assert runs.index("torch==") < runs.index("pip install --no-cache-dir .")  # CPU torch before the package
+    assert runs.index("torch==") < runs.index('pip install --no-cache-dir ".[onnx]"')  # CPU torch before the package
     (user,) = of("USER")
     assert user.split(":")[0] not in ("root", "0")
     assert of("VOLUME") == ['["/app/models"]'] and "SENTIMENT_MODELS_DIR=/app/models" in " ".join(of("ENV"))
