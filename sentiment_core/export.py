@@ -262,18 +262,21 @@ class OnnxModel:
         return types.SimpleNamespace(logits=torch.from_numpy(logits))
 
 
-def serving_model(predictor, threads: int, repeats: int = 10) -> tuple[OnnxModel | None, dict]:
+def serving_model(predictor, threads: int, repeats: int = 20) -> tuple[OnnxModel | None, dict]:
     """The predictor's model exported to ONNX and loaded in onnxruntime on `threads` threads, for predictions
     (the file lives in a temporary folder only while it loads). -> (the model, or None when it does not export
-    or fails the 1e-4 check, and the export's report: its reason, or its timing against PyTorch on `threads`)."""
+    or fails the 1e-4 check, and the export's report: its reason, or its timing against PyTorch on `threads`
+    for what a server mostly runs, one review, here a long one read to max_length)."""
     with tempfile.TemporaryDirectory(prefix="sentiment-onnx-") as folder:
-        report, model = _export_and_check(predictor, Path(folder) / ONNX_FILE, repeats, threads)
+        report, model = _export_and_check(predictor, Path(folder) / ONNX_FILE, repeats, threads, CHECK_TEXTS[-1:])
     return model, report
 
 
-def _export_and_check(predictor, path: Path, repeats: int, threads: int | None = None) -> tuple[dict, OnnxModel | None]:
-    """Export, check within ONNX_TOLERANCE on several shapes, time against PyTorch (on `threads` threads, else
-    each library's default). -> (report, the loaded model or None); a failed export's folder is removed."""
+def _export_and_check(predictor, path: Path, repeats: int, threads: int | None = None,
+                      timed_texts: tuple[str, ...] = CHECK_TEXTS * 4) -> tuple[dict, OnnxModel | None]:
+    """Export, check within ONNX_TOLERANCE on several shapes, time on `timed_texts` (20 texts, one of them long)
+    against PyTorch (on `threads` threads, else each library's default).
+    -> (report, the loaded model or None); a failed export's folder is removed."""
     try:
         import onnxruntime
     except ImportError:
@@ -316,7 +319,7 @@ def _export_and_check(predictor, path: Path, repeats: int, threads: int | None =
         shutil.rmtree(path.parent, ignore_errors=True)
         return {"exported": False, "family": predictor.family, "max_abs_logit_diff": worst,
                 "reason": f"onnxruntime's logits differ from PyTorch's by {worst:.2e} (> {ONNX_TOLERANCE:g})"}, None
-    timing = _time_both(model, session, predictor, texts * 4, repeats, threads)  # 20 texts, one of them long
+    timing = _time_both(model, session, predictor, list(timed_texts), repeats, threads)
     warning = None
     if timing["speedup"] is not None and timing["speedup"] < 1:
         warning = (f"onnxruntime is {timing['onnxruntime_ms_per_batch'] / timing['torch_ms_per_batch']:.1f}x slower than PyTorch for this model on the exporting "
@@ -349,26 +352,31 @@ def _torch_onnx_export(model, example, path: Path) -> None:
 
 
 def _time_both(model, session, predictor, texts, repeats: int, threads: int | None = None) -> dict:
+    """Median ms of PyTorch and onnxruntime on one batch of `texts`, on `threads` threads (else each library's
+    default), taken in turns so that a change in the machine's speed hits both."""
     ids, mask = (t.cpu() for t in predictor.batch_tensors([predictor.encode(text) for text in texts]))
     feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
 
-    def best_ms(function) -> float:
-        function()  # warm-up
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            function()
-            times.append(time.perf_counter() - started)
-        return round(float(np.median(times)) * 1000, 3)
+    def seconds(function) -> float:
+        started = time.perf_counter()
+        function()
+        return time.perf_counter() - started
 
     default_threads = torch.get_num_threads()
+    torch_times, onnx_times = [], []
     try:
-        torch.set_num_threads(threads or default_threads)
-        with torch.no_grad():
-            torch_ms = best_ms(lambda: model(ids, mask))
+        for repeat in range(repeats + 1):  # the first of each is a warm-up
+            torch.set_num_threads(threads or default_threads)
+            with torch.no_grad():
+                torch_time = seconds(lambda: model(ids, mask))
+            torch.set_num_threads(default_threads)
+            onnx_time = seconds(lambda: session.run(["logits"], feeds))
+            if repeat:
+                torch_times.append(torch_time)
+                onnx_times.append(onnx_time)
     finally:
         torch.set_num_threads(default_threads)
-    onnx_ms = best_ms(lambda: session.run(["logits"], feeds))
+    torch_ms, onnx_ms = (round(float(np.median(times)) * 1000, 3) for times in (torch_times, onnx_times))
     return {"timed_batch": list(ids.shape), "torch_ms_per_batch": torch_ms, "onnxruntime_ms_per_batch": onnx_ms,
             "speedup": round(torch_ms / onnx_ms, 2) if onnx_ms else None}
 
