@@ -441,7 +441,8 @@ def main(argv=None) -> int:
         return main_mix(args, texts, headers)
     with api_server(args.url, args.run, args.workers, args.startup_timeout) as server:
         process, health = server.process, server.health
-        print(f"server: {server.url} run {health.get('run')} ({health.get('family')}, {health.get('device')}), "
+        print(f"server: {server.url} run {health.get('run')} ({health.get('family')}, {health.get('device')}, "
+              f"{health.get('runtime', 'torch')}), "
               f"{args.workers if process else '?'} worker(s); {len(texts)} distinct reviews, "
               f"median {int(np.median([len(t) for t in texts]))} characters; client: {args.client}")
         cpu_before = cpu_seconds(process.pid if process else None)
@@ -450,7 +451,7 @@ def main(argv=None) -> int:
                                       client_kind=args.client))
         client_cpu = time.process_time() - client_cpu_before
         cpu_after = cpu_seconds(process.pid if process else None)
-    result.update(run=health.get("run"), family=health.get("family"), workers=args.workers if process else None,
+    result.update(run=health.get("run"), family=health.get("family"), runtime=health.get("runtime"), workers=args.workers if process else None,
                   client=args.client)
     if cpu_before is not None and cpu_after is not None and result["requests"]:
         result["server_cpu_ms_per_request"] = round((cpu_after - cpu_before) * 1000 / result["requests"], 2)
@@ -480,11 +481,13 @@ def main_mix(args, texts: list[str], headers: dict[str, str]) -> int:
     long_text = long_review(args.data, args.explain_words)
     with api_server(args.url, args.run, args.workers, args.startup_timeout) as server:
         health = server.health
-        print(f"server: {server.url} run {health.get('run')} ({health.get('family')}, {health.get('device')}), "
+        print(f"server: {server.url} run {health.get('run')} ({health.get('family')}, {health.get('device')}, "
+              f"{health.get('runtime', 'torch')}), "
               f"{args.workers if server.process else '?'} worker(s); client: {args.client}; "
               f"{args.duration:g} s of /predict alone, then {args.duration:g} s with /explain", flush=True)
         result = asyncio.run(run_mix(server.url, texts, long_text, args, headers))
-    result.update(run=health.get("run"), family=health.get("family"), client=args.client)
+    result.update(run=health.get("run"), family=health.get("family"), runtime=health.get("runtime"),
+                  runtime_note=health.get("runtime_note"), client=args.client)
     print_mix(result)
     if args.json:
         print(json.dumps(result))

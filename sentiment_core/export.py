@@ -43,6 +43,7 @@ EXPORT_FILE = "sentiment_export.json"
 ONNX_DIR, ONNX_FILE = "onnx", "model.onnx"
 CODE_DIR = "code"
 ONNX_TOLERANCE = 1e-4
+SERVING_TIMING_BUDGET_S = 3.0  # how long a server's startup times PyTorch against onnxruntime (serving_model)
 # What loading and predicting needs (inference -> runs, settings, text, modeling); captum only explains.
 REQUIREMENTS = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas", "pydantic",
                 "pydantic-settings", "scikit-learn", "captum")
@@ -268,14 +269,16 @@ def serving_model(predictor, threads: int, repeats: int = 20) -> tuple[OnnxModel
     or fails the 1e-4 check, and the export's report: its reason, or its timing against PyTorch on `threads`
     for what a server mostly runs, one review, here a long one read to max_length)."""
     with tempfile.TemporaryDirectory(prefix="sentiment-onnx-") as folder:
-        report, model = _export_and_check(predictor, Path(folder) / ONNX_FILE, repeats, threads, CHECK_TEXTS[-1:])
+        report, model = _export_and_check(predictor, Path(folder) / ONNX_FILE, repeats, threads, CHECK_TEXTS[-1:],
+                                          SERVING_TIMING_BUDGET_S)
     return model, report
 
 
 def _export_and_check(predictor, path: Path, repeats: int, threads: int | None = None,
-                      timed_texts: tuple[str, ...] = CHECK_TEXTS * 4) -> tuple[dict, OnnxModel | None]:
+                      timed_texts: tuple[str, ...] = CHECK_TEXTS * 4,
+                      budget_s: float | None = None) -> tuple[dict, OnnxModel | None]:
     """Export, check within ONNX_TOLERANCE on several shapes, time on `timed_texts` (20 texts, one of them long)
-    against PyTorch (on `threads` threads, else each library's default).
+    against PyTorch (on `threads` threads, else each library's default; see `_time_both`).
     -> (report, the loaded model or None); a failed export's folder is removed."""
     try:
         import onnxruntime
@@ -319,7 +322,7 @@ def _export_and_check(predictor, path: Path, repeats: int, threads: int | None =
         shutil.rmtree(path.parent, ignore_errors=True)
         return {"exported": False, "family": predictor.family, "max_abs_logit_diff": worst,
                 "reason": f"onnxruntime's logits differ from PyTorch's by {worst:.2e} (> {ONNX_TOLERANCE:g})"}, None
-    timing = _time_both(model, session, predictor, list(timed_texts), repeats, threads)
+    timing = _time_both(model, session, predictor, list(timed_texts), repeats, threads, budget_s)
     warning = None
     if timing["speedup"] is not None and timing["speedup"] < 1:
         warning = (f"onnxruntime is {timing['onnxruntime_ms_per_batch'] / timing['torch_ms_per_batch']:.1f}x slower than PyTorch for this model on the exporting "
@@ -351,9 +354,11 @@ def _torch_onnx_export(model, example, path: Path) -> None:
         onnx_logger.setLevel(level)
 
 
-def _time_both(model, session, predictor, texts, repeats: int, threads: int | None = None) -> dict:
+def _time_both(model, session, predictor, texts, repeats: int, threads: int | None = None,
+               budget_s: float | None = None) -> dict:
     """Median ms of PyTorch and onnxruntime on one batch of `texts`, on `threads` threads (else each library's
-    default), taken in turns so that a change in the machine's speed hits both."""
+    default), taken in turns so that a change in the machine's speed hits both; `repeats` turns, or fewer
+    (at least 3) once `budget_s` seconds have passed."""
     ids, mask = (t.cpu() for t in predictor.batch_tensors([predictor.encode(text) for text in texts]))
     feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
 
@@ -364,8 +369,11 @@ def _time_both(model, session, predictor, texts, repeats: int, threads: int | No
 
     default_threads = torch.get_num_threads()
     torch_times, onnx_times = [], []
+    started = time.perf_counter()
     try:
         for repeat in range(repeats + 1):  # the first of each is a warm-up
+            if budget_s is not None and repeat > 3 and time.perf_counter() - started > budget_s:
+                break
             torch.set_num_threads(threads or default_threads)
             with torch.no_grad():
                 torch_time = seconds(lambda: model(ids, mask))
