@@ -179,7 +179,7 @@ def test_onnx_for_the_other_families(family, tmp_path, tiny_backbone):
 def test_an_onnx_model_slower_than_pytorch_is_kept_with_a_plain_warning(run_dir, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
 
-    def slow(model, session, predictor, texts, repeats, threads=None):
+    def slow(model, session, predictor, texts, repeats, threads=None, budget_s=None):
         return {"timed_batch": [20, 64], "torch_ms_per_batch": 1.6, "onnxruntime_ms_per_batch": 171.0, "speedup": 0.01}
 
     monkeypatch.setattr(export, "_time_both", slow)
