@@ -853,8 +853,10 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-# Families whose predictions SENTIMENT_SERVE_RUNTIME=auto keeps on torch without exporting them (seconds at startup).
-AUTO_RUNTIME_TORCH = {"bow": "onnxruntime ran the full-data bow model 170x slower than PyTorch (its EmbeddingBag)"}
+# The families SENTIMENT_SERVE_RUNTIME=auto exports and times at startup (the others stay on torch, saving the
+# 10-25 s): onnxruntime ran the full-data transformer 1.4x faster per review; it was 170x slower for bow (its
+# EmbeddingBag) and 1.1x slower for MiniLM (`pretrained`) on one review, on a 2-core CPU (README).
+AUTO_ONNX_FAMILIES = ("transformer",)
 
 
 class _Service:
@@ -899,8 +901,9 @@ class _Service:
                 raise SettingsError(f"SENTIMENT_SERVE_RUNTIME=onnxruntime runs on the CPU, but the model is on "
                                     f"{predictor.device}: set SENTIMENT_DEVICE=cpu or SENTIMENT_SERVE_RUNTIME=torch.")
             return
-        if wanted == "auto" and predictor.family in AUTO_RUNTIME_TORCH:
-            self.runtime_note = f"torch: {AUTO_RUNTIME_TORCH[predictor.family]} (set SENTIMENT_SERVE_RUNTIME=onnxruntime to try)"
+        if wanted == "auto" and predictor.family not in AUTO_ONNX_FAMILIES:
+            self.runtime_note = (f"torch: auto tries onnxruntime for {', '.join(AUTO_ONNX_FAMILIES)} models only; "
+                                 f"SENTIMENT_SERVE_RUNTIME=onnxruntime tries it for {predictor.family}")
             return
         model, report = export.serving_model(predictor, self.threads_for(predictor))
         if model is None:

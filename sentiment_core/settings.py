@@ -45,9 +45,10 @@ class Settings(BaseSettings):
             other cores serve the event loop), torch's default for a `pretrained` backbone.
         serve_runtime (`SENTIMENT_SERVE_RUNTIME`): what runs the API's micro-batched /predict calls of the
             served model: torch; onnxruntime (the model exported to ONNX at startup and checked within 1e-4 of
-            PyTorch's logits; the server does not start when that fails); or auto, the default (onnxruntime on
-            the CPU when it is installed, the model exports and passes the check, and it is faster than PyTorch
-            on `serve_threads` threads; torch otherwise). Explanations always run PyTorch.
+            PyTorch's logits; the server does not start when that fails); or auto, the default (for a
+            `transformer` model on the CPU, onnxruntime when it is installed, the model exports and passes the
+            check, and it is faster than PyTorch on `serve_threads` threads; torch otherwise). Explanations
+            always run PyTorch.
         explain_concurrency (`SENTIMENT_EXPLAIN_CONCURRENCY`): explanations each API worker runs at
             once, each in its own process (so they never queue behind predictions, nor predictions
             behind them).
