@@ -267,7 +267,7 @@ def test_a_tiny_comparison_resumes_and_agrees_with_its_runs(tiny_data, capsys, m
     for row in results["convergence"]["runs"]:
         best = json.loads((runs.run_path(row["run_id"]) / "eval.json").read_text())["best_validation"]
         history = runs.read_metrics(runs.run_path(row["run_id"]))
-        assert row["best_accuracy_epoch"] == best["epoch"]
+        assert row["best_accuracy_epoch"] == best["epoch"] and row["kept_by"] == "accuracy"  # the default
         assert row["evaluations"] == (history.split == "validation").sum() >= 2  # the stopped run evaluated once more
     assert results["verdict"]["text"]
 

@@ -292,7 +292,8 @@ def results_view(results: dict, key: str) -> None:
     st.subheader("Convergence")
     st.caption(f"On the unweighted validation BCE: 'still improving' = the last evaluation beat every earlier one "
                f"by more than {results['convergence']['tolerance']:.0%}; 'plateaued' = within that of the best; "
-               "'rising' = above it (overfitting). The model kept is the best on validation accuracy.")
+               "'rising' = above it (overfitting). Each run keeps its best checkpoint on the validation metric "
+               "in 'checkpoint kept by' (--best-metric).")
     st.dataframe(compare.convergence_table(results), hide_index=True, key=f"{key}_convergence", column_config={
         "run_id": "Run", "group": "Loss", "seed": "Seed", "evaluations": "Evaluations", "trend": "Validation BCE at the end",
         "best_accuracy_epoch": st.column_config.NumberColumn("epochs to best (val. accuracy)", format="%.2f"),
@@ -300,6 +301,7 @@ def results_view(results: dict, key: str) -> None:
         "best_bce_epoch": st.column_config.NumberColumn("epoch of lowest val. BCE", format="%.2f"),
         "best_bce": st.column_config.NumberColumn("lowest val. BCE", format="%.4f"),
         "last_bce": st.column_config.NumberColumn("last val. BCE", format="%.4f"),
+        "kept_by": "checkpoint kept by",
     })
 
     disagreements_view(results, key)

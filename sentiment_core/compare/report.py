@@ -22,6 +22,7 @@ from sentiment_core.compare.verdict import mean_std, verdict
 from sentiment_core.errors import ComparisonError, InputError, SentimentError
 from sentiment_core.evaluation import N_CALIBRATION_BINS, assign_buckets, calibration, length_bucket_edges
 from sentiment_core.jsonio import json_safe
+from sentiment_core.train_config import COMMON_DEFAULTS
 
 LOSS_SCALE_NOTE = (
     "Raw training losses are not on one scale: length_weighted_bce multiplies each review's BCE by "
@@ -71,7 +72,8 @@ def analyze(groups: dict[str, Sequence[str]], alpha: float = ALPHA) -> dict:
         metrics[name]["ece"] = calibration_rows[name]["ece"]
     significance = [pair_significance(a, loaded[a], b, loaded[b], edges, alpha)
                     for a, b in itertools.combinations(loaded, 2)]
-    convergence_rows = [{"run_id": r.run_id, "group": r.group, "seed": r.seed, **convergence(r.metrics)}
+    convergence_rows = [{"run_id": r.run_id, "group": r.group, "seed": r.seed, **convergence(r.metrics),
+                         "kept_by": r.config.get("best_metric") or COMMON_DEFAULTS["best_metric"]}  # its checkpoint's
                         for r in everyone]
     convergence_groups = {}
     for name in loaded:
@@ -250,7 +252,7 @@ def tests_table(results: dict) -> pd.DataFrame:
 
 def convergence_table(results: dict) -> pd.DataFrame:
     columns = ["run_id", "group", "seed", "evaluations", "best_accuracy_epoch", "best_accuracy", "best_bce_epoch",
-               "best_bce", "last_bce", "trend"]
+               "best_bce", "last_bce", "trend", "kept_by"]
     return pd.DataFrame(results["convergence"]["runs"]).reindex(columns=columns)
 
 
