@@ -245,8 +245,9 @@ def results_view(results: dict, key: str) -> None:
                     labels={"label": "review length (token quartile, the same edges for every run)",
                             "mean": "test accuracy", "group": "loss"},
                     title="Accuracy per review length (mean ± std over seeds)")
-    figure.update_layout(height=380, margin=dict(t=50, b=10, l=10, r=10), title_x=0,
-                         legend=dict(orientation="h", y=-0.3))
+    # The legend above the plot: below it, the slanted quartile names push the axis title into it.
+    figure.update_layout(height=400, margin=dict(t=80, b=10, l=10, r=10), title_x=0,
+                         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0, title_text=""))
     figure.update_yaxes(tickformat=".0%", range=[0, 1.08])
     left.plotly_chart(figure, key=f"{key}_buckets")
     reliability = compare.reliability_frame(results)
