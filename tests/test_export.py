@@ -145,6 +145,8 @@ def test_a_family_that_does_not_export_is_reported_not_raised(run_dir, tmp_path,
     assert not (tmp_path / "onnx").exists()
     report = export.export_run(RUN_ID, tmp_path / "export", onnx=True)
     assert report["onnx"]["exported"] is False and "No ONNX model" in (tmp_path / "export" / "README.md").read_text()
+    model, served = export.serving_model(predictor, threads=1)  # a server falls back to torch with the reason
+    assert model is None and served["exported"] is False and served["reason"] == info["reason"]
 
 
 @pytest.mark.slow
