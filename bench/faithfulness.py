@@ -45,7 +45,7 @@ def markdown_table(frame, digits: int = 3) -> str:
 
 
 def test_reviews(data: str | None, n: int, seed: int):
-    from sentiment_core.data import load_imdb
+    from sentiment_core.data.imdb import load_imdb
 
     test = load_imdb(data)["test"].to_pandas()
     return test.sample(n=min(n, len(test)), random_state=seed).reset_index(drop=True)
@@ -54,8 +54,8 @@ def test_reviews(data: str | None, n: int, seed: int):
 def bench_methods(run_id: str, texts: list[str], methods: list[str],
                   baseline: str = "empty") -> tuple[str, object, float]:
     """(family, per-method summary, seconds) for one run on `texts`."""
-    from sentiment_core.faithfulness import explain_all_methods, method_summary
-    from sentiment_core.sources import load_predictor
+    from sentiment_core.explain.faithfulness import explain_all_methods, method_summary
+    from sentiment_core.inference.sources import load_predictor
 
     predictor = load_predictor(run_id)
     options = {method: {"baseline": baseline} for method in methods}
@@ -71,8 +71,8 @@ def bench_methods(run_id: str, texts: list[str], methods: list[str],
 
 def bench_file(run_id: str, data: str | None, rows: int, seed: int, method: str) -> dict:
     """Time explain_file and the HTML report on a CSV of `rows` test reviews."""
-    from sentiment_core.explain_files import explain_file, write_html_report
-    from sentiment_core.sources import load_predictor
+    from sentiment_core.explain.files import explain_file, write_html_report
+    from sentiment_core.inference.sources import load_predictor
 
     predictor = load_predictor(run_id)
     sample = test_reviews(data, rows, seed)
@@ -110,8 +110,8 @@ def main() -> None:
         os.environ["SENTIMENT_MODELS_DIR"] = args.models_dir
     import torch
 
-    from sentiment_core.explain import METHODS
-    from sentiment_core.settings import describe_device, get_settings
+    from sentiment_core.explain.attribution import METHODS
+    from sentiment_core.core.settings import describe_device, get_settings
 
     get_settings.cache_clear()
     run_ids = [r for r in args.runs.split(",") if r]

@@ -284,7 +284,7 @@ def main(argv=None) -> int:
     if not (1 <= args.examples <= 5000 and 0 <= args.burst <= 10_000 and 1 <= args.concurrency <= 128):
         parser.error("--examples must be 1-5000, --burst 0-10000, --concurrency 1-128")
 
-    from sentiment_core.settings import get_settings
+    from sentiment_core.core.settings import get_settings
 
     started = time.perf_counter()
     if args.url:

@@ -26,9 +26,9 @@ echo "train + test: $(( $(date +%s) - start )) s"
 "$PY" - <<'PYEOF'
 import json, time, statistics, threading
 from pathlib import Path
-from sentiment_core import runs
-from sentiment_core.explain import explain
-from sentiment_core.sources import load_predictor
+from sentiment_core.core import runs
+from sentiment_core.explain.attribution import explain
+from sentiment_core.inference.sources import load_predictor
 
 run = runs.run_path("gpu-minilm")
 report = json.loads((run / "eval.json").read_text())

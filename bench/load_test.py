@@ -60,12 +60,12 @@ def free_port() -> int:
 
 def reviews(source: str | None, n: int, seed: int = 0) -> list[str]:
     """n test reviews from the data source, or the hand-written examples when it cannot be read."""
-    from sentiment_core.examples import HAND_WRITTEN_EXAMPLES
+    from sentiment_core.data.examples import HAND_WRITTEN_EXAMPLES
 
     try:
         import datasets
 
-        from sentiment_core.data import load_imdb
+        from sentiment_core.data.imdb import load_imdb
 
         datasets.disable_progress_bars()
         test = load_imdb(source)["test"].shuffle(seed=seed)
@@ -280,12 +280,12 @@ async def run_load(url: str, texts: list[str], clients: int, duration: float, ma
 
 def long_review(source: str | None, words: int) -> str:
     """The test review whose length is nearest `words` words (else hand-written ones repeated to that length)."""
-    from sentiment_core.examples import HAND_WRITTEN_EXAMPLES
+    from sentiment_core.data.examples import HAND_WRITTEN_EXAMPLES
 
     try:
         import datasets
 
-        from sentiment_core.data import load_imdb
+        from sentiment_core.data.imdb import load_imdb
 
         datasets.disable_progress_bars()
         texts = load_imdb(source)["test"]["text"]
@@ -432,7 +432,7 @@ def main(argv=None) -> int:
         parser.error("keep the load bounded: 1-256 clients, at most 600 s and 1,000,000 requests; "
                      "1-16 explain clients, 1-500 steps, 1-5000 words")
 
-    from sentiment_core.settings import get_settings
+    from sentiment_core.core.settings import get_settings
 
     api_key = get_settings().api_key
     headers = {"X-API-Key": api_key.get_secret_value()} if api_key and api_key.get_secret_value() else {}

@@ -34,7 +34,7 @@ def _median_ms(function, repeats: int) -> float:
 
 
 def default_runs() -> list[str]:
-    from sentiment_core.inference import finished_runs
+    from sentiment_core.inference.predictor import finished_runs
 
     best: dict[str, str] = {}
     for row in finished_runs():  # best test accuracy first
@@ -43,8 +43,8 @@ def default_runs() -> list[str]:
 
 
 def bench_run(run_id: str, test, n_reviews: int, seed: int, target_words: int = 230) -> dict:
-    from sentiment_core.explain import deletion_curve, explain
-    from sentiment_core.sources import load_predictor
+    from sentiment_core.explain.attribution import deletion_curve, explain
+    from sentiment_core.inference.sources import load_predictor
 
     predictor = load_predictor(run_id)  # a run id, or any model source (a checkpoint folder, a hub id)
     words = test["text"].str.split().str.len()
@@ -83,8 +83,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from sentiment_core.data import load_imdb
-    from sentiment_core.settings import describe_device
+    from sentiment_core.data.imdb import load_imdb
+    from sentiment_core.core.settings import describe_device
 
     run_ids = args.runs.split(",") if args.runs else default_runs()
     if not run_ids:

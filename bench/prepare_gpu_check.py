@@ -18,7 +18,7 @@ def main() -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from sentiment_core.data import load_imdb, seeded_subset
+    from sentiment_core.data.imdb import load_imdb, seeded_subset
     from sentiment_core.modeling.pretrained import offline_backbone
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

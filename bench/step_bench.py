@@ -20,10 +20,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sentiment_core.data import load_imdb  # noqa: E402
+from sentiment_core.data.imdb import load_imdb  # noqa: E402
 from sentiment_core.modeling import PretrainedEncoderForSequenceClassification  # noqa: E402
 from sentiment_core.modeling.pretrained import offline_backbone  # noqa: E402
-from sentiment_core.settings import cpu_has_native_bf16  # noqa: E402
+from sentiment_core.core.settings import cpu_has_native_bf16  # noqa: E402
 
 
 def batch(backbone: str, size: int, length: int) -> dict[str, torch.Tensor]:
@@ -73,8 +73,8 @@ def in_trainer(backbone: str, inputs: dict, steps: int, bf16: bool, folder: Path
     import datasets
     from transformers import TrainerCallback
 
-    from sentiment_core.train_config import TrainConfig
-    from sentiment_core.training import PadCollator, SentimentTrainer, _training_arguments
+    from sentiment_core.training.options import TrainConfig
+    from sentiment_core.training.trainer import PadCollator, SentimentTrainer, _training_arguments
 
     config = TrainConfig(model="pretrained", backbone=backbone, batch_size=len(inputs["labels"]), epochs=1,
                          precision="bfloat16" if bf16 else "float32").resolved()

@@ -40,7 +40,7 @@ def yardstick() -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from sentiment_core.data import load_imdb
+    from sentiment_core.data.imdb import load_imdb
 
     dataset = load_imdb()
     started = time.perf_counter()
@@ -72,9 +72,9 @@ def run_family(family: str, models_dir: str, extra: list[str]) -> dict:
 
 def worker(family: str, extra: list[str]) -> None:
     from sentiment_core.cli import build_parser
-    from sentiment_core.runs import EVAL_FILE, read_json
-    from sentiment_core.train_config import from_arguments
-    from sentiment_core.training import train
+    from sentiment_core.core.runs import EVAL_FILE, read_json
+    from sentiment_core.training.options import from_arguments
+    from sentiment_core.training.trainer import train
 
     args = build_parser().parse_args(["train", "--model", family, *extra])
     started = time.perf_counter()

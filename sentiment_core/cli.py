@@ -7,15 +7,15 @@ import sys
 from pathlib import Path
 from collections.abc import Sequence
 
-from sentiment_core.errors import InputError, RunError, SentimentError
-from sentiment_core.jsonio import dumps
-from sentiment_core.train_config import LONG_TEXT, check_option
+from sentiment_core.core.errors import InputError, RunError, SentimentError
+from sentiment_core.core.jsonio import dumps
+from sentiment_core.training.options import LONG_TEXT, check_option
 
 
 def _data_info(args: argparse.Namespace) -> int:
     import datasets
 
-    from sentiment_core.data import data_info
+    from sentiment_core.data.imdb import data_info
 
     datasets.disable_progress_bars()
     print(dumps(data_info(args.data), indent=2))
@@ -23,8 +23,8 @@ def _data_info(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from sentiment_core.train_config import from_arguments
-    from sentiment_core.training import train
+    from sentiment_core.training.options import from_arguments
+    from sentiment_core.training.trainer import train
 
     run_dir = train(from_arguments(args))
     _print_run_result(run_dir)
@@ -32,7 +32,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _print_run_result(run_dir) -> None:
-    from sentiment_core import runs
+    from sentiment_core.core import runs
 
     status = runs.read_status(run_dir)
     print(f"run directory: {run_dir}")
@@ -48,7 +48,7 @@ def _print_run_result(run_dir) -> None:
 
 
 def _runs_list(args: argparse.Namespace) -> int:
-    from sentiment_core.runs import list_runs
+    from sentiment_core.core.runs import list_runs
 
     table = list_runs()
     if table.empty:
@@ -60,14 +60,14 @@ def _runs_list(args: argparse.Namespace) -> int:
 
 
 def _runs_stop(args: argparse.Namespace) -> int:
-    from sentiment_core.runs import request_stop
+    from sentiment_core.core.runs import request_stop
 
     print(f"asked {args.run_id} to stop: {request_stop(args.run_id)}")
     return 0
 
 
 def _runs_delete(args: argparse.Namespace) -> int:
-    from sentiment_core.runs import delete_run
+    from sentiment_core.core.runs import delete_run
 
     delete_run(args.run_id)
     print(f"deleted {args.run_id}")
@@ -80,7 +80,7 @@ MODEL_HELP = ("model source: a run id, a folder holding a Hugging Face sequence-
 
 
 def _add_model_options(parser: argparse.ArgumentParser, reading: bool = True) -> None:
-    from sentiment_core.labels import SYNTAX_HELP
+    from sentiment_core.inference.labels import SYNTAX_HELP
 
     parser.add_argument("--model", metavar="SRC", help=MODEL_HELP)
     parser.add_argument("--run", metavar="RUN", help="a run id (the same as --model RUN)")
@@ -99,9 +99,9 @@ def _add_model_options(parser: argparse.ArgumentParser, reading: bool = True) ->
 
 def _model_source(args: argparse.Namespace) -> str:
     """--model, else --run, else the finished run with the best test accuracy."""
-    from sentiment_core.inference import best_run_id
+    from sentiment_core.inference.predictor import best_run_id
 
-    from sentiment_core.runs import validate_run_id
+    from sentiment_core.core.runs import validate_run_id
 
     if args.model and args.run and args.model != args.run:
         raise InputError(f"Give --model or --run, not both (got --model {args.model} and --run {args.run}).")
@@ -115,7 +115,7 @@ def _model_source(args: argparse.Namespace) -> str:
 
 
 def _load_model(args: argparse.Namespace):
-    from sentiment_core.sources import load_predictor
+    from sentiment_core.inference.sources import load_predictor
 
     predictor = load_predictor(_model_source(args), labels=args.labels, progress=_progress_bar("downloading", "B"))
     return _reading(predictor, args)
@@ -149,7 +149,7 @@ def _progress_bar(description: str, unit: str):
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from sentiment_core.inference import predict_records, read_reviews_csv
+    from sentiment_core.inference.predictor import predict_records, read_reviews_csv
 
     if not args.texts and not args.file:
         raise InputError("Give one or more review texts, or --file reviews.csv.")
@@ -166,7 +166,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from sentiment_core.explain import METHOD_OPTIONS, check_steps, default_method, explain
+    from sentiment_core.explain.attribution import METHOD_OPTIONS, check_steps, default_method, explain
 
     if (args.text is None) == (args.file is None):
         raise InputError("Give one review TEXT, or --file reviews.csv with --out explanations.jsonl (not both).")
@@ -189,7 +189,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _explain_file(args: argparse.Namespace, options: dict, predictor) -> int:
-    from sentiment_core.explain_files import explain_file, export_state
+    from sentiment_core.explain.files import explain_file, export_state
 
     if Path(args.out).is_file():
         state = export_state(args.out)
@@ -205,7 +205,7 @@ def _explain_file(args: argparse.Namespace, options: dict, predictor) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from sentiment_core.evaluate_model import evaluate_model
+    from sentiment_core.evaluation.evaluate_model import evaluate_model
 
     run_dir = evaluate_model(_model_source(args), max_test_samples=args.max_test_samples, run_id=args.run_id,
                              labels=args.labels, data=args.data, seed=args.seed, long_text=args.long_text,
@@ -215,7 +215,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from sentiment_core import behaviour
+    from sentiment_core.evaluation import behaviour
 
     result = behaviour.check_model(_model_source(args), labels=args.labels, tests=args.tests, seed=args.seed,
                                    progress=_progress_bar("behaviour tests", "text"))
@@ -224,7 +224,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _add_predict_parsers(commands) -> None:
-    from sentiment_core.explain import BASELINES, MAX_STEPS, METHODS
+    from sentiment_core.explain.attribution import BASELINES, MAX_STEPS, METHODS
 
     predict = commands.add_parser(
         "predict", help="predict the sentiment of reviews (JSON lines)",
@@ -282,7 +282,7 @@ def _add_predict_parsers(commands) -> None:
 
 
 def _add_train_parser(commands) -> None:
-    from sentiment_core.train_config import CLI_OPTIONS, FAMILY_DEFAULTS, add_arguments
+    from sentiment_core.training.options import CLI_OPTIONS, FAMILY_DEFAULTS, add_arguments
 
     defaults = "; ".join(
         f"{family}: epochs {d['epochs']}, batch {d['batch_size']}, lr {d['lr']}, max length {d['max_length']}"
@@ -314,9 +314,9 @@ def _add_runs_parser(commands) -> None:
 def _compare_losses(args: argparse.Namespace) -> int:
     import datasets
 
-    from sentiment_core import compare
-    from sentiment_core.data import load_imdb
-    from sentiment_core.train_config import SHARED_OPTIONS
+    from sentiment_core.evaluation import compare
+    from sentiment_core.data.imdb import load_imdb
+    from sentiment_core.training.options import SHARED_OPTIONS
 
     datasets.disable_progress_bars()
     if args.stop:
@@ -348,7 +348,7 @@ def _compare_losses(args: argparse.Namespace) -> int:
 
 
 def _print_comparison(result: dict) -> None:
-    from sentiment_core import compare
+    from sentiment_core.evaluation import compare
 
     print(f"state: {result.get('state')} ({sum(r['state'] == 'finished' for r in result['runs'])}/"
           f"{len(result['runs'])} runs finished)")
@@ -376,8 +376,8 @@ def _print_comparison(result: dict) -> None:
 
 
 def _add_compare_parser(commands) -> None:
-    from sentiment_core.compare import DEFAULT_LOSSES, DEFAULT_SEEDS
-    from sentiment_core.train_config import SHARED_OPTIONS, add_arguments
+    from sentiment_core.evaluation.compare import DEFAULT_LOSSES, DEFAULT_SEEDS
+    from sentiment_core.training.options import SHARED_OPTIONS, add_arguments
 
     compare = commands.add_parser(
         "compare-losses",
@@ -411,9 +411,9 @@ def _add_compare_parser(commands) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from sentiment_core import api
-    from sentiment_core.settings import get_settings
-    from sentiment_core.sources import load_predictor
+    from sentiment_core.serving import api
+    from sentiment_core.core.settings import get_settings
+    from sentiment_core.inference.sources import load_predictor
 
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
@@ -433,7 +433,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from sentiment_core.export import export_model
+    from sentiment_core.serving.export import export_model
 
     report = export_model(_model_source(args), args.out, onnx=args.onnx, force=args.force)
     print(dumps(report, indent=2))

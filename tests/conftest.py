@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sentiment_core import data
-from sentiment_core.settings import get_settings
+from sentiment_core.data import imdb as data
+from sentiment_core.core.settings import get_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_IMDB = REPO_ROOT.parent / "shared" / "data" / "imdb"
@@ -140,7 +140,7 @@ def tiny_backbone(tmp_path):
 @pytest.fixture
 def tiny_bow_run(tmp_path):
     """A finished bow run "tiny-bow" trained on a fixture; -> (run directory, data source)."""
-    from sentiment_core.training import TrainConfig, train
+    from sentiment_core.training.trainer import TrainConfig, train
 
     data = str(write_parquet_dir(tmp_path / "data", n_train=80, n_test=40))
     run_dir = train(TrainConfig(model="bow", data=data, epochs=2, lr=1e-2, run_id="tiny-bow",

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from sentiment_core import runs
-from sentiment_core.settings import get_settings
+from sentiment_core.core import runs
+from sentiment_core.core.settings import get_settings
 from tests.conftest import TINY, TINY_OPTIONS, write_parquet_dir
 
 RUN_ID = "tiny-bow"
@@ -24,7 +24,7 @@ RUN_ID = "tiny-bow"
 
 @functools.lru_cache(maxsize=1)
 def _trained_run() -> Path:
-    from sentiment_core.training import TrainConfig, train
+    from sentiment_core.training.trainer import TrainConfig, train
 
     root = Path(tempfile.mkdtemp(prefix="serving-tests-"))
     atexit.register(shutil.rmtree, root, True)

@@ -83,7 +83,7 @@ def test_predict_with_no_run_at_all_says_what_to_do(capsys):
 
 def test_an_internal_value_error_is_a_bug_with_a_traceback(monkeypatch):
     """Only SentimentError means "your mistake" (exit 2); a ValueError from numpy or torch is a bug."""
-    from sentiment_core import data
+    from sentiment_core.data import imdb as data
 
     def broken(source=None):
         raise ValueError("planted internal error")
@@ -96,7 +96,7 @@ def test_an_internal_value_error_is_a_bug_with_a_traceback(monkeypatch):
 # --- what a newcomer trips over (issue 18) -------------------------------------------------
 
 def test_stopping_a_finished_run_is_refused_and_a_resume_ignores_a_leftover_stop(tmp_path, capsys):
-    from sentiment_core import runs
+    from sentiment_core.core import runs
     from tests.conftest import write_parquet_dir
 
     data = str(write_parquet_dir(tmp_path / "data", n_train=80, n_test=20))

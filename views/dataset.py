@@ -9,10 +9,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 import streamlit as st
 
-from sentiment_core import eda
-from sentiment_core.data import LABEL_NAMES, DataSourceError, describe_source, load_imdb
-from sentiment_core.settings import get_settings
-from sentiment_core.text import clean_text
+from sentiment_core.data import eda
+from sentiment_core.data.imdb import LABEL_NAMES, DataSourceError, describe_source, load_imdb
+from sentiment_core.core.settings import get_settings
+from sentiment_core.data.text import clean_text
 
 LABEL_COLORS = {"neg": "#d6604d", "pos": "#4393c3"}
 LABEL_FILLS = {"neg": "rgba(214, 96, 77, 0.15)", "pos": "rgba(67, 147, 195, 0.15)"}

@@ -6,7 +6,10 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from sentiment_core import behaviour, evaluation, inference, runs
+from sentiment_core.evaluation import behaviour
+from sentiment_core.evaluation import metrics as evaluation
+from sentiment_core.inference import predictor as inference
+from sentiment_core.core import runs
 
 MAX_RUNS = 2
 RUN_COLORS = ("#2166ac", "#d6604d")

@@ -9,12 +9,17 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from sentiment_core import examples as example_reviews
-from sentiment_core import explain as explaining
-from sentiment_core import explain_files, faithfulness, inference, monitor, runs, sources
-from sentiment_core.errors import SentimentError
-from sentiment_core.settings import get_settings
-from sentiment_core.train_config import FAMILY_DEFAULTS
+from sentiment_core.data import examples as example_reviews
+from sentiment_core.explain import attribution as explaining
+from sentiment_core.explain import files as explain_files
+from sentiment_core.explain import faithfulness
+from sentiment_core.inference import predictor as inference
+from sentiment_core.training import dashboard as monitor
+from sentiment_core.core import runs
+from sentiment_core.inference import sources
+from sentiment_core.core.errors import SentimentError
+from sentiment_core.core.settings import get_settings
+from sentiment_core.training.options import FAMILY_DEFAULTS
 
 GREEN, RED = "#16a34a", "#dc2626"
 MAX_PREVIEW_ROWS = 200

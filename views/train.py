@@ -5,10 +5,11 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from sentiment_core import monitor, runs
-from sentiment_core.errors import SentimentError
-from sentiment_core.settings import get_settings
-from sentiment_core.train_config import DEFAULT_BACKBONE, FAMILIES, FAMILY_DEFAULTS, FAMILY_HINTS
+from sentiment_core.training import dashboard as monitor
+from sentiment_core.core import runs
+from sentiment_core.core.errors import SentimentError
+from sentiment_core.core.settings import get_settings
+from sentiment_core.training.options import DEFAULT_BACKBONE, FAMILIES, FAMILY_DEFAULTS, FAMILY_HINTS
 from views import forms
 
 REFRESH_SECONDS = 2

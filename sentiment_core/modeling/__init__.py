@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from transformers import AutoConfig, AutoModelForSequenceClassification, PretrainedConfig, PreTrainedModel
 
-from sentiment_core.errors import InputError
+from sentiment_core.core.errors import InputError
 from sentiment_core.modeling.bow import BowConfig, BowForSequenceClassification
 from sentiment_core.modeling.lstm import LstmConfig, LstmForSequenceClassification
 from sentiment_core.modeling.pretrained import (

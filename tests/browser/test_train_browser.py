@@ -7,7 +7,7 @@ import time
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from sentiment_core import runs
+from sentiment_core.core import runs
 from tests.browser.conftest import SCREENSHOTS
 from tests.conftest import write_parquet_dir
 
@@ -98,7 +98,7 @@ def test_start_watch_and_stop_a_run_in_chromium(streamlit_app, browser_page, tmp
     page.get_by_role("button", name="⏯️ Resume").wait_for(timeout=10_000)
     run_id = next(p.name for p in models.iterdir())
     monkeypatch.setenv("SENTIMENT_MODELS_DIR", str(models))
-    from sentiment_core.settings import get_settings
+    from sentiment_core.core.settings import get_settings
 
     get_settings.cache_clear()
     assert runs.read_status(runs.run_path(run_id))["state"] == "stopped"

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sentiment_core import behaviour
+from sentiment_core.evaluation import behaviour
 from tests.pages.helpers import APP, page_path, page_text, run_page
 
 PAGE = page_path("evaluate")
@@ -24,7 +24,7 @@ def test_with_no_runs_the_page_says_to_train_one():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One tiny bow run for the whole module (training it once per test costs seconds each)."""
-    from sentiment_core.settings import get_settings
+    from sentiment_core.core.settings import get_settings
     from tests.conftest import tiny_bow_run
 
     folder = tmp_path_factory.mktemp("evaluate")
@@ -39,7 +39,7 @@ def trained(tmp_path_factory):
 @pytest.fixture
 def one_run(trained, use_source):
     """The trained run copied into this test's models folder as tiny-bow; -> its directory."""
-    from sentiment_core import runs
+    from sentiment_core.core import runs
 
     run_dir, data = trained
     use_source(data)

@@ -94,7 +94,7 @@ def test_run_sent_from_the_train_page_is_selected(tiny_bow_run, use_source):
 
 @pytest.fixture
 def checkpoint(tmp_path):
-    from sentiment_core import sources
+    from sentiment_core.inference import sources
     from tests.checkpoint_helpers import roberta_checkpoint
 
     sources.clear_loaded_models()
@@ -117,7 +117,7 @@ def test_a_fresh_machine_can_use_a_pretrained_checkpoint_folder(checkpoint, parq
 
 
 def test_a_hub_id_offline_fails_at_once_with_the_fix(monkeypatch, parquet_dir, use_source):
-    from sentiment_core import data
+    from sentiment_core.data import imdb as data
 
     monkeypatch.setattr(data, "hub_reachable", lambda timeout=3.0: False)
     use_source(parquet_dir)

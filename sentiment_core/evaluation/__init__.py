@@ -1,0 +1,1 @@
+"""Evaluation: metrics and slices, evaluate-a-model, the behaviour suite, loss comparisons."""

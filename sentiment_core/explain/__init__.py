@@ -1,0 +1,1 @@
+"""Explanations: Captum attribution methods, word alignment, rendering, file exports, faithfulness."""

@@ -1,0 +1,1 @@
+"""The inference stage: model sources and their trust rules -> Predictor, labels, file input/output."""

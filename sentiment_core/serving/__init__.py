@@ -1,0 +1,1 @@
+"""Serving: the REST API, the SageMaker-style handler, and exports."""

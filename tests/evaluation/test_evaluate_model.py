@@ -1,0 +1,107 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from sentiment_core.core import runs
+from sentiment_core.inference import sources
+from sentiment_core.data.imdb import load_imdb
+from sentiment_core.core.errors import ModelSourceError, RunError
+from sentiment_core.evaluation.evaluate_model import evaluate_model
+from sentiment_core.inference.predictor import FOREIGN_FAMILY, Predictor, finished_runs
+from sentiment_core.data.imdb import seeded_subset
+from tests.checkpoint_helpers import albert_checkpoint, bert_checkpoint
+from tests.conftest import write_parquet_dir
+
+
+@pytest.fixture(autouse=True)
+def no_resident_models():
+    sources.clear_loaded_models()
+    yield
+    sources.clear_loaded_models()
+
+
+@pytest.fixture
+def data(tmp_path) -> str:
+    return str(write_parquet_dir(tmp_path / "data", n_train=20, n_test=24))
+
+
+def test_a_folder_is_evaluated_into_a_run_like_a_trained_one(tmp_path, data):
+    folder = albert_checkpoint(tmp_path / "stars")
+    progress = []
+    run_dir = evaluate_model(str(folder), max_test_samples=16, run_id="eval-stars", data=data,
+                             progress=lambda done, total: progress.append((done, total)))
+    assert run_dir == runs.run_path("eval-stars") and progress[-1] == (16, 16)
+    config = runs.read_config(run_dir)
+    assert config["kind"] == "evaluation" and config["source"] == str(folder.resolve()) and config["source_kind"] == "folder"
+    assert config["model"] == FOREIGN_FAMILY and config["max_length"] == 64 and config["revision"] is None
+    assert config["labels"] == "0=negative,1=negative,2=neutral,3=positive,4=positive"
+    assert config["label_map"]["definition"] == "P(positive) = 0.5 x P(3 stars) + P(4 stars) + P(5 stars)"
+    status = runs.read_status(run_dir)
+    assert status["state"] == "finished" and status["step"] == status["total_steps"] == 16 and status["ended"]
+    report = runs.read_json(run_dir / runs.EVAL_FILE)
+    assert report["test"]["n"] == 16 and 0 <= report["test"]["accuracy"] <= 1
+    assert {"length_buckets", "calibration", "confusion_matrix", "roc_auc", "bce"} <= set(report["test"])
+    predictions = pd.read_csv(run_dir / runs.PREDICTIONS_FILE)
+    assert list(predictions.columns) == ["id", "probability", "label", "predicted", "length", "truncated"]
+    test = seeded_subset(load_imdb(data)["test"], 16, 42)  # the subset training's --max-test-samples 16 scores
+    assert predictions["label"].tolist() == list(test["label"]) and predictions["id"].tolist() == list(range(16))
+
+    table = runs.list_runs()  # in the runs table beside trained runs
+    row = table[table["run_id"] == "eval-stars"].iloc[0]
+    assert row["state"] == "finished" and row["family"] == FOREIGN_FAMILY and row["test_accuracy"] == report["test"]["accuracy"]
+    assert [r["run_id"] for r in finished_runs()] == ["eval-stars"]
+    sources.clear_loaded_models()
+    again = Predictor.from_run("eval-stars")  # best/ holds the model as scored, with its label mapping
+    assert again.label_map.weights == (0.0, 0.0, 0.5, 1.0, 1.0) and again.run_id == "eval-stars"
+    np.testing.assert_allclose([p.probability for p in again.predict(list(test["text"]), batch=True)],
+                               predictions["probability"], atol=1e-5)
+
+
+def test_a_trained_run_evaluated_again_scores_what_its_training_scored(tiny_bow_run):
+    run_dir, data = tiny_bow_run
+    evaluated = evaluate_model("tiny-bow", run_id="tiny-bow-again", data=data)
+    trained = pd.read_csv(run_dir / runs.PREDICTIONS_FILE)
+    again = pd.read_csv(evaluated / runs.PREDICTIONS_FILE)
+    pd.testing.assert_frame_equal(again.drop(columns="probability"), trained.drop(columns="probability"))
+    np.testing.assert_allclose(again["probability"], trained["probability"], atol=1e-5)
+    config = runs.read_config(evaluated)
+    assert config["source_kind"] == "run" and config["model"] == "bow" and config["labels"] is None
+
+
+def test_a_hub_style_label_override_is_kept_with_the_run(tmp_path, data):
+    folder = bert_checkpoint(tmp_path / "bert", {0: "joy", 1: "anger"})
+    with pytest.raises(ModelSourceError, match="0=joy, 1=anger"):
+        evaluate_model(str(folder), data=data, run_id="eval-joy")
+    assert not runs.run_path("eval-joy").exists()  # refused before anything is written
+    run_dir = evaluate_model(str(folder), data=data, run_id="eval-joy", labels="joy=positive,anger=negative")
+    assert runs.read_config(run_dir)["labels"] == "0=positive,1=negative"
+    sources.clear_loaded_models()
+    assert Predictor.from_run("eval-joy").label_map.weights == (1.0, 0.0)
+
+
+def test_a_taken_run_id_and_bad_input_are_refused_before_any_work(tmp_path, data):
+    folder = str(bert_checkpoint(tmp_path / "bert"))
+    evaluate_model(folder, data=data, run_id="taken", max_test_samples=4)
+    with pytest.raises(RunError, match="already exists"):
+        evaluate_model(folder, data=data, run_id="taken")
+    with pytest.raises(ValueError, match="max_test_samples must be a positive whole number"):
+        evaluate_model(folder, data=data, max_test_samples=0)
+    with pytest.raises(ModelSourceError, match="No run 'no-such-thing'"):
+        evaluate_model("no-such-thing", data=data)
+    assert [p.name for p in runs.run_dirs()] == ["taken"]
+
+
+def test_a_failure_is_recorded_and_a_stop_request_stops(tmp_path, data, monkeypatch):
+    folder = str(bert_checkpoint(tmp_path / "bert"))
+    run_dir = evaluate_model(folder, data=data, run_id="stopped", batch_size=4,
+                             progress=lambda done, total: runs.request_stop("stopped"))
+    assert runs.read_status(run_dir)["state"] == "stopped" and not (run_dir / runs.STOP_FILE).exists()
+
+    def broken(self, texts, **options):
+        raise RuntimeError("the model broke")
+
+    monkeypatch.setattr(Predictor, "predict", broken)
+    with pytest.raises(RuntimeError):
+        evaluate_model(folder, data=data, run_id="broken")
+    status = runs.read_status(runs.run_path("broken"))
+    assert status["state"] == "failed" and status["error"] == "RuntimeError: the model broke"
