@@ -34,7 +34,7 @@ def _median_ms(function, repeats: int) -> float:
 
 
 def default_runs() -> list[str]:
-    from sentiment_core.inference.predictor import finished_runs
+    from sentiment_core.inference.default_model import finished_runs
 
     best: dict[str, str] = {}
     for row in finished_runs():  # best test accuracy first

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 from sentiment_core.core.errors import InputError, RunError, SentimentError
 from sentiment_core.core.jsonio import dumps
-from sentiment_core.training.options import LONG_TEXT, check_option
+from sentiment_core.training.options import check_option
+from sentiment_core.data.reading import LONG_TEXT
 
 
 def _data_info(args: argparse.Namespace) -> int:
@@ -99,7 +100,7 @@ def _add_model_options(parser: argparse.ArgumentParser, reading: bool = True) ->
 
 def _model_source(args: argparse.Namespace) -> str:
     """--model, else --run, else the finished run with the best test accuracy."""
-    from sentiment_core.inference.predictor import best_run_id
+    from sentiment_core.inference.default_model import best_run_id
 
     from sentiment_core.core.runs import validate_run_id
 
@@ -149,7 +150,7 @@ def _progress_bar(description: str, unit: str):
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from sentiment_core.inference.predictor import predict_records, read_reviews_csv
+    from sentiment_core.inference.files import predict_records, read_reviews_csv
 
     if not args.texts and not args.file:
         raise InputError("Give one or more review texts, or --file reviews.csv.")

@@ -7,8 +7,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from sentiment_core.evaluation import behaviour
-from sentiment_core.evaluation import metrics as evaluation
-from sentiment_core.inference import predictor as inference
+from sentiment_core.evaluation import slices
+from sentiment_core.inference import default_model
 from sentiment_core.core import runs
 
 MAX_RUNS = 2
@@ -139,20 +139,20 @@ def predictions_stamp(run_id: str) -> float:
 
 @st.cache_data(show_spinner="Reading the test predictions…", max_entries=8)
 def predictions(run_id: str, stamp: float) -> pd.DataFrame:
-    return evaluation.run_predictions(run_id)
+    return slices.run_predictions(run_id)
 
 
 @st.cache_data(show_spinner="Slicing the test reviews (negation, contrast, scores, unknown words)…", max_entries=4)
 def slice_masks(run_id: str, stamp: float) -> dict:
-    return evaluation.run_slice_masks(run_id)[1]
+    return slices.run_slice_masks(run_id)[1]
 
 
 def threshold_view(frames: dict, threshold: float) -> None:
     columns = st.columns(len(frames))
     for column, (run_id, frame) in zip(columns, frames.items()):
-        at = evaluation.threshold_metrics(frame["label"], frame["probability"], threshold)
-        default = evaluation.threshold_metrics(frame["label"], frame["probability"], 0.5)
-        best = evaluation.best_threshold(frame["label"], frame["probability"])
+        at = slices.threshold_metrics(frame["label"], frame["probability"], threshold)
+        default = slices.threshold_metrics(frame["label"], frame["probability"], 0.5)
+        best = slices.best_threshold(frame["label"], frame["probability"])
         with column:
             st.markdown(f"**{run_id}**")
             left, right = st.columns(2)
@@ -167,8 +167,8 @@ def curves_view(frames: dict, threshold: float) -> None:
     roc, pr = go.Figure(), go.Figure()
     for color, (run_id, frame) in zip(RUN_COLORS, frames.items()):
         labels, probabilities = frame["label"], frame["probability"]
-        curve = evaluation.curves(labels, probabilities, max_points=MAX_CURVE_POINTS)
-        at = evaluation.threshold_metrics(labels, probabilities, threshold)
+        curve = slices.curves(labels, probabilities, max_points=MAX_CURVE_POINTS)
+        at = slices.threshold_metrics(labels, probabilities, threshold)
         (tn, fp), (fn, tp) = at["confusion_matrix"]
         roc.add_scatter(x=curve["roc"]["fpr"], y=curve["roc"]["tpr"], mode="lines", line_color=color,
                         name=f"{run_id} (AUC {curve['roc']['auc']:.3f})")
@@ -191,7 +191,7 @@ def curves_view(frames: dict, threshold: float) -> None:
 def slices_view(frames: dict, threshold: float) -> None:
     st.subheader("Error slices of the test split")
     st.caption("Accuracy at the threshold above on reviews " + "; ".join(
-        f"**{name}** ({what})" for name, what in evaluation.SLICE_DESCRIPTIONS.items())
+        f"**{name}** ({what})" for name, what in slices.SLICE_DESCRIPTIONS.items())
         + "; by share of words the model's tokenizer does not know; by length quartile; and by star rating when "
         "the source is an aclImdb folder.")
     tables = []
@@ -201,7 +201,7 @@ def slices_view(frames: dict, threshold: float) -> None:
         except ValueError as error:
             st.warning(f"No slices for {run_id}: {error}", icon="⚠️")
             continue
-        rows = pd.DataFrame(evaluation.error_slices(frame["label"], frame["probability"], masks, threshold))
+        rows = pd.DataFrame(slices.error_slices(frame["label"], frame["probability"], masks, threshold))
         rows["accuracy"] = rows["accuracy"].astype(float)  # None (an empty slice) -> NaN, shown as –
         tables.append(rows.set_index(["group", "slice"])[["n", "accuracy"]]
                       .rename(columns={"n": f"n ({run_id})", "accuracy": run_id}))
@@ -246,7 +246,7 @@ st.markdown("Accuracy on the test split hides what a reader notices first: *not 
             "label. Run the behaviour suite on one or two models, read their failures, open one on the Predict page, "
             "and see where on the test split each model errs.")
 
-finished = inference.finished_runs()
+finished = default_model.finished_runs()
 if not finished:
     st.info("No finished run yet: train one on the **Train** page, then come back to test how it behaves.", icon="ℹ️")
     st.stop()
@@ -255,7 +255,7 @@ choices = {row["run_id"]: run_label(row) for row in finished}
 if "eval_runs" in st.session_state:  # drop runs deleted since they were picked
     st.session_state["eval_runs"] = [r for r in st.session_state["eval_runs"] if r in choices]
 else:
-    st.session_state["eval_runs"] = [inference.best_run_id()]
+    st.session_state["eval_runs"] = [default_model.best_run_id()]
 chosen = st.multiselect("Runs (one or two)", list(choices), key="eval_runs", max_selections=MAX_RUNS,
                         format_func=choices.get, help="Default: the finished run with the best test accuracy.")
 if not chosen:

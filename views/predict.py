@@ -13,7 +13,8 @@ from sentiment_core.data import examples as example_reviews
 from sentiment_core.explain import attribution as explaining
 from sentiment_core.explain import files as explain_files
 from sentiment_core.explain import faithfulness
-from sentiment_core.inference import predictor as inference
+from sentiment_core.inference import default_model, hub
+from sentiment_core.inference import files as prediction_files
 from sentiment_core.training import dashboard as monitor
 from sentiment_core.core import runs
 from sentiment_core.inference import sources
@@ -90,7 +91,7 @@ def other_model_form(expanded: bool) -> None:
                    "Without internet, give a local folder that `save_pretrained` wrote (config.json, "
                    "model.safetensors and the tokenizer files).")
         st.dataframe(pd.DataFrame([{"hub id": m["id"], "labels": m["labels"], "download": f"~{m['approx_mb']:,} MB",
-                                    "what": m["note"]} for m in sources.SUGGESTED_HUB_MODELS]),
+                                    "what": m["note"]} for m in hub.SUGGESTED_HUB_MODELS]),
                      hide_index=True, key="predict_suggested")
         with st.form("predict_other_model", border=False):
             source = st.text_input("Model folder or hub id", key="predict_source_input",
@@ -308,7 +309,7 @@ def batch_file(source: str, method: str, option: int | None) -> None:
                  icon="🚫")
         return
     try:
-        frame, column = inference.read_reviews_csv(upload)
+        frame, column = prediction_files.read_reviews_csv(upload)
     except SentimentError as error:
         st.error(str(error), icon="🚫")
         return
@@ -317,7 +318,7 @@ def batch_file(source: str, method: str, option: int | None) -> None:
     predict_column, explain_column = st.columns(2)
     if predict_column.button(f"Predict {len(frame):,} reviews", key="predict_batch", type="primary"):
         bar = st.progress(0.0, text="Predicting...")
-        result = inference.predict_table(predictor(source), frame, column,
+        result = prediction_files.predict_table(predictor(source), frame, column,
                                          progress=lambda done, total: bar.progress(done / total, text=f"{done:,} / {total:,}"))
         bar.empty()
         st.session_state["predict_batch_result"] = (key, result)
@@ -407,7 +408,7 @@ st.title("🔮 Predict")
 st.markdown("Paste a review and see what a model thinks of it, and which words made it think so: a run of "
             "this studio, or any Hugging Face sentiment checkpoint.")
 
-finished = inference.finished_runs()
+finished = default_model.finished_runs()
 choices = {row["run_id"]: run_label(row) for row in finished}
 choices.update(st.session_state.get(OTHER_SOURCES, {}))
 if not choices:
@@ -417,7 +418,7 @@ if not choices:
 
 wanted = st.session_state.get("predict_run")
 if wanted not in choices:
-    wanted = inference.best_run_id() or next(iter(choices))
+    wanted = default_model.best_run_id() or next(iter(choices))
 if st.session_state.pop(SELECT_NEXT, False):  # a model just loaded: select it
     st.session_state["predict_run_choice"] = wanted
 settings_column, method_column, option_column, baseline_column = st.columns([3, 2, 1, 1])

@@ -9,7 +9,8 @@ from sentiment_core.training import dashboard as monitor
 from sentiment_core.core import runs
 from sentiment_core.core.errors import SentimentError
 from sentiment_core.core.settings import get_settings
-from sentiment_core.training.options import DEFAULT_BACKBONE, FAMILIES, FAMILY_DEFAULTS, FAMILY_HINTS
+from sentiment_core.training.options import FAMILIES, FAMILY_DEFAULTS, FAMILY_HINTS
+from sentiment_core.modeling.pretrained import DEFAULT_BACKBONE
 from views import forms
 
 REFRESH_SECONDS = 2

@@ -28,10 +28,11 @@ class SettingsError(SentimentError):
 class DataSourceError(SentimentError):
     """The IMDB source cannot be read; the message names the source, the problem and the fix."""
 
-    def __init__(self, source: str, problem: str, fix: str | None = None):
-        from sentiment_core.data.imdb import FIX_HINT
+    DEFAULT_FIX = ("Set IMDB_DATA (or pass --data) to a hub id, a folder of parquet files (train.parquet, "
+                   "test.parquet), an aclImdb folder or a CSV with review/sentiment columns.")
 
-        self.source, self.problem, self.fix = source, problem, fix or FIX_HINT
+    def __init__(self, source: str, problem: str, fix: str | None = None):
+        self.source, self.problem, self.fix = source, problem, fix or self.DEFAULT_FIX
         super().__init__(f"Cannot load IMDB data from {source!r}: {problem} {self.fix}")
 
 

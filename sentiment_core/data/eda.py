@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from sentiment_core.core.errors import InputError
 from sentiment_core.data.imdb import LABEL_NAMES, SPLITS
-from sentiment_core.evaluation.metrics import assign_buckets, length_bucket_edges
+from sentiment_core.core.metrics import assign_buckets, length_bucket_edges
 from sentiment_core.data.text import STOP_WORDS, TAG_PATTERN, WORD_PATTERN, clean_text
 
 SHORT_REVIEW_WORDS = 10  # a review with fewer words counts as "very short"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 from sentiment_core.core.errors import SentimentError
-from sentiment_core.inference.labels import LABELS
+from sentiment_core.data import LABELS
 
 HAND_WRITTEN_EXAMPLES = {
     "Hand-written: warm praise": "What a wonderful film! The acting is superb, the story is moving and the "
@@ -31,10 +31,10 @@ def split_examples(source: str | None = None) -> dict[str, str]:
     test["words"] = test["text"].str.split().str.len()
     median = test["words"].median()
     examples = {}
-    for label, name in ((1, "positive"), (0, "negative")):
+    for label in (1, 0):
         rows = test[test["label"] == label]
         row = rows.iloc[(rows["words"] - median).abs().argsort().iloc[0]]
-        examples[f"Test split: a typical {name} review ({row['words']} words)"] = row["text"]
+        examples[f"Test split: a typical {LABELS[label]} review ({row['words']} words)"] = row["text"]
     long = test.iloc[(test["words"] - test["words"].quantile(0.97)).abs().argsort().iloc[0]]
     examples[f"Test split: a long {LABELS[long['label']]} review ({long['words']} words)"] = long["text"]
     return examples

@@ -35,10 +35,6 @@ SPLITS = ("train", "validation", "test")
 HUB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 ACL_FILE_PATTERN = re.compile(r"^\d+_(\d+)\.txt$")
 CSV_LABELS = {"positive": 1, "pos": 1, "1": 1, "negative": 0, "neg": 0, "0": 0}
-FIX_HINT = (
-    "Set IMDB_DATA (or pass --data) to a hub id, a folder of parquet files "
-    "(train.parquet, test.parquet), an aclImdb folder or a CSV with review/sentiment columns."
-)
 
 
 def load_imdb(

@@ -8,7 +8,7 @@ so an off-the-shelf model sits in the runs table beside trained runs and in the 
 - `status.json`: queued -> running (step = reviews done of total_steps) -> finished, or failed
   with the error, or stopped (a STOP file, as for training);
 - `best/`: the model and tokenizer as scored, saved with save_pretrained (safetensors): a copy, so
-  `Predictor.from_run`, export and serve read the run like any other, whatever happens later
+  `load_run`, export and serve read the run like any other, whatever happens later
   to the folder, the hub repository or the Hugging Face cache it came from;
 - `eval.json` (`test`: the same `full_report` as training's) and `predictions.csv` (id,
   probability, label, predicted, length, truncated, in split order).
@@ -32,7 +32,7 @@ import numpy as np
 from sentiment_core.core import runs
 from sentiment_core.data.imdb import load_imdb, seeded_subset, source_record
 from sentiment_core.core.errors import InputError
-from sentiment_core.evaluation.metrics import full_report
+from sentiment_core.core.metrics import full_report
 from sentiment_core.core.settings import get_settings
 from sentiment_core.inference.sources import load_predictor, parse_source
 

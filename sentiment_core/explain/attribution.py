@@ -36,7 +36,8 @@ import pandas as pd
 import torch
 
 from sentiment_core.core.errors import InputError
-from sentiment_core.inference.predictor import LABELS, Encoded, Predictor, reading_notes
+from sentiment_core.inference.predictor import Encoded, Predictor, reading_notes
+from sentiment_core.data import LABELS
 from sentiment_core.core.settings import cpu_has_native_bf16, get_settings
 from sentiment_core.data.text import TAG_PATTERN, WORD_PATTERN
 

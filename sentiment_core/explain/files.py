@@ -35,7 +35,9 @@ import torch
 
 from sentiment_core.explain import attribution as explaining
 from sentiment_core.core.errors import InputError, UnsupportedFormatError
-from sentiment_core.inference.predictor import LABELS, Predictor, read_reviews_csv
+from sentiment_core.inference.predictor import Predictor
+from sentiment_core.inference.files import read_reviews_csv
+from sentiment_core.data import LABELS
 
 FORMAT_VERSION = 1
 META_SUFFIX = ".meta.json"

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import torch
 
 from sentiment_core.core.errors import ModelSourceError
+from sentiment_core.data import LABELS
 
-LABELS = ("negative", "positive")
 ROLES = {"negative": 0.0, "neg": 0.0, "neutral": 0.5, "neu": 0.5, "positive": 1.0, "pos": 1.0}
 _STAR_RE = re.compile(r"^(\d+)\s*stars?$")
 _DEFAULT_NAME_RE = re.compile(r"^label\s*(\d+)$")

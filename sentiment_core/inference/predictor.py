@@ -1,52 +1,36 @@
 """Predictor: a sequence-classification model with its tokenizer, ready to predict and be explained.
 
-Any checkpoint `AutoModelForSequenceClassification` loads: this project's four families (a run's
-`best/`, an export) and Hugging Face checkpoints of other architectures (BERT, RoBERTa, DeBERTa,
-...), whose classes `labels.py` maps onto negative/positive. Loading never runs code from the
-checkpoint (`trust_remote_code` stays off) and reads safetensors weights only, unless the user opts in
-to pickled weights (SENTIMENT_ALLOW_PICKLE_WEIGHTS), which torch then reads with its weights_only loader.
-`sentiment_core.sources` turns a run id, a folder or a hub id into a cached Predictor.
-
-Long reviews are truncated to `max_length` tokens (special tokens included), as in training: each
-prediction says whether that happened and up to which character the model read (`read_until`), so
-a page can show the part the model saw.
+`inference.sources.load_predictor` builds one from a run id, a folder or a hub id (through
+`inference.checkpoints`). A long review is read as the model's `long_text` setting says
+(`data.reading`); each prediction says what was read (`read_until`, `unread`), so a page can show it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import copy
+import functools
 import inspect
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from sentiment_core.core import runs
-from sentiment_core.core.errors import InputError, ModelSourceError
-from sentiment_core.inference.labels import LABELS, LabelMap, default_label_map, model_labels, resolve_label_map
-from sentiment_core.core.settings import cpu_has_native_bf16, get_settings, resolve_device
+from sentiment_core.core.errors import InputError
+from sentiment_core.inference.labels import LabelMap, default_label_map
+from sentiment_core.data import LABELS
 from sentiment_core.data.text import STOP_WORDS
-from sentiment_core.training.options import check_option
+from sentiment_core.data.reading import check_long_text, reading_spans, special_frame, unread_characters
+from sentiment_core.modeling.precision import batch_precision, model_in
 
-if TYPE_CHECKING:  # pandas loads on first use: the API's predictions do not need it
-    import pandas as pd
-
+if TYPE_CHECKING:
     from sentiment_core.inference.sources import ModelSource
 
 WORD_FAMILIES = ("bow", "lstm", "transformer")  # our word-level families: no special tokens
 FOREIGN_FAMILY = "huggingface"  # any other sequence-classification checkpoint
-FALLBACK_MAX_LENGTH = 512  # tokens read when neither the tokenizer nor the config sets a limit
 BATCH_LENGTH_SPREAD = 1.3  # a prediction batch's longest view is at most this times its shortest
-_UNSET_MAX_LENGTH = 1_000_000  # tokenizers without a limit say int(1e30)
-SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")
-PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 _ALPHA_WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
 ENGLISH_NOTE = (
     "The model was trained on English movie reviews; this text does not look like one "
@@ -135,89 +119,7 @@ def reading_notes(text: str, encoded: Encoded, unknown_token_id: int | None) -> 
     return notes
 
 
-@contextlib.contextmanager
-def _quiet_loading():
-    """No "Loading weights" progress bar while a model loads for predictions (the CLI's output, the API's log)."""
-    from transformers.utils import logging as hf_logging
-
-    shown = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if shown:
-            hf_logging.enable_progress_bar()
-
-
 # --- what a checkpoint folder may hold ------------------------------------------------------
-
-def check_no_remote_code(config: dict, where: str) -> None:
-    """Refuse a config (or tokenizer config) that asks for code shipped with the model."""
-    auto_map = config.get("auto_map")
-    if auto_map:
-        classes = ", ".join(sorted(auto_map)) if isinstance(auto_map, dict) else str(auto_map)
-        raise ModelSourceError(
-            f"{where} needs code shipped with the model (its auto_map names {classes}): this studio never runs "
-            "code from a model repository (trust_remote_code stays off). Use a checkpoint of an architecture "
-            "transformers implements itself (BERT, DistilBERT, RoBERTa, DeBERTa, ALBERT, ELECTRA, XLM-R, ...)."
-        )
-
-
-def check_weight_files(names: Sequence[str], where: str) -> bool:
-    """Whether the weights load from safetensors (True) or, opted in, from a pickle (False).
-
-    `names`: the checkpoint's file names. A pickle is refused unless SENTIMENT_ALLOW_PICKLE_WEIGHTS is set.
-    """
-    names = set(names)
-    if any(n in names for n in SAFETENSORS_FILES):
-        return True
-    pickled = [n for n in PICKLE_FILES if n in names]
-    if not pickled:
-        raise ModelSourceError(
-            f"{where} has no PyTorch model weights (model.safetensors): it may hold only TensorFlow or Flax "
-            "weights, or be an incomplete download. Save the model with save_pretrained(), which writes "
-            "model.safetensors, and point at that folder."
-        )
-    if get_settings().allow_pickle_weights:
-        return False
-    raise ModelSourceError(
-        f"{where} has its weights only as {pickled[0]}, a pickle file: unpickling can run any code hidden "
-        "in the file, so this studio reads safetensors weights only. Get a safetensors copy (on the hub, look "
-        "for model.safetensors in another revision, e.g. a 'refs/pr/N' conversion), or make one on a machine "
-        "you trust: AutoModelForSequenceClassification.from_pretrained(FOLDER).save_pretrained(OUT) and "
-        "AutoTokenizer.from_pretrained(FOLDER).save_pretrained(OUT) write model.safetensors and the tokenizer "
-        "into OUT. If you trust this source, set SENTIMENT_ALLOW_PICKLE_WEIGHTS=1: its weights are then read "
-        "with torch's weights_only loader."
-    )
-
-
-def _read_json(path: Path, where: str) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelSourceError(
-            f"{where} has no {path.name}, so it is not a saved Hugging Face model (save_pretrained writes one)."
-        ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ModelSourceError(f"{where} holds a corrupted {path.name} ({error}): it is half-written.") from None
-
-
-def checkpoint_max_length(model, tokenizer) -> int:
-    """Tokens the checkpoint can read: the smaller of the tokenizer's `model_max_length` (when set) and
-    the config's `max_position_embeddings` minus the position offset of RoBERTa-style embeddings
-    (positions start after padding_idx there)."""
-    limits = []
-    if tokenizer.model_max_length and tokenizer.model_max_length < _UNSET_MAX_LENGTH:
-        limits.append(int(tokenizer.model_max_length))
-    positions = getattr(model.config, "max_position_embeddings", None)
-    if positions:
-        offset = 0
-        for name, module in model.named_modules():
-            if name.endswith("position_embeddings") and isinstance(module, torch.nn.Embedding):
-                offset = module.padding_idx + 1 if module.padding_idx is not None else 0
-                break
-        limits.append(int(positions) - offset)
-    return min(limits) if limits else FALLBACK_MAX_LENGTH
 
 
 def length_batches(lengths: Sequence[int], batch_size: int, spread: float = BATCH_LENGTH_SPREAD) -> list[np.ndarray]:
@@ -237,8 +139,8 @@ def length_batches(lengths: Sequence[int], batch_size: int, spread: float = BATC
 class Predictor:
     """A model with its tokenizer, ready to predict and be explained.
 
-    Build it with `sentiment_core.sources.load_predictor(source)` (cached), `Predictor.from_run(run_id)`
-    or `Predictor.from_folder(path)`. `family` is one of this project's families or "huggingface";
+    Build it with `inference.sources.load_predictor(source)` (cached) or
+    `inference.checkpoints.load_checkpoint(folder)`. `family` is one of this project's families or "huggingface";
     `label_map` says how the model's classes make P(positive); `source` where it was loaded from.
     """
 
@@ -289,79 +191,6 @@ class Predictor:
         """How a user names this model: its source (run id, folder or hub id), else its run id."""
         return self.source.text if self.source is not None else (self.run_id or "model")
 
-    # --- loading ----------------------------------------------------------------------
-
-    @classmethod
-    def from_run(cls, run_id: str, device: str | None = None, labels: str | None = None) -> Predictor:
-        """The model of a finished run (cached until the run's model files change): see `sources.load_predictor`."""
-        from sentiment_core.inference.sources import ModelSource, load_predictor  # sources builds (and caches) every Predictor
-
-        return load_predictor(ModelSource("run", runs.validate_run_id(run_id)), labels=labels, device=device)
-
-    @classmethod
-    def from_folder(cls, folder: str | Path, family: str | None = None, max_length: int | None = None,
-                    device: str | None = None, run_id: str | None = None, labels: str | None = None) -> Predictor:
-        """Load a saved sequence-classification checkpoint (config, weights, tokenizer) from a folder.
-
-        family: this project's family (default: read from the config; any other architecture is
-        "huggingface"). max_length: tokens read (default: what the tokenizer and config allow).
-        labels: a --labels mapping (see `labels.py`; default: inferred from config.id2label).
-        Raises ModelSourceError for a folder that cannot be loaded, or not safely.
-        """
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        from sentiment_core import modeling
-
-        folder = Path(folder)
-        where = f"Cannot load the model in {folder}: the folder"
-        if not folder.is_dir():
-            raise ModelSourceError(f"{where} does not exist: give the folder save_pretrained() wrote.")
-        config = _read_json(folder / "config.json", where)
-        check_no_remote_code(config, where)
-        if (folder / "tokenizer_config.json").exists():
-            check_no_remote_code(_read_json(folder / "tokenizer_config.json", where), f"{where}'s tokenizer")
-        # safetensors, or a pickle the user opted in to, read by torch's weights_only unpickler
-        weights = dict(use_safetensors=True) if check_weight_files([p.name for p in folder.iterdir()], where) \
-            else dict(use_safetensors=False)
-        try:
-            with _quiet_loading():
-                model, info = AutoModelForSequenceClassification.from_pretrained(
-                    folder, **weights, weights_only=True, trust_remote_code=False, output_loading_info=True)
-            tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
-        except Exception as error:  # OSError, ValueError, SafetensorError, KeyError...: all mean an unusable folder
-            raise ModelSourceError(
-                f"Cannot load the model in {folder} ({type(error).__name__}: {error}); the folder may be "
-                "half-written or corrupted, or hold a model that is not a sequence classifier."
-            ) from None
-        if info.get("missing_keys"):
-            missing = ", ".join(sorted(info["missing_keys"])[:4])
-            raise ModelSourceError(
-                f"{where} has no trained weights for {missing}: it holds an encoder without a trained "
-                "classification head, whose predictions would be random. Fine-tune it first "
-                "(python -m sentiment_core train --model pretrained --backbone FOLDER), or give a sentiment classifier."
-            )
-        if not getattr(tokenizer, "is_fast", False):
-            raise ModelSourceError(
-                f"{where} has no fast tokenizer (tokenizer.json), which explanations need to map tokens to "
-                "the words of the text: save the tokenizer with a recent transformers (save_pretrained)."
-            )
-        ours = next((name for name, (config_class, _) in modeling.FAMILIES.items()
-                     if config_class.model_type == model.config.model_type), None)
-        family = family or ours or FOREIGN_FAMILY
-        if family == FOREIGN_FAMILY:
-            if model.config.num_labels < 2:
-                raise ModelSourceError(
-                    f"{where} has a single output (a regression head), not class probabilities: give a "
-                    "sentiment classifier with two or more labels.")
-            label_map = resolve_label_map(model_labels(model.config.id2label, model.config.num_labels), labels)
-            limit = checkpoint_max_length(model, tokenizer)
-            max_length = min(max_length, limit) if max_length else limit
-        else:
-            label_map = (resolve_label_map(model_labels(model.config.id2label, model.config.num_labels), labels)
-                         if labels else None)
-            max_length = max_length or min(int(tokenizer.model_max_length), 100_000)
-        return cls(model, tokenizer, family, max_length, resolve_device(device), run_id, label_map=label_map)
-
     # --- encoding ---------------------------------------------------------------------
 
     @property
@@ -396,7 +225,7 @@ class Predictor:
         for pieces in spans:
             for start, end in pieces:
                 read[start:end] = True
-        unread = _unread_characters(text, offsets, read)
+        unread = unread_characters(text, offsets, read)
         return [self._view(text, ids, offsets, pieces, n, unread) for pieces in spans]
 
     def _view(self, text: str, ids: list[int], offsets: list[tuple[int, int]], pieces, total: int,
@@ -561,168 +390,4 @@ class Predictor:
         return predictions
 
 
-def batch_precision(word_level: bool, device: str) -> str:
-    """SENTIMENT_BATCH_PRECISION for a model: auto is bfloat16 for a transformer checkpoint on a CPU with native
-    bfloat16, float32 otherwise (the word-level families, GPUs, CPUs without native bfloat16)."""
-    chosen = get_settings().batch_precision
-    if chosen == "auto":
-        if word_level or device != "cpu":
-            return "float32"
-        chosen = "bfloat16" if cpu_has_native_bf16() else "float32"
-    return chosen
-
-
-def model_in(precision: str, model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of `model` for inference in `precision`: bfloat16 weights, or its Linear layers quantized to int8
-    (dynamic quantization: activations quantized on the fly); the model itself for float32."""
-    if precision == "float32":
-        return model
-    import warnings
-
-    if precision == "bfloat16":
-        return copy.deepcopy(model).to(torch.bfloat16)
-    with warnings.catch_warnings():  # torch.ao's deprecation notice, not the user's concern
-        warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
-
-
-def check_long_text(value: str) -> str:
-    check_option("long_text", value)
-    return value
-
-
-def reading_spans(n: int, budget: int, long_text: str, head_tokens: int | None = None,
-                  window_stride: int | None = None) -> list[list[tuple[int, int]]]:
-    """Which of a review's `n` tokens each view reads, as token ranges: [[(start, end), ...], ...] (one list
-    per view). Training and prediction both read long reviews through this (see `Predictor.views`)."""
-    if n <= budget:
-        return [[(0, n)]]
-    if long_text == "head_tail":
-        head = min(head_tokens or budget // 4, budget)
-        return [[(0, head), (n - (budget - head), n)]]
-    if long_text == "windows":
-        stride = max(1, min(window_stride or budget // 2, budget))
-        return [[(start, start + budget)] for start in [*range(0, n - budget, stride), n - budget]]
-    return [[(0, budget)]]
-
-
-def special_frame(tokenizer) -> tuple[list[int], list[int], int]:
-    """The special tokens a tokenizer puts before and after one sequence ([CLS] ... [SEP], <s> ... </s>) and
-    its token type id, learned from how it encodes one word (transformers 5 has no public builder for it)."""
-    plain = tokenizer("movie", add_special_tokens=False)["input_ids"]
-    full = tokenizer("movie", add_special_tokens=True, return_token_type_ids=True)
-    ids = list(full["input_ids"])
-    start = next(i for i in range(len(ids) - len(plain) + 1) if ids[i:i + len(plain)] == plain)
-    types = full.get("token_type_ids") or [0]
-    return ids[:start], ids[start + len(plain):], int(types[0])
-
-
-def _unread_characters(text: str, offsets: list[tuple[int, int]], read: np.ndarray) -> list[tuple[int, int]]:
-    """Character spans covered by no read token: from the end of a read token to the start of the next one,
-    over each run of unread tokens (the text after the last read token, for a cut)."""
-    spans, index, n = [], 0, len(offsets)
-    while index < n:
-        if read[index]:
-            index += 1
-            continue
-        end_index = index
-        while end_index < n and not read[end_index]:
-            end_index += 1
-        start = offsets[index - 1][1] if index > 0 else 0
-        end = offsets[end_index][0] if end_index < n else len(text)
-        spans.append((start, end))
-        index = end_index
-    return spans
-
-
-def finished_runs() -> list[dict]:
-    """Runs with a trained model, best test accuracy first (rows of `runs.list_runs()`)."""
-    table = runs.list_runs()
-    if table.empty:
-        return []
-    rows = table[table["state"] == "finished"].to_dict("records")
-    rows = [r for r in rows if (Path(r["path"]) / runs.BEST_DIR / "config.json").exists()]
-
-    def score(row):
-        test = row.get("test_accuracy")
-        return -(test if test == test and test is not None else -1.0)  # NaN/None last
-
-    return sorted(rows, key=score)
-
-
-def best_run_id() -> str | None:
-    """The finished run with the highest test accuracy, or None when there is none."""
-    rows = finished_runs()
-    return rows[0]["run_id"] if rows else None
-
-
 # --- batch files ------------------------------------------------------------------------
-
-TEXT_COLUMNS = ("text", "review")
-
-
-def read_reviews_csv(source) -> tuple["pd.DataFrame", str]:
-    """A CSV (path or file object) and the name of its review column (`text` or `review`, any case)."""
-    import pandas as pd
-
-    if isinstance(source, (str, Path)) and not Path(source).is_file():
-        problem = "is a folder" if Path(source).is_dir() else "does not exist"
-        raise InputError(f"The file {source} {problem}: give the path of a CSV with a 'text' or 'review' column.")
-    try:
-        frame = pd.read_csv(source)
-    except UnicodeDecodeError as error:
-        raise InputError(f"The file is not UTF-8 text (byte 0x{error.object[error.start]:02x} at position "
-                         f"{error.start}): save it as UTF-8 CSV with a 'text' or 'review' column.") from None
-    except (ValueError, pd.errors.ParserError) as error:
-        raise InputError(f"Cannot read the file as CSV ({error}): upload a UTF-8 CSV with a 'text' or 'review' column.") from None
-    by_lower = {str(c).strip().lower(): c for c in frame.columns}
-    column = next((by_lower[name] for name in TEXT_COLUMNS if name in by_lower), None)
-    if column is None:
-        found = ", ".join(map(str, frame.columns[:10])) or "none"
-        raise InputError(f"The file has no 'text' or 'review' column (columns: {found}): rename the column holding the reviews.")
-    return frame, column
-
-
-EMPTY_NOTE = "empty review: no words the model can read"
-
-
-def predict_records(predictor: Predictor, texts: Sequence[str], batch_size: int = 64,
-                    progress: Callable[[int, int], None] | None = None, batch: bool = False) -> list[dict]:
-    """One record per text, with the same keys for every text (Prediction's fields); a text that is empty
-    or has no word the model can read gets label and probability None and a note saying so, instead of
-    failing the others."""
-    readable = []
-    for index, text in enumerate(texts):
-        try:
-            predictor.encode(text)
-            readable.append(index)
-        except InputError:
-            pass
-    predictions = predictor.predict([texts[i] for i in readable], batch_size=batch_size, progress=progress, batch=batch)
-    empty = {"label": None, "probability": None, "truncated": False, "tokens_read": 0, "total_tokens": 0,
-             "read_until": 0, "notes": [EMPTY_NOTE], "class_probabilities": {}, "unread": [], "windows": 0}
-    records = [dict(empty) for _ in texts]
-    for index, prediction in zip(readable, predictions):
-        records[index] = prediction.to_dict()
-    return records
-
-
-def predict_table(predictor: Predictor, frame: "pd.DataFrame", column: str, batch_size: int = 64,
-                  progress: Callable[[int, int], None] | None = None) -> "pd.DataFrame":
-    """The frame with label, probability (of positive), truncated and note columns added, and
-    `P(<class>)` per class for a model with more than two classes.
-
-    Rows whose text is empty or has no readable word get no label and a note instead of failing the batch.
-    """
-    texts = frame[column].fillna("").astype(str).tolist()
-    records = predict_records(predictor, texts, batch_size=batch_size, progress=progress, batch=True)
-    out = frame.copy()
-    out["label"] = [r["label"] for r in records]
-    out["probability"] = [np.nan if r["probability"] is None else r["probability"] for r in records]
-    out["truncated"] = [r["truncated"] for r in records]
-    out["note"] = [" ".join(r["notes"]) for r in records]
-    names = predictor.label_map.class_names
-    if len(names) > 2:
-        for name in names:
-            out[f"P({name})"] = [r["class_probabilities"].get(name, np.nan) for r in records]
-    return out

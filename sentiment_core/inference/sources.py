@@ -16,7 +16,6 @@ the files' modification times, so a retrained run or a rewritten folder loads ag
 
 from __future__ import annotations
 
-import fnmatch
 import re
 import threading
 from collections import OrderedDict
@@ -26,34 +25,16 @@ from pathlib import Path
 
 from sentiment_core.core import runs
 from sentiment_core.core.errors import ModelSourceError, RunError
-from sentiment_core.inference.predictor import Predictor, check_no_remote_code, check_weight_files
 from sentiment_core.core.settings import get_settings, resolve_device
+from sentiment_core.inference.checkpoints import load_checkpoint
+from sentiment_core.inference.hub import fetch_hub_model
+from sentiment_core.inference.predictor import Predictor
 
 KINDS = ("run", "folder", "hub")
 HUB_ID_RE = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?:@(?P<revision>[\w./-]+))?$")
-HUB_TIMEOUT_SECONDS = 2.0  # the reachability check: an offline machine fails at once
-# What a download fetches: the config, the tokenizer's files and the weights (nothing else: no
-# TensorFlow/Flax/ONNX copies, no code).
-HUB_CONFIG_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                    "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "*.model")
-HUB_SAFETENSORS_FILES = ("model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json")
-HUB_PICKLE_FILES = ("pytorch_model.bin", "pytorch_model-*-of-*.bin", "pytorch_model.bin.index.json")
 SOURCE_FORMS = (
     "a run id (python -m sentiment_core runs list), a local folder with a saved model (config.json, "
     "model.safetensors, tokenizer), or a Hugging Face hub id org/name[@revision]"
-)
-# Well-known sentiment checkpoints to offer a newcomer. Sizes are the approximate download of the
-# config, tokenizer and weights (`hub_model_info` gives the exact figure, and whether the repository
-# has safetensors weights, when the hub is reachable).
-SUGGESTED_HUB_MODELS = (
-    {"id": "distilbert/distilbert-base-uncased-finetuned-sst-2-english", "labels": "NEGATIVE, POSITIVE",
-     "approx_mb": 270, "note": "DistilBERT fine-tuned on SST-2 movie-review sentences"},
-    {"id": "siebert/sentiment-roberta-large-english", "labels": "NEGATIVE, POSITIVE",
-     "approx_mb": 1420, "note": "RoBERTa-large fine-tuned on 15 sentiment datasets; slow on a CPU"},
-    {"id": "cardiffnlp/twitter-roberta-base-sentiment-latest", "labels": "negative, neutral, positive",
-     "approx_mb": 500, "note": "RoBERTa-base trained on tweets, three classes"},
-    {"id": "nlptown/bert-base-multilingual-uncased-sentiment", "labels": "1 star ... 5 stars",
-     "approx_mb": 670, "note": "multilingual BERT on product reviews, star ratings"},
 )
 
 
@@ -118,11 +99,16 @@ def load_predictor(source: str | Path | ModelSource, labels: str | None = None, 
     if source.kind == "folder":
         folder = Path(source.value)
         key = ("folder", str(folder), _folder_stamp(folder), labels, device)
-        return _cached(key, lambda: _with_source(Predictor.from_folder(folder, device=device, labels=labels), source))
+        return _cached(key, lambda: _with_source(load_checkpoint(folder, device=device, labels=labels), source))
     folder, commit = fetch_hub_model(source, progress)
     key = ("hub", str(folder), labels, device)  # a snapshot folder is named by its commit: never rewritten
-    return _cached(key, lambda: _with_source(Predictor.from_folder(folder, device=device, labels=labels),
+    return _cached(key, lambda: _with_source(load_checkpoint(folder, device=device, labels=labels),
                                              source, commit))
+
+
+def load_run(run_id: str, labels: str | None = None, device: str | None = None) -> Predictor:
+    """The model of a finished run (cached until its files change): `load_predictor` for a run id."""
+    return load_predictor(ModelSource("run", runs.validate_run_id(run_id)), labels=labels, device=device)
 
 
 def _with_source(predictor: Predictor, source: ModelSource, revision: str | None = None) -> Predictor:
@@ -149,7 +135,7 @@ def _load_run(source: ModelSource, labels: str | None, device: str) -> Predictor
 
     def load() -> Predictor:
         try:
-            predictor = Predictor.from_folder(folder, family=config["model"], max_length=int(config["max_length"]),
+            predictor = load_checkpoint(folder, family=config["model"], max_length=int(config["max_length"]),
                                               device=device, run_id=run_id, labels=labels)
         except ModelSourceError as error:
             raise RunError(
@@ -208,133 +194,3 @@ def clear_loaded_models() -> None:
 
 
 # --- the hub ----------------------------------------------------------------------------------
-
-def _unreachable(source: ModelSource) -> ModelSourceError:
-    name = source.value.split("/")[-1]
-    return ModelSourceError(
-        f"The Hugging Face hub is unreachable from this machine, so {source.text!r} cannot be downloaded. "
-        f"Use a local folder instead: on a machine with internet run `hf download {source.value} --local-dir "
-        f"{name}` (huggingface-cli download in older versions), or save_pretrained() the model and its tokenizer "
-        "there; copy the folder here and give its path. If the model is already in your Hugging Face cache, "
-        "set HF_HUB_OFFLINE=1 to read it from there."
-    )
-
-
-def _hub_patterns(use_safetensors: bool) -> tuple[str, ...]:
-    return HUB_CONFIG_FILES + (HUB_SAFETENSORS_FILES if use_safetensors else HUB_PICKLE_FILES)
-
-
-def hub_model_info(source: str | ModelSource) -> dict:
-    """What a hub model would download: its commit, files, total bytes and whether it has safetensors
-    weights (needs the hub: ModelSourceError when unreachable or unknown)."""
-    from huggingface_hub import HfApi
-
-    source = parse_source(source)
-    if source.kind != "hub":
-        raise ModelSourceError(f"{source.text!r} is a {source.kind}, not a hub id.")
-    _require_hub(source)
-    try:
-        info = HfApi().model_info(source.value, revision=source.revision, files_metadata=True)
-    except Exception as error:
-        raise _hub_error(source, error) from None
-    names = {s.rfilename: s.size or 0 for s in info.siblings or [] if "/" not in s.rfilename}
-    safetensors = any(fnmatch.fnmatch(n, p) for n in names for p in HUB_SAFETENSORS_FILES)
-    files = [n for n in names if any(fnmatch.fnmatch(n, p) for p in _hub_patterns(safetensors))]
-    return {"id": source.value, "revision": info.sha, "files": files, "has_safetensors": safetensors,
-            "download_bytes": sum(names[n] for n in files), "all_files": sorted(names)}
-
-
-def fetch_hub_model(source: ModelSource, progress: Callable[[int, int], None] | None = None) -> tuple[Path, str]:
-    """Download (or find in the cache) a hub model's config, tokenizer and weights. -> (folder, commit)
-
-    Checks before downloading the weights: the config asks for no remote code and the repository
-    has safetensors weights (or the user allowed pickles). progress(done_bytes, total_bytes).
-    """
-    from huggingface_hub import constants, hf_hub_download, snapshot_download
-
-    if constants.HF_HUB_OFFLINE:  # the user asked for the local cache only
-        try:
-            folder = Path(snapshot_download(source.value, revision=source.revision, local_files_only=True,
-                                            allow_patterns=list(_hub_patterns(True) + HUB_PICKLE_FILES)))
-        except Exception:
-            raise ModelSourceError(
-                f"HF_HUB_OFFLINE is set and {source.text!r} is not in the Hugging Face cache "
-                f"({constants.HF_HUB_CACHE}): unset HF_HUB_OFFLINE on a machine with internet to download it, "
-                "or give a local folder holding the model."
-            ) from None
-        where = f"The hub model {source.text!r}"
-        check_no_remote_code(_json(folder / "config.json"), where)
-        check_weight_files([p.name for p in folder.iterdir()], where)
-        return folder, folder.name
-    info = hub_model_info(source)
-    where = f"The hub model {source.text!r}"
-    use_safetensors = check_weight_files(info["all_files"], where)
-    commit = info["revision"]
-    try:
-        config_path = Path(hf_hub_download(source.value, "config.json", revision=commit))
-        check_no_remote_code(_json(config_path), where)
-        files = [n for n in info["files"] if any(fnmatch.fnmatch(n, p) for p in _hub_patterns(use_safetensors))]
-        done, total = 0, max(1, info["download_bytes"])
-        for name in files:
-            bar = _progress_bar(progress, done, total) if progress else None
-            hf_hub_download(source.value, name, revision=commit, tqdm_class=bar)
-            done += _size(config_path.parent / name)
-            if progress:
-                progress(min(done, total), total)
-    except ModelSourceError:
-        raise
-    except Exception as error:
-        raise _hub_error(source, error) from None
-    return config_path.parent, commit
-
-
-def _require_hub(source: ModelSource) -> None:
-    from huggingface_hub import constants
-
-    from sentiment_core.data.imdb import hub_reachable
-
-    if constants.HF_HUB_OFFLINE or not hub_reachable(timeout=HUB_TIMEOUT_SECONDS):
-        raise _unreachable(source)
-
-
-def _hub_error(source: ModelSource, error: Exception) -> ModelSourceError:
-    from huggingface_hub import errors
-
-    if isinstance(error, errors.GatedRepoError):
-        problem = "it is gated: accept its terms on the hub and log in with `hf auth login`"
-    elif isinstance(error, errors.RepositoryNotFoundError):
-        problem = "no such model on the hub (or it is private: log in with `hf auth login`)"
-    elif isinstance(error, errors.RevisionNotFoundError):
-        problem = f"it has no revision {source.revision!r}: give a branch, tag or commit it has"
-    else:
-        problem = f"{type(error).__name__}: {error}"
-    return ModelSourceError(f"Cannot download the hub model {source.text!r}: {problem}.")
-
-
-def _json(path: Path) -> dict:
-    import json
-
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ModelSourceError(f"Cannot read {Path(path).name} of the model ({error}): download it again.") from None
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _progress_bar(progress: Callable[[int, int], None], done_before: int, total: int):
-    """A tqdm class for one file's download that also reports the bytes so far to `progress`."""
-    from tqdm.auto import tqdm
-
-    class Bar(tqdm):
-        def update(self, n=1):
-            shown = super().update(n)
-            progress(min(done_before + int(self.n), total), total)
-            return shown
-
-    return Bar

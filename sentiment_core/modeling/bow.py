@@ -20,7 +20,7 @@ from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from sentiment_core.core.errors import InputError
-from sentiment_core.training.losses import head_loss
+from sentiment_core.modeling.heads import head_loss
 
 BIGRAM_HASH_MULTIPLIER = 1_000_003  # a prime: bigram slot = (a * P + b) % bigram_buckets
 

@@ -15,7 +15,7 @@ from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from sentiment_core.core.errors import InputError
-from sentiment_core.training.losses import head_loss
+from sentiment_core.modeling.heads import head_loss
 
 
 class LstmConfig(PretrainedConfig):

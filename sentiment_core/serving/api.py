@@ -876,7 +876,7 @@ class _Service:
         self.default_threads = 1  # torch's own thread count, read at startup
 
     def load(self) -> None:
-        from sentiment_core.inference.predictor import best_run_id
+        from sentiment_core.inference.default_model import best_run_id
         from sentiment_core.inference.sources import load_predictor
 
         if self.predictor is not None:
@@ -981,7 +981,7 @@ class _Service:
         hub ids are not loaded on request: a server serves the models GET /models lists."""
         if source is None or source in (self.predictor.name, self.predictor.run_id):
             return self.predictor
-        from sentiment_core.inference.predictor import Predictor
+        from sentiment_core.inference.sources import load_run
 
         if runs.RUN_ID_PATTERN.match(source) and ".." not in source and not runs.run_path(source).is_dir():
             raise ApiError(404, f"No run {source!r}: GET /models lists the runs and the model this server serves.")
@@ -989,7 +989,7 @@ class _Service:
             raise ApiError(404, f"This server does not serve {source!r}: GET /models lists the runs and the model it "
                                 "serves. Serve another checkpoint with `python -m sentiment_core serve --model SRC`.")
         try:
-            return await asyncio.to_thread(Predictor.from_run, source)
+            return await asyncio.to_thread(load_run, source)
         except runs.RunError as error:
             raise ApiError(409, str(error)) from None
 
@@ -1164,7 +1164,7 @@ def _unreadable(predictor, texts: list[str], error: InputError) -> ApiError:
 
 def _model_rows(served) -> list[ModelOut]:
     """What this server can answer with: every finished run (trained or evaluation) and the served model."""
-    from sentiment_core.inference.predictor import finished_runs
+    from sentiment_core.inference.default_model import finished_runs
 
     rows = []
     for row in finished_runs():

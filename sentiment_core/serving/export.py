@@ -38,6 +38,8 @@ import torch
 
 from sentiment_core.core.errors import InputError, ModelSourceError
 from sentiment_core.core import runs
+from sentiment_core.inference.checkpoints import load_checkpoint
+from sentiment_core.inference.sources import load_run
 
 EXPORT_FILE = "sentiment_export.json"
 ONNX_DIR, ONNX_FILE = "onnx", "model.onnx"
@@ -87,7 +89,6 @@ def export_model(source: str, out: str | Path, onnx: bool = False, force: bool =
 
 def export_run(run_id: str, out: str | Path, onnx: bool = False, force: bool = False) -> dict:
     """Write the export of a finished run to `out`; return what was written and checked."""
-    from sentiment_core.inference.predictor import Predictor
 
     run_dir = runs.run_path(run_id)
     if not run_dir.is_dir():
@@ -102,7 +103,7 @@ def export_run(run_id: str, out: str | Path, onnx: bool = False, force: bool = F
     if not report:
         raise runs.RunError(f"Run {run_id!r} has no {runs.EVAL_FILE}: it was half-written; retrain it.")
     out = _prepare_out(Path(out), force)
-    source = Predictor.from_run(run_id, device="cpu")
+    source = load_run(run_id, device="cpu")
 
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -135,19 +136,18 @@ def _prepare_out(out: Path, force: bool) -> Path:
 
 
 def _write_export(folder: Path, run_id: str, config: dict, report: dict, source, onnx: bool) -> dict:
-    from sentiment_core.inference.predictor import Predictor
 
     family, max_length = source.family, source.max_length
     from transformers import AutoTokenizer
 
     source.model.save_pretrained(folder, safe_serialization=True)
     tokenizer = AutoTokenizer.from_pretrained(runs.run_path(run_id) / runs.BEST_DIR)  # a copy: the cached one stays as it is
-    tokenizer.model_max_length = max_length  # what from_folder reads back as max_length
+    tokenizer.model_max_length = max_length  # what load_checkpoint reads back as max_length
     tokenizer.save_pretrained(folder)
     for leftover in folder.glob("*.bin"):  # only safetensors ship; nothing in the export is a pickle
         leftover.unlink()
 
-    exported = Predictor.from_folder(folder, device="cpu", run_id=run_id)
+    exported = load_checkpoint(folder, device="cpu", run_id=run_id)
     if exported.family != family or exported.max_length != max_length:
         raise RuntimeError(f"the export reads as {exported.family}/{exported.max_length}, not {family}/{max_length}")
     round_trip = _max_logit_difference(source, exported, CHECK_TEXTS)
@@ -547,7 +547,7 @@ def model_card(config: dict, report: dict, meta: dict, behaviour: str | None = N
         'sys.path.insert(0, "EXPORT_DIR/code")  # the copy of sentiment_core, unless it is installed',
         "from sentiment_core.inference.predictor import Predictor",
         "",
-        'predictor = Predictor.from_folder("EXPORT_DIR")',
+        'predictor = load_checkpoint("EXPORT_DIR")',
         'print(predictor.predict(["A moving, beautifully acted film."])[0])',
         "",
         "# or plain transformers: importing sentiment_core.modeling registers the model type",

@@ -39,8 +39,8 @@ _TEXT_HEADERS = ("text", "review")
 
 def model_fn(model_dir, context=None):
     """Load the exported model in `model_dir` -> a `Predictor` (on SENTIMENT_DEVICE, default auto)."""
+    from sentiment_core.inference.checkpoints import load_checkpoint  # torch loads with the model, not on import
     from sentiment_core.serving.export import EXPORT_FILE
-    from sentiment_core.inference.predictor import Predictor
 
     folder = Path(model_dir)
     meta_file = folder / EXPORT_FILE
@@ -48,8 +48,8 @@ def model_fn(model_dir, context=None):
         meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.exists() else {}
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ModelSourceError(f"{meta_file} is corrupted ({error}): export the run again.") from None
-    predictor = Predictor.from_folder(folder, family=meta.get("family"), max_length=meta.get("max_length"),
-                                      run_id=meta.get("run_id"), labels=meta.get("label_map"))
+    predictor = load_checkpoint(folder, family=meta.get("family"), max_length=meta.get("max_length"),
+                                run_id=meta.get("run_id"), labels=meta.get("label_map"))
     return predictor.with_reading(meta.get("long_text") or "truncate", meta.get("head_tokens"), meta.get("window_stride"))
 
 

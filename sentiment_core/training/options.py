@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sentiment_core.core.errors import InputError
+from sentiment_core.data.reading import LONG_TEXT
+from sentiment_core.modeling.pretrained import DEFAULT_BACKBONE, POOLINGS
 from sentiment_core.training.losses import LOSS_DESCRIPTIONS, LOSSES
 
 FAMILIES = ("bow", "lstm", "transformer", "pretrained")
 REPORT_TO = ("none", "tensorboard", "wandb")
 BEST_METRICS = ("accuracy", "bce")
-LONG_TEXT = ("truncate", "head_tail", "windows")  # how a review longer than max_length is read
 PRECISIONS = ("auto", "float32", "bfloat16")
-DEFAULT_BACKBONE = "distilbert-base-uncased"
 
 # Values every family starts from; FAMILY_DEFAULTS overrides them. bench/train_bench.py measures these.
 COMMON_DEFAULTS: dict[str, Any] = dict(weight_decay=0.0, warmup_ratio=0.0, best_metric="accuracy", long_text="truncate",
@@ -46,7 +46,6 @@ FAMILY_HINTS = {
 }
 WORD_LEVEL_ONLY = ("vocab_size", "min_frequency")  # options of the word tokenizer (not the pretrained family)
 PRETRAINED_ONLY = ("pooling",)  # options of the pretrained encoder's head
-POOLINGS = ("cls", "mean")
 
 
 def option(default=None, *, help: str, kind: str, choices=None, noun: str | None = None, label: str | None = None,

@@ -32,8 +32,9 @@ from transformers import (
 from sentiment_core.core.errors import InputError, ModelSourceError
 from sentiment_core.core import runs
 from sentiment_core.data.imdb import load_imdb, seeded_subset, source_record
-from sentiment_core.evaluation.metrics import classification_metrics, full_report
-from sentiment_core.training.losses import compute_loss, num_labels_for, positive_log_odds, positive_probability
+from sentiment_core.core.metrics import classification_metrics, full_report
+from sentiment_core.training.losses import compute_loss, num_labels_for
+from sentiment_core.modeling.heads import positive_log_odds, positive_probability
 from sentiment_core.core.settings import cpu_has_native_bf16, resolve_device
 from sentiment_core.data.text import TokenizerConfig, build_word_tokenizer
 from sentiment_core.training.options import TrainConfig
@@ -49,7 +50,7 @@ def _encode(tokenizer, texts: list[str], config: TrainConfig, reading: str
     """The views a model reads of each review (`inference.reading_spans`: one for truncate and head_tail,
     several for windows), with the special tokens of a sub-word tokenizer. -> (views' ids, the review of
     each view, each review's token count before any cut)"""
-    from sentiment_core.inference.predictor import reading_spans, special_frame
+    from sentiment_core.data.reading import reading_spans, special_frame
 
     word_level = config.model != "pretrained"
     if word_level:  # the Rust tokenizer directly: fast, batched, no special tokens
@@ -580,7 +581,7 @@ def _test_pass_trainer(config: TrainConfig, trainer: SentimentTrainer, device: s
     """The number format of the test pass and the Trainer that runs it: a pretrained run on one CPU process
     predicts the test split with SENTIMENT_BATCH_PRECISION's model (by default bfloat16 where the CPU has it,
     measured faster at the same accuracy: README); everything else with the model as trained."""
-    from sentiment_core.inference.predictor import batch_precision, model_in
+    from sentiment_core.modeling.precision import batch_precision, model_in
 
     trained = resolve_precision(config, device)
     precision = batch_precision(config.model != "pretrained", device)

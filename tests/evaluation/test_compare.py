@@ -12,7 +12,7 @@ from sentiment_core.evaluation import compare
 from sentiment_core.training import dashboard as monitor
 from sentiment_core.core import runs
 from sentiment_core.cli import main
-from sentiment_core.evaluation.metrics import full_report
+from sentiment_core.core.metrics import full_report
 from sentiment_core.training.trainer import train
 from tests.conftest import TINY, TINY_OPTIONS, write_parquet_dir
 

@@ -7,10 +7,12 @@ from sentiment_core.inference import sources
 from sentiment_core.data.imdb import load_imdb
 from sentiment_core.core.errors import ModelSourceError, RunError
 from sentiment_core.evaluation.evaluate_model import evaluate_model
-from sentiment_core.inference.predictor import FOREIGN_FAMILY, Predictor, finished_runs
+from sentiment_core.inference.predictor import FOREIGN_FAMILY, Predictor
+from sentiment_core.inference.default_model import finished_runs
 from sentiment_core.data.imdb import seeded_subset
 from tests.checkpoint_helpers import albert_checkpoint, bert_checkpoint
 from tests.conftest import write_parquet_dir
+from sentiment_core.inference.sources import load_run
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +53,7 @@ def test_a_folder_is_evaluated_into_a_run_like_a_trained_one(tmp_path, data):
     assert row["state"] == "finished" and row["family"] == FOREIGN_FAMILY and row["test_accuracy"] == report["test"]["accuracy"]
     assert [r["run_id"] for r in finished_runs()] == ["eval-stars"]
     sources.clear_loaded_models()
-    again = Predictor.from_run("eval-stars")  # best/ holds the model as scored, with its label mapping
+    again = load_run("eval-stars")  # best/ holds the model as scored, with its label mapping
     assert again.label_map.weights == (0.0, 0.0, 0.5, 1.0, 1.0) and again.run_id == "eval-stars"
     np.testing.assert_allclose([p.probability for p in again.predict(list(test["text"]), batch=True)],
                                predictions["probability"], atol=1e-5)
@@ -76,7 +78,7 @@ def test_a_hub_style_label_override_is_kept_with_the_run(tmp_path, data):
     run_dir = evaluate_model(str(folder), data=data, run_id="eval-joy", labels="joy=positive,anger=negative")
     assert runs.read_config(run_dir)["labels"] == "0=positive,1=negative"
     sources.clear_loaded_models()
-    assert Predictor.from_run("eval-joy").label_map.weights == (1.0, 0.0)
+    assert load_run("eval-joy").label_map.weights == (1.0, 0.0)
 
 
 def test_a_taken_run_id_and_bad_input_are_refused_before_any_work(tmp_path, data):

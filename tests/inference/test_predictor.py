@@ -5,10 +5,12 @@ import torch
 
 from sentiment_core.core import runs
 from sentiment_core.data.imdb import load_imdb
-from sentiment_core.inference.predictor import Predictor, best_run_id, finished_runs, length_batches
+from sentiment_core.inference.predictor import Predictor, length_batches
+from sentiment_core.inference.default_model import best_run_id, finished_runs
 from sentiment_core.modeling import build_model
 from sentiment_core.data.text import TokenizerConfig, build_word_tokenizer
 from tests.conftest import TINY_OPTIONS, make_reviews
+from sentiment_core.inference.sources import load_run
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +89,9 @@ def test_pretrained_predictor_keeps_special_tokens(tiny_backbone):
 
 def test_from_run_predicts_what_the_run_evaluated(tiny_bow_run):
     run_dir, data = tiny_bow_run
-    predictor = Predictor.from_run("tiny-bow")
+    predictor = load_run("tiny-bow")
     assert predictor.family == "bow" and predictor.run_id == "tiny-bow"
-    assert Predictor.from_run("tiny-bow") is predictor  # cached
+    assert load_run("tiny-bow") is predictor  # cached
     test = load_imdb(data)["test"]
     saved = pd.read_csv(run_dir / runs.PREDICTIONS_FILE)
     predicted = np.array([p.probability for p in predictor.predict(list(test["text"]))])
@@ -99,17 +101,17 @@ def test_from_run_predicts_what_the_run_evaluated(tiny_bow_run):
 
 def test_from_run_refuses_missing_unfinished_and_corrupted_runs(tiny_bow_run):
     with pytest.raises(runs.RunError, match="No run 'nope'"):
-        Predictor.from_run("nope")
+        load_run("nope")
     with pytest.raises(runs.RunError, match="Invalid run id"):
-        Predictor.from_run("../etc")
+        load_run("../etc")
     runs.create_run("half-done", {"model": "bow", "max_length": 64})
     with pytest.raises(runs.RunError, match="no trained model yet"):
-        Predictor.from_run("half-done")
+        load_run("half-done")
     run_dir, _ = tiny_bow_run
     (run_dir / runs.BEST_DIR / "model.safetensors").write_bytes(b"not a model")
     (run_dir / runs.BEST_DIR / "config.json").touch()  # new mtime: the cache must not hide it
     with pytest.raises(runs.RunError, match="corrupted"):
-        Predictor.from_run("tiny-bow")
+        load_run("tiny-bow")
 
 
 def test_no_finished_run_means_no_best_run():
@@ -127,7 +129,7 @@ LONG = " ".join(f"great film number {i} and the plot was dull" for i in range(30
 
 
 def test_reading_spans_cover_what_each_reading_promises():
-    from sentiment_core.inference.predictor import reading_spans
+    from sentiment_core.data.reading import reading_spans
 
     assert reading_spans(50, 64, "windows") == [[(0, 50)]]  # a short review: one view whatever the reading
     assert reading_spans(300, 64, "truncate") == [[(0, 64)]]
@@ -164,23 +166,6 @@ def test_windows_average_the_log_odds_and_a_short_review_reads_as_truncate(word_
     (prediction,) = windows.predict([LONG])
     assert prediction.windows == len(views) and not prediction.truncated
     assert prediction.probability == pytest.approx(1 / (1 + np.exp(-log_odds.mean())), abs=1e-6)
-
-
-@pytest.mark.parametrize("native,word_level,device,chosen", [
-    (True, False, "cpu", "bfloat16"),  # a sub-word checkpoint on a CPU with native bfloat16
-    (False, False, "cpu", "float32"),  # without it: float32 (int8 lost 0.7 points on the full-data MiniLM run)
-    (True, True, "cpu", "float32"),  # bow, lstm, transformer
-    (True, False, "cuda", "float32"),
-])
-def test_auto_batch_precision(monkeypatch, native, word_level, device, chosen):
-    from sentiment_core.inference import predictor as inference
-
-    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: native)
-    assert inference.batch_precision(word_level, device) == chosen
-    monkeypatch.setenv("SENTIMENT_BATCH_PRECISION", "int8")
-    from sentiment_core.core.settings import get_settings
-    get_settings.cache_clear()
-    assert inference.batch_precision(word_level, device) == "int8"  # asked for: always honoured
 
 
 def test_length_batches_sort_cap_and_split_where_lengths_jump():

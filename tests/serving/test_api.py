@@ -25,6 +25,7 @@ from sentiment_core.core.errors import SettingsError
 from sentiment_core.inference.predictor import Predictor
 from sentiment_core.core.settings import get_settings
 from tests.serving_helpers import RUN_ID, install_tiny_run
+from sentiment_core.inference.sources import load_run
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD = ["A wonderful film, I loved it and the actor was brilliant.", "Awful and boring, the worst plot, a waste."]
@@ -91,7 +92,7 @@ def test_models_lists_evaluation_runs_which_have_no_loss(run_dir, tmp_path):
 def test_predict_matches_the_predictor_in_order(client):
     texts = GOOD + ["great " * 100]  # the last one is longer than the run's 64 tokens
     body = assert_names(client.post("/predict", json={"texts": texts}), 200)
-    expected = Predictor.from_run(RUN_ID).predict(texts)
+    expected = load_run(RUN_ID).predict(texts)
     assert body["run"] == RUN_ID and len(body["predictions"]) == 3
     for got, want in zip(body["predictions"], expected):
         assert got["label"] == want.label and got["probability"] == pytest.approx(want.probability, abs=1e-6)
@@ -244,7 +245,7 @@ class Planted(Predictor):  # module level: explanation processes unpickle the se
 
 
 def test_unexpected_errors_are_logged_500s_without_details(run_dir, caplog):
-    real = Predictor.from_run(RUN_ID)
+    real = load_run(RUN_ID)
     exploding = Exploding(real.model, real.tokenizer, "bow", 64, "cpu", RUN_ID)
     with TestClient(api.create_app(predictor=exploding), raise_server_exceptions=False) as client:
         response = client.post("/predict", json={"texts": GOOD})
@@ -255,7 +256,7 @@ def test_unexpected_errors_are_logged_500s_without_details(run_dir, caplog):
 @pytest.mark.parametrize("path, body", [("/predict", {"texts": GOOD}), ("/explain", {"text": GOOD[0]})])
 def test_an_internal_value_error_is_a_500_with_a_request_id(run_dir, caplog, path, body):
     """A ValueError raised inside the model (numpy, torch, a bug) is not the user's mistake: 500, not 422."""
-    real = Predictor.from_run(RUN_ID)
+    real = load_run(RUN_ID)
     planted = Planted(real.model, real.tokenizer, "bow", 64, "cpu", RUN_ID)
     with TestClient(api.create_app(predictor=planted), raise_server_exceptions=False) as client:
         response = client.post(path, json=body)
@@ -343,7 +344,7 @@ def test_concurrent_requests_are_batched_and_answered_correctly(run_dir):
                 return [r.json() for r in responses], app.state.service.batcher.batches
 
     bodies, batches = asyncio.run(scenario())
-    expected = Predictor.from_run(RUN_ID).predict(texts)
+    expected = load_run(RUN_ID).predict(texts)
     for body, want in zip(bodies, expected):
         assert body["predictions"][0]["probability"] == pytest.approx(want.probability, abs=1e-6)
     assert batches < len(texts)
@@ -530,7 +531,7 @@ def test_checkpoints_are_never_unpickled():
             if re.search(r"torch\.load\(", line):
                 assert "weights_only=True" in line, f"{path.name}: {line.strip()}"
             assert "pickle.load" not in line, f"{path.name}: {line.strip()}"
-    assert "use_safetensors=True" in (REPO / "sentiment_core" / "inference" / "predictor.py").read_text()
+    assert "use_safetensors=True" in (REPO / "sentiment_core" / "inference" / "checkpoints.py").read_text()
 
 
 def test_a_half_written_run_is_reported_not_crashed_on(client):
@@ -563,7 +564,7 @@ class BlockingPredictor(Predictor):
 
 
 def blocking_predictor(folder: Path) -> BlockingPredictor:
-    real = Predictor.from_run(RUN_ID)
+    real = load_run(RUN_ID)
     slow = BlockingPredictor(real.model, real.tokenizer, "bow", 64, "cpu", RUN_ID)
     slow.folder = str(folder)
     return slow
@@ -645,7 +646,7 @@ def test_an_explanation_past_its_time_limit_is_stopped_and_answered_504(monkeypa
 
 
 def test_a_request_that_waited_the_time_limit_for_a_process_gets_503(run_dir):
-    pool = api.ExplainPool(Predictor.from_run(RUN_ID), concurrency=1, queue=2, timeout_s=0.2, threads=1)
+    pool = api.ExplainPool(load_run(RUN_ID), concurrency=1, queue=2, timeout_s=0.2, threads=1)
 
     async def scenario():
         held = await pool._acquire()  # the only process is taken (as by a long explanation)

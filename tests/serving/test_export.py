@@ -16,6 +16,8 @@ from sentiment_core.core import runs
 from sentiment_core.inference.predictor import Predictor
 from tests.conftest import TINY_OPTIONS, make_reviews
 from tests.serving_helpers import RUN_ID, install_tiny_run
+from sentiment_core.inference.checkpoints import load_checkpoint
+from sentiment_core.inference.sources import load_run
 
 HAS_ONNXRUNTIME = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnxscript") is not None
 TEXTS = ["A wonderful film, I loved it.", "Awful, boring, the worst plot.", "great " * 80]
@@ -40,11 +42,11 @@ def test_export_round_trip_gives_identical_predictions(run_dir, tmp_path):
     model = AutoModelForSequenceClassification.from_pretrained(out, use_safetensors=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert tokenizer.model_max_length == 64
-    source = Predictor.from_run(RUN_ID)
+    source = load_run(RUN_ID)
     ids, mask = source.batch_tensors([source.encode(t) for t in TEXTS])
     with torch.no_grad():
         assert torch.equal(model(input_ids=ids, attention_mask=mask).logits, source.model(input_ids=ids, attention_mask=mask).logits)
-    again = Predictor.from_folder(out)
+    again = load_checkpoint(out)
     assert again.family == "bow" and again.max_length == 64
     assert [p.probability for p in again.predict(TEXTS)] == [p.probability for p in source.predict(TEXTS)]
 
@@ -124,7 +126,7 @@ def test_onnx_export_matches_pytorch(run_dir, tmp_path):
     assert "onnx/model.onnx" in (tmp_path / "export" / "README.md").read_text()
     # Our own check on texts the exporter never saw, batch and lengths differing from its example.
     session = onnxruntime.InferenceSession(str(tmp_path / "export" / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
-    predictor = Predictor.from_folder(tmp_path / "export")
+    predictor = load_checkpoint(tmp_path / "export")
     texts = list(make_reviews(6, seed=9).text)
     ids, mask = predictor.batch_tensors([predictor.encode(t) for t in texts])
     got = session.run(["logits"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
@@ -138,7 +140,7 @@ def test_a_family_that_does_not_export_is_reported_not_raised(run_dir, tmp_path,
         raise RuntimeError("Unsupported operator 'aten::something'\nmore detail")
 
     monkeypatch.setattr(export, "_torch_onnx_export", fails)
-    predictor = Predictor.from_run(RUN_ID)
+    predictor = load_run(RUN_ID)
     info = export.export_onnx(predictor, tmp_path / "onnx" / "model.onnx")
     if HAS_ONNXRUNTIME:
         assert info["exported"] is False and "aten::something" in info["reason"] and "more detail" not in info["reason"]

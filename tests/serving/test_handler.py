@@ -11,9 +11,9 @@ import pytest
 
 from sentiment_core.serving import handler
 from sentiment_core.serving.export import export_run
-from sentiment_core.inference.predictor import Predictor
 from sentiment_core.core.settings import get_settings
 from tests.serving_helpers import RUN_ID, install_tiny_run
+from sentiment_core.inference.sources import load_run
 
 TEXTS = ["A wonderful film, I loved it and the actor was brilliant.", "Awful and boring, the worst plot, a waste."]
 
@@ -35,7 +35,7 @@ def container_call(model, body, content_type, accept):
 def test_the_four_functions_in_container_order(export_dir):
     model = handler.model_fn(str(export_dir))
     assert model.family == "bow" and model.run_id == RUN_ID and model.max_length == 64
-    expected = Predictor.from_run(RUN_ID).predict(TEXTS)
+    expected = load_run(RUN_ID).predict(TEXTS)
 
     body = json.loads(container_call(model, json.dumps({"texts": TEXTS}).encode(), "application/json", "application/json"))
     got = body["predictions"]
@@ -118,7 +118,7 @@ def test_the_export_runs_on_its_own_code_copy(export_dir, tmp_path):
                             text=True, env=env, cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     got = json.loads(result.stdout.strip().splitlines()[-1])["predictions"]
-    expected = Predictor.from_run(RUN_ID).predict(TEXTS)
+    expected = load_run(RUN_ID).predict(TEXTS)
     assert [p["probability"] for p in got] == pytest.approx([p.probability for p in expected], abs=1e-6)
 
 
@@ -128,7 +128,7 @@ def test_headerless_csv_keeps_commas_inside_reviews(export_dir):
     data = handler.input_fn("Great film, loved it\nAwful, boring\n", "text/csv")
     assert data == ["Great film, loved it", "Awful, boring"]
     prediction = handler.predict_fn(data, model)
-    expected = Predictor.from_run(RUN_ID).predict(data)
+    expected = load_run(RUN_ID).predict(data)
     out = handler.output_fn(prediction, "text/csv").strip().splitlines()
     assert [line.split(",")[0] for line in out] == [p.label for p in expected]
     assert handler.input_fn(b'"Great film, loved it"\r\n"He said ""wow"", twice"\n', "text/csv") == [

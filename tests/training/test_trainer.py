@@ -12,6 +12,7 @@ from sentiment_core.cli import main
 from sentiment_core.data.imdb import load_imdb
 from sentiment_core.training.trainer import TrainConfig, train
 from tests.conftest import TINY, TINY_OPTIONS, write_parquet_dir
+from sentiment_core.inference.sources import load_run
 
 
 @pytest.fixture
@@ -311,7 +312,6 @@ def word_tokenizer_for_training():
 
 
 def test_windows_runs_test_on_windows_and_their_predictor_reads_the_same(tmp_path):
-    from sentiment_core.inference.predictor import Predictor
 
     data = tmp_path / "data"
     write_parquet_dir(data, n_train=60, n_test=20)
@@ -323,7 +323,7 @@ def test_windows_runs_test_on_windows_and_their_predictor_reads_the_same(tmp_pat
     assert config["long_text"] == "windows" and report["long_text"] == "windows"
     predictions = pd.read_csv(run_dir / "predictions.csv")
     assert len(predictions) == 20 and not predictions["truncated"].any()  # windows read every token
-    predictor = Predictor.from_run("windowed")
+    predictor = load_run("windowed")
     assert predictor.long_text == "windows"
     texts = list(load_imdb(str(data))["test"]["text"])
     again = [p.probability for p in predictor.predict(texts)]
@@ -339,9 +339,8 @@ def test_the_pretrained_test_pass_uses_the_batch_precision(tiny_data, tiny_backb
                                 lr=1e-3, max_length=32, precision="float32", max_train_samples=24))
     report = json.loads((run_dir / "eval.json").read_text())
     assert report["test_precision"] == "int8" and 0 <= report["test"]["accuracy"] <= 1
-    from sentiment_core.inference.predictor import Predictor
 
-    predictor = Predictor.from_run(run_dir.name)
+    predictor = load_run(run_dir.name)
     texts = list(load_imdb(tiny_data)["test"]["text"])
     exact = np.array([p.probability for p in predictor.predict(texts)])  # interactive: float32
     quick = np.array([p.probability for p in predictor.predict(texts, batch=True)])  # a file: int8

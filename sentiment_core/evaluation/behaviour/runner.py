@@ -271,9 +271,9 @@ def cached_suite(predictor: Model | Callable[[], Model], key: str, *, run_id: st
 def suite_for_run(run_id: str, tests: Sequence[str] | str | None = None, seed: int = 0,
                   progress: Progress | None = None, cases_per_test: int = CASES_PER_TEST) -> SuiteResult:
     """The suite on a finished run's best model, cached in its folder (the model is loaded only if needed)."""
-    from sentiment_core.inference.predictor import Predictor
+    from sentiment_core.inference.sources import load_run  # torch loads only when a model does
 
-    return cached_suite(lambda: Predictor.from_run(run_id), run_fingerprint(run_id), run_id=run_id, tests=tests,
+    return cached_suite(lambda: load_run(run_id), run_fingerprint(run_id), run_id=run_id, tests=tests,
                         seed=seed, cases_per_test=cases_per_test, progress=progress, model=run_id)
 
 

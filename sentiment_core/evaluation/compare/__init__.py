@@ -40,6 +40,6 @@ from sentiment_core.evaluation.compare.runner import (
 )
 from sentiment_core.evaluation.compare.statistics import ALPHA, LONG_BUCKET, RunResult, convergence, load_run, pair_significance
 from sentiment_core.evaluation.compare.verdict import format_p, verdict
-from sentiment_core.evaluation.metrics import mcnemar, paired_t_test, welch_t_test
+from sentiment_core.evaluation.significance import mcnemar, paired_t_test, welch_t_test
 
 __all__ = [name for name in dir() if not name.startswith("_")]

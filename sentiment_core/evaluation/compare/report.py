@@ -21,7 +21,7 @@ from sentiment_core.evaluation.compare.statistics import (
 )
 from sentiment_core.evaluation.compare.verdict import mean_std, verdict
 from sentiment_core.core.errors import ComparisonError, InputError, SentimentError
-from sentiment_core.evaluation.metrics import N_CALIBRATION_BINS, assign_buckets, calibration, length_bucket_edges
+from sentiment_core.core.metrics import N_CALIBRATION_BINS, assign_buckets, calibration, length_bucket_edges
 from sentiment_core.core.jsonio import json_safe
 from sentiment_core.training.options import COMMON_DEFAULTS
 
@@ -284,7 +284,7 @@ def disagreements(run_a: str, run_b: str, min_tokens: float | None = None, max_t
 
 def review_texts(run_id: str) -> list[str]:
     """The test reviews of a run in its predictions' order (its seeded test subset, if any)."""
-    from sentiment_core.evaluation.metrics import run_test_split
+    from sentiment_core.evaluation.slices import run_test_split
 
     return list(run_test_split(run_id)["text"])
 

@@ -1,69 +1,9 @@
 import numpy as np
 import pytest
 
-from sentiment_core.evaluation.metrics import (
-    assign_buckets, bucket_metrics, calibration, classification_metrics, full_report, length_bucket_edges,
-)
+from sentiment_core.core.metrics import classification_metrics
+from sentiment_core.evaluation import slices
 
-
-def test_classification_metrics_known_values():
-    labels = [1, 1, 0, 0]
-    probabilities = [0.9, 0.4, 0.2, 0.6]
-    report = classification_metrics(labels, probabilities)
-    assert report["accuracy"] == 0.5
-    assert report["precision"] == 0.5 and report["recall"] == 0.5 and report["f1"] == 0.5
-    assert report["roc_auc"] == 0.75
-    expected_bce = -np.mean(np.log([0.9, 0.4, 0.8, 0.4]))
-    assert report["bce"] == pytest.approx(expected_bce)
-
-
-def test_length_buckets_are_quartiles():
-    lengths = np.arange(1, 101)
-    edges = length_bucket_edges(lengths)
-    assert edges[0] == 1 and edges[-1] == 100
-    buckets = assign_buckets(lengths, edges)
-    assert np.bincount(buckets).tolist() == [25, 25, 25, 25]
-    labels = np.ones(100, dtype=int)
-    probabilities = np.where(lengths > 75, 0.9, 0.1)  # only the longest quarter is right
-    rows = bucket_metrics(labels, probabilities, lengths, edges)
-    assert [row["accuracy"] for row in rows] == [0.0, 0.0, 0.0, 1.0]
-    assert [row["n"] for row in rows] == [25, 25, 25, 25]
-
-
-def test_calibration_perfect_and_overconfident():
-    rng = np.random.default_rng(0)
-    probabilities = rng.uniform(size=20_000)
-    labels = (rng.uniform(size=20_000) < probabilities).astype(int)
-    assert calibration(labels, probabilities)["ece"] < 0.02
-    overconfident = calibration(np.array([1, 0] * 50), np.array([0.99, 0.99] * 50))
-    assert overconfident["ece"] == pytest.approx(0.49)
-
-
-def test_full_report_has_everything():
-    report = full_report([0, 1, 1, 0], [0.1, 0.8, 0.7, 0.3], [10, 20, 30, 40])
-    for key in ("accuracy", "f1", "roc_auc", "bce", "length_buckets", "calibration", "confusion_matrix"):
-        assert key in report
-    assert report["confusion_matrix"] == [[2, 0], [0, 2]]
-
-
-def test_bad_input():
-    with pytest.raises(ValueError):
-        classification_metrics([1, 0], [0.5])
-
-
-def test_confusion_matches_scikit_learn():
-    from sklearn.metrics import confusion_matrix
-
-    from sentiment_core.evaluation.metrics import confusion
-
-    rng = np.random.default_rng(0)
-    labels, probabilities = rng.integers(0, 2, 200), rng.random(200)
-    assert confusion(labels, probabilities) == confusion_matrix(labels, probabilities >= 0.5, labels=[0, 1]).tolist()
-
-
-# --- error slices, curves and the threshold ---------------------------------------------------
-
-from sentiment_core.evaluation import metrics as evaluation  # noqa: E402  (the slices' tests below use the module's names)
 
 SLICE_TEXTS = [
     "I did not like it.",  # negator
@@ -80,30 +20,30 @@ SLICE_TEXTS = [
 
 
 def test_text_slices_count_the_reviews_they_claim():
-    masks = evaluation.text_slices(SLICE_TEXTS)
-    assert np.flatnonzero(masks[evaluation.NEGATOR_SLICE]).tolist() == [0, 1, 8]
-    assert np.flatnonzero(masks[evaluation.CONTRAST_SLICE]).tolist() == [2, 3, 6]
-    assert np.flatnonzero(masks[evaluation.SCORE_SLICE]).tolist() == [4, 5, 6]
+    masks = slices.text_slices(SLICE_TEXTS)
+    assert np.flatnonzero(masks[slices.NEGATOR_SLICE]).tolist() == [0, 1, 8]
+    assert np.flatnonzero(masks[slices.CONTRAST_SLICE]).tolist() == [2, 3, 6]
+    assert np.flatnonzero(masks[slices.SCORE_SLICE]).tolist() == [4, 5, 6]
 
 
 def test_unknown_share_and_rating_slices():
-    masks = evaluation.unknown_share_slices([0.0, 0.005, 0.01, 0.015, 0.03, 0.2, 0.0])
+    masks = slices.unknown_share_slices([0.0, 0.005, 0.01, 0.015, 0.03, 0.2, 0.0])
     assert {name: int(mask.sum()) for name, mask in masks.items()} == {
         "no unknown words": 2, "0%-1% unknown words": 2, "1%-2% unknown words": 1, "2%-5% unknown words": 1,
         "over 5% unknown words": 1}
-    ratings = evaluation.rating_slices([1, 10, 1, None, 8])
+    ratings = slices.rating_slices([1, 10, 1, None, 8])
     assert {name: int(mask.sum()) for name, mask in ratings.items()} == {"rated 1/10": 2, "rated 8/10": 1, "rated 10/10": 1}
 
 
 def test_error_slices_give_n_accuracy_and_confusion_per_slice():
     labels = [0, 0, 1, 0, 1, 1, 0, 1, 0, 1]
     probabilities = [0.1, 0.8, 0.9, 0.2, 0.7, 0.6, 0.4, 0.3, 0.45, 0.99]
-    masks = evaluation.slice_masks(SLICE_TEXTS, unknown_shares=[0.0] * 5 + [0.5] * 5, ratings=[1, 2, 9, 3, 7, 8, 4, 10, 1, 9],
+    masks = slices.slice_masks(SLICE_TEXTS, unknown_shares=[0.0] * 5 + [0.5] * 5, ratings=[1, 2, 9, 3, 7, 8, 4, 10, 1, 9],
                                    lengths=list(range(10, 20)))
-    rows = {(r["group"], r["slice"]): r for r in evaluation.error_slices(labels, probabilities, masks)}
+    rows = {(r["group"], r["slice"]): r for r in slices.error_slices(labels, probabilities, masks)}
     everything = rows["all", "all reviews"]
     assert everything["n"] == 10 and everything["accuracy"] == pytest.approx(0.8)
-    negation = rows["wording", evaluation.NEGATOR_SLICE]
+    negation = rows["wording", slices.NEGATOR_SLICE]
     assert negation["n"] == 3 and negation["accuracy"] == pytest.approx(2 / 3)  # review 1 is a false positive
     assert negation["confusion_matrix"] == [[2, 1], [0, 0]]
     assert rows["unknown words", "over 5% unknown words"]["n"] == 5
@@ -113,10 +53,10 @@ def test_error_slices_give_n_accuracy_and_confusion_per_slice():
     for row in rows.values():
         assert sum(map(sum, row["confusion_matrix"])) == row["n"]
     # A stricter threshold changes the verdicts.
-    strict = {(r["group"], r["slice"]): r for r in evaluation.error_slices(labels, probabilities, masks, threshold=0.95)}
+    strict = {(r["group"], r["slice"]): r for r in slices.error_slices(labels, probabilities, masks, threshold=0.95)}
     assert strict["all", "all reviews"]["accuracy"] == pytest.approx(0.6)
     with pytest.raises(ValueError):
-        evaluation.error_slices(labels[:5], probabilities[:5], masks)
+        slices.error_slices(labels[:5], probabilities[:5], masks)
 
 
 def test_curves_threshold_and_best_threshold():
@@ -125,14 +65,14 @@ def test_curves_threshold_and_best_threshold():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 500)
     probabilities = np.clip(labels * 0.3 + rng.random(500) * 0.7, 0, 1)
-    curve = evaluation.curves(labels, probabilities)
+    curve = slices.curves(labels, probabilities)
     assert curve["roc"]["auc"] == pytest.approx(roc_auc_score(labels, probabilities))
     assert len(curve["roc"]["fpr"]) == len(curve["roc"]["tpr"]) == len(curve["roc"]["threshold"])
     assert len(curve["pr"]["precision"]) == len(curve["pr"]["recall"]) == len(curve["pr"]["threshold"])
-    thin = evaluation.curves(labels, probabilities, max_points=50)
+    thin = slices.curves(labels, probabilities, max_points=50)
     assert len(thin["pr"]["recall"]) <= 50 and thin["pr"]["recall"][0] == curve["pr"]["recall"][0]
     assert thin["roc"]["tpr"][-1] == curve["roc"]["tpr"][-1] == 1.0
-    at_half = evaluation.threshold_metrics(labels, probabilities, 0.5)
+    at_half = slices.threshold_metrics(labels, probabilities, 0.5)
     metrics = classification_metrics(labels, probabilities)
     assert at_half["accuracy"] == metrics["accuracy"] and at_half["f1"] == metrics["f1"]
     def brute_force(t):  # accuracy and F1 when P >= t is positive
@@ -141,12 +81,12 @@ def test_curves_threshold_and_best_threshold():
         return (predicted == labels).mean(), 2 * true_positives / (predicted.sum() + labels.sum())
 
     scores = np.array([brute_force(t) for t in np.unique(probabilities)])
-    assert evaluation.best_threshold(labels, probabilities)["accuracy"] == pytest.approx(scores[:, 0].max())
-    assert evaluation.best_threshold(labels, probabilities, "f1")["f1"] == pytest.approx(scores[:, 1].max())
+    assert slices.best_threshold(labels, probabilities)["accuracy"] == pytest.approx(scores[:, 0].max())
+    assert slices.best_threshold(labels, probabilities, "f1")["f1"] == pytest.approx(scores[:, 1].max())
     with pytest.raises(ValueError, match="between 0 and 1"):
-        evaluation.threshold_metrics(labels, probabilities, 1.5)
+        slices.threshold_metrics(labels, probabilities, 1.5)
     with pytest.raises(ValueError, match="both labels"):
-        evaluation.curves([1, 1], [0.2, 0.9])
+        slices.curves([1, 1], [0.2, 0.9])
 
 
 def _finished_run(data: str, max_test_samples: int | None = None, run_id: str = "sliced") -> str:
@@ -175,17 +115,17 @@ def test_slices_of_a_finished_run_match_its_test_reviews(parquet_dir):
     from sentiment_core.data.imdb import seeded_subset
 
     run_id = _finished_run(str(parquet_dir), max_test_samples=6)
-    predictions, masks = evaluation.run_slice_masks(run_id)
+    predictions, masks = slices.run_slice_masks(run_id)
     texts = list(seeded_subset(load_imdb(str(parquet_dir))["test"], 6, 42)["text"])
     assert len(predictions) == len(texts) == masks["all"]["all reviews"].size == 6
-    for name, mask in evaluation.text_slices(texts).items():
+    for name, mask in slices.text_slices(texts).items():
         assert (masks["wording"][name] == mask).all()
     assert "star rating" not in masks  # a parquet source has no ratings
     assert sum(int(m.sum()) for m in masks["unknown words"].values()) == 6
     # The tokenizer knows only the positive reviews' words: each negative review has unknown words.
     labels = predictions["label"].to_numpy()
     assert not masks["unknown words"]["no unknown words"][labels == 0].any()
-    rows = evaluation.run_slices(run_id)
+    rows = slices.run_slices(run_id)
     assert rows[0]["n"] == 6 and rows[0]["accuracy"] == pytest.approx(
         float(((predictions["probability"] >= 0.5) == labels).mean()))
 
@@ -196,18 +136,18 @@ def test_run_slices_say_what_is_missing(parquet_dir):
     run_id = _finished_run(str(parquet_dir))
     (runs.run_path(run_id) / runs.PREDICTIONS_FILE).unlink()
     with pytest.raises(ValueError, match="no test predictions"):
-        evaluation.run_slices(run_id)
+        slices.run_slices(run_id)
     run_id = _finished_run(str(parquet_dir), max_test_samples=6, run_id="sliced-subset")
     runs.write_json(runs.run_path(run_id) / runs.RUN_FILE, {"model": "bow", "data": str(parquet_dir), "seed": 42})
     with pytest.raises(ValueError, match="6 test predictions but its data source now has 10"):
-        evaluation.run_slices(run_id)
+        slices.run_slices(run_id)
 
 
 def test_star_rating_slices_of_an_acl_source(acl_dir):
     from sentiment_core.data.imdb import load_imdb
 
     test = load_imdb(str(acl_dir))["test"]
-    masks = evaluation.slice_masks(list(test["text"]), ratings=list(test["rating"]))
+    masks = slices.slice_masks(list(test["text"]), ratings=list(test["rating"]))
     counts = {name: int(mask.sum()) for name, mask in masks["star rating"].items()}
     assert sum(counts.values()) == test.num_rows
     assert counts == {f"rated {r}/10": list(test["rating"]).count(r) for r in set(test["rating"])}

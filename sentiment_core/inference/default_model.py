@@ -1,0 +1,28 @@
+"""Which model answers when none is named: the served model's source, else the best finished run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sentiment_core.core import runs
+
+
+def finished_runs() -> list[dict]:
+    """Runs with a trained model, best test accuracy first (rows of `runs.list_runs()`)."""
+    table = runs.list_runs()
+    if table.empty:
+        return []
+    rows = table[table["state"] == "finished"].to_dict("records")
+    rows = [r for r in rows if (Path(r["path"]) / runs.BEST_DIR / "config.json").exists()]
+
+    def score(row):
+        test = row.get("test_accuracy")
+        return -(test if test == test and test is not None else -1.0)  # NaN/None last
+
+    return sorted(rows, key=score)
+
+
+def best_run_id() -> str | None:
+    """The finished run with the highest test accuracy, or None when there is none."""
+    rows = finished_runs()
+    return rows[0]["run_id"] if rows else None

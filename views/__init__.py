@@ -1,0 +1,1 @@
+"""The Streamlit pages, one file each (app.py routes to them); they only call sentiment_core."""
