@@ -68,12 +68,12 @@ def _load_model_and_tokenizer(folder: Path, where: str):
     if (folder / "tokenizer_config.json").exists():
         check_no_remote_code(_read_json(folder / "tokenizer_config.json", where), f"{where}'s tokenizer")
     # safetensors, or a pickle the user opted in to, read by torch's weights_only unpickler
-    use_safetensors = check_weight_files([p.name for p in folder.iterdir()], where)
+    weights = dict(use_safetensors=True) if check_weight_files([p.name for p in folder.iterdir()], where) \
+        else dict(use_safetensors=False)
     try:
         with _quiet_loading():
             model, info = AutoModelForSequenceClassification.from_pretrained(
-                folder, use_safetensors=use_safetensors, weights_only=True, trust_remote_code=False,
-                output_loading_info=True)
+                folder, **weights, weights_only=True, trust_remote_code=False, output_loading_info=True)
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     except Exception as error:  # OSError, ValueError, SafetensorError, KeyError...: all mean an unusable folder
         raise ModelSourceError(
