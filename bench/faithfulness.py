@@ -58,11 +58,10 @@ def bench_methods(run_id: str, texts: list[str], methods: list[str],
     from sentiment_core.inference.sources import load_predictor
 
     predictor = load_predictor(run_id)
-    options = {method: {"baseline": baseline} for method in methods}
-    explain_all_methods(predictor, texts[0], methods=methods, options=options)  # warm-up: first calls build caches
+    explain_all_methods(predictor, texts[0], methods=methods, baseline=baseline)  # warm-up: first calls build caches
     scores, started = [], time.perf_counter()
     for index, text in enumerate(texts, 1):
-        scores.extend(result.score for result in explain_all_methods(predictor, text, methods=methods, options=options))
+        scores.extend(result.score for result in explain_all_methods(predictor, text, methods=methods, baseline=baseline))
         if index % 20 == 0 or index == len(texts):
             print(f"  {run_id}: {index}/{len(texts)} reviews, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     summary = method_summary(scores).drop(columns=["deletion_area"])
@@ -110,7 +109,7 @@ def main() -> None:
         os.environ["SENTIMENT_MODELS_DIR"] = args.models_dir
     import torch
 
-    from sentiment_core.explain.attribution import METHODS
+    from sentiment_core.explain.methods import METHODS
     from sentiment_core.core.settings import describe_device, get_settings
 
     get_settings.cache_clear()

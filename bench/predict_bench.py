@@ -52,7 +52,7 @@ def bench_run(run_id: str, test, n_reviews: int, seed: int, target_words: int = 
     predictor.predict([median_review])
     explain(predictor, median_review)
     predict_ms = _median_ms(lambda: predictor.predict([median_review]), 30)
-    explain_ms = _median_ms(lambda: explain(predictor, median_review, n_steps=50), 5)
+    explain_ms = _median_ms(lambda: explain(predictor, median_review, steps=50), 5)
 
     if n_reviews <= 0:  # latency only
         return {"run": run_id, "family": predictor.family, "median_words": int(len(median_review.split())),
@@ -62,7 +62,7 @@ def bench_run(run_id: str, test, n_reviews: int, seed: int, target_words: int = 
     top, random = [], []
     started = time.perf_counter()
     for text in sample["text"]:
-        (explanation,) = explain(predictor, text, n_steps=50)
+        (explanation,) = explain(predictor, text, steps=50)
         curve = deletion_curve(predictor, explanation, steps=1, max_fraction=0.1, random_repeats=5, seed=seed)
         top.append(curve.attributed[0] - curve.attributed[1])
         random.append(curve.random[0] - curve.random[1])

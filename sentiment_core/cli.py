@@ -167,7 +167,8 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from sentiment_core.explain.attribution import METHOD_OPTIONS, check_steps, default_method, explain
+    from sentiment_core.explain.attribution import explain
+    from sentiment_core.explain.methods import check_steps, default_method
 
     if (args.text is None) == (args.file is None):
         raise InputError("Give one review TEXT, or --file reviews.csv with --out explanations.jsonl (not both).")
@@ -180,16 +181,16 @@ def _explain(args: argparse.Namespace) -> int:
         check_steps(args.steps, args.method)  # refused before the model loads
     predictor = _load_model(args)
     args.method = args.method or default_method(predictor.family)
-    options = {METHOD_OPTIONS[args.method][0]: check_steps(args.steps, args.method)} if args.steps is not None else {}
+    check_steps(args.steps, args.method)
     if args.file:
-        return _explain_file(args, options, predictor)
+        return _explain_file(args, predictor)
     (explanation,) = explain(predictor, [args.text], method=args.method, target=args.target, baseline=args.baseline,
-                             **options)
+                             steps=args.steps)
     print(dumps({"model": predictor.name, "run": predictor.run_id, **explanation.to_dict()}, indent=2))
     return 0
 
 
-def _explain_file(args: argparse.Namespace, options: dict, predictor) -> int:
+def _explain_file(args: argparse.Namespace, predictor) -> int:
     from sentiment_core.explain.files import explain_file, export_state
 
     if Path(args.out).is_file():
@@ -197,10 +198,8 @@ def _explain_file(args: argparse.Namespace, options: dict, predictor) -> int:
         if state["state"] == "failed":
             print(f"continuing an interrupted export after row {state['rows_written']} of {state['rows']} (the process "
                   "writing it ended: killed or crashed)", file=sys.stderr)
-    if args.baseline != "empty":
-        options = {**options, "baseline": args.baseline}
-    result = explain_file(predictor, args.file, args.out, method=args.method, target=args.target, options=options,
-                          html_path=args.html, progress=_progress_bar("explaining", "row"), model=predictor.name)
+    result = explain_file(predictor, args.file, args.out, method=args.method, target=args.target, steps=args.steps,
+                          baseline=args.baseline, html_path=args.html, progress=_progress_bar("explaining", "row"), model=predictor.name)
     print(dumps(result.to_dict(), indent=2))
     return 0
 
@@ -225,7 +224,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _add_predict_parsers(commands) -> None:
-    from sentiment_core.explain.attribution import BASELINES, MAX_STEPS, METHODS
+    from sentiment_core.explain.methods import BASELINES, MAX_STEPS, METHODS
 
     predict = commands.add_parser(
         "predict", help="predict the sentiment of reviews (JSON lines)",

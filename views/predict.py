@@ -9,17 +9,18 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from sentiment_core.data import examples as example_reviews
-from sentiment_core.explain import attribution as explaining
-from sentiment_core.explain import files as explain_files
-from sentiment_core.explain import faithfulness
-from sentiment_core.inference import default_model, hub
-from sentiment_core.inference import files as prediction_files
-from sentiment_core.training import dashboard as monitor
 from sentiment_core.core import runs
-from sentiment_core.inference import sources
 from sentiment_core.core.errors import SentimentError
 from sentiment_core.core.settings import get_settings
+from sentiment_core.data import LABELS
+from sentiment_core.data import examples as example_reviews
+from sentiment_core.explain import faithfulness, render
+from sentiment_core.explain import files as explain_files
+from sentiment_core.explain import methods as explain_methods
+from sentiment_core.explain.attribution import explain
+from sentiment_core.inference import default_model, hub, sources
+from sentiment_core.inference import files as prediction_files
+from sentiment_core.training import dashboard as monitor
 from sentiment_core.training.options import FAMILY_DEFAULTS
 
 GREEN, RED = "#16a34a", "#dc2626"
@@ -49,9 +50,7 @@ def predictor(source: str):
 @st.cache_data(show_spinner=False, max_entries=128, ttl=3600)
 def explained(source: str, labels: str | None, text: str, method: str, option: int | None, target: str | None,
               baseline: str):
-    name = explaining.METHOD_OPTIONS[method][0]
-    options = {name: option} if name and option else {}
-    return explaining.explain(predictor(source), [text], method=method, target=target, baseline=baseline, **options)[0]
+    return explain(predictor(source), [text], method=method, target=target, baseline=baseline, steps=option)[0]
 
 
 def explain_with(source: str, text: str, method: str, option: int | None, target: str | None = None):
@@ -131,7 +130,7 @@ def probability_bar(probability: float) -> go.Figure:
 
 
 def top_words_figure(explanation) -> go.Figure:
-    table = explaining.top_words(explanation, k=10)
+    table = render.top_words(explanation, k=10)
     figure = px.bar(table, x="score", y="word", orientation="h", hover_data=["count"],
                     color=table["score"].gt(0).map({True: "pushes positive", False: "pushes negative"}),
                     color_discrete_map={"pushes positive": GREEN, "pushes negative": RED})
@@ -155,7 +154,7 @@ def show_explanation(explanation, key: str, source: str) -> None:
                f"explaining the **{explanation.target_label}** class; hover a word for its score. The empty review "
                f"(the baseline) scores {explanation.baseline_output:+.2f} log-odds toward "
                f"{explanation.target_label}, this review {explanation.output:+.2f}: the words share the difference.")
-    st.html(explaining.highlight_html(explanation))
+    st.html(render.highlight_html(explanation))
     if explanation.delta is not None:
         gap = explanation.output - explanation.baseline_output
         text = (f"Convergence delta {explanation.delta:+.4f} (sum of word scores vs. the model's change "
@@ -183,9 +182,9 @@ def methods_side_by_side(source: str, text: str, target: str | None) -> None:
                            "ms": round(r.score.seconds * 1000)} for r in results])
     st.dataframe(table, hide_index=True, key="methods_table")
     for result in results:
-        st.markdown(f"**{explaining.METHODS[result.explanation.method]}** · {result.score.summary()}")
-        st.html(explaining.highlight_html(result.explanation))
-    page = explaining.explanation_page_html([r.explanation for r in results], captions=[r.score.summary() for r in results])
+        st.markdown(f"**{explain_methods.METHODS[result.explanation.method].title}** · {result.score.summary()}")
+        st.html(render.highlight_html(result.explanation))
+    page = render.explanation_page_html([r.explanation for r in results], captions=[r.score.summary() for r in results])
     st.download_button("⬇️ Download these highlights (HTML)", page.encode(), "explanation.html", "text/html",
                        key="methods_download")
 
@@ -228,7 +227,7 @@ def single_review(source: str, method: str, option: int | None) -> None:
     try:
         explanation = explain_with(source, text, method, option)
         if other:
-            explanation = explain_with(source, text, method, option, explaining.LABELS[1 - explanation.predicted])
+            explanation = explain_with(source, text, method, option, LABELS[1 - explanation.predicted])
     except SentimentError as error:
         st.error(str(error), icon="🚫")
         return
@@ -241,7 +240,7 @@ def single_review(source: str, method: str, option: int | None) -> None:
     with left:
         show_explanation(explanation, "single", source)
         st.download_button("⬇️ Download the highlighted review (HTML)",
-                           explaining.explanation_page_html(explanation).encode(), "explanation.html", "text/html",
+                           render.explanation_page_html(explanation).encode(), "explanation.html", "text/html",
                            key="single_download")
     with right:
         st.plotly_chart(top_words_figure(explanation), key="single_top")
@@ -249,7 +248,7 @@ def single_review(source: str, method: str, option: int | None) -> None:
             st.caption("Remove the words that push most toward the predicted class first, re-predict, and compare "
                        "with removing words at random. The larger the gap, the more the highlighted words matter.")
             if st.button("Run the deletion test", key="predict_faithfulness"):
-                curve = explaining.deletion_curve(predictor(source), explanation, steps=10, max_fraction=0.5)
+                curve = faithfulness.deletion_curve(predictor(source), explanation, steps=10, max_fraction=0.5)
                 frame = pd.DataFrame({"share of words removed": curve.fractions + curve.fractions,
                                       "P(predicted class)": curve.attributed + curve.random,
                                       "order": ["most attributed first"] * len(curve.fractions) + ["random"] * len(curve.fractions)})
@@ -285,7 +284,7 @@ def compare_models(choices: dict[str, str], source: str, method: str, option: in
         with column:
             st.markdown(f"**{choices[name]}**")
             show_explanation(explanation, key, name)
-    aligned = explaining.align_words(first_explanation, second_explanation)
+    aligned = render.align_words(first_explanation, second_explanation)
     aligned["largest"] = aligned[["first", "second"]].abs().max(axis=1)
     shown = aligned.nlargest(15, "largest").sort_values("start")
     shown["label"] = shown["word"] + " @" + shown["start"].astype(str)
@@ -356,11 +355,10 @@ def explain_upload(upload, source: str, method: str, option: int | None, key) ->
     folder = Path(tempfile.mkdtemp(prefix="sentiment-explain-"))
     csv_path, jsonl, html = folder / "reviews.csv", folder / "explanations.jsonl", folder / "explanations.html"
     csv_path.write_bytes(upload.getvalue())
-    name = explaining.METHOD_OPTIONS[method][0]
     bar = st.progress(0.0, text="Explaining...")
     try:
-        explain_files.explain_file(predictor(source), csv_path, jsonl, method=method,
-                                   options={name: option} if name and option else None, html_path=html,
+        explain_files.explain_file(predictor(source), csv_path, jsonl, method=method, steps=option,
+                                   html_path=html,
                                    progress=lambda done, total: bar.progress(done / max(total, 1),
                                                                              text=f"{done:,} / {total:,}"),
                                    model=source)
@@ -428,20 +426,21 @@ source = settings_column.selectbox("Model", list(choices), index=list(choices).i
                                    "folder or a hub model below to add it.")
 st.session_state["predict_run"] = source
 try:
-    family_method = explaining.default_method(predictor(source).family)
+    family_method = explain_methods.default_method(predictor(source).family)
 except SentimentError:  # the model cannot load: the error is shown where it is used, below
-    family_method = explaining.DEFAULT_METHOD
-method = method_column.selectbox("Explanation method", list(explaining.METHODS), format_func=explaining.METHODS.get,
-                                 index=list(explaining.METHODS).index(family_method), key="predict_method",
+    family_method = explain_methods.DEFAULT_METHOD
+method = method_column.selectbox("Explanation method", list(explain_methods.METHODS),
+                                 format_func=lambda name: explain_methods.METHODS[name].title,
+                                 index=list(explain_methods.METHODS).index(family_method), key="predict_method",
                                  help=f"Default for this model: {family_method.replace('_', ' ')}, the most faithful "
                                  "for its family per unit of time (README, \"Which explanation to trust\").")
-option_name, option_default, option_help = explaining.METHOD_OPTIONS[method]
+chosen_method = explain_methods.METHODS[method]
 option = None
-if option_name:
-    option = int(option_column.number_input(option_name.replace("_", " "), min_value=1, max_value=explaining.MAX_STEPS,
-                                            value=option_default, step=1, key=f"predict_option_{method}",
-                                            help=option_help))
-baseline_column.selectbox("Baseline", explaining.BASELINES, key="predict_baseline",
+if chosen_method.option:
+    option = int(option_column.number_input(chosen_method.option.replace("_", " "), min_value=1,
+                                            max_value=explain_methods.MAX_STEPS, value=chosen_method.default, step=1,
+                                            key=f"predict_option_{method}", help=chosen_method.option_help))
+baseline_column.selectbox("Baseline", explain_methods.BASELINES, key="predict_baseline",
                           help="What a removed word becomes. empty: the empty review, which a model may already judge "
                           "strongly (then the words share only the rest of its decision). undecided: the point between "
                           "the empty review and this one where the model is 50/50, so the words share its whole "

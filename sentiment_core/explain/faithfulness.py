@@ -30,9 +30,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from sentiment_core.explain import attribution as explaining
 from sentiment_core.core.errors import InputError
-from sentiment_core.explain.attribution import Explanation
+from sentiment_core.explain.attribution import Explanation, explain
+from sentiment_core.explain.methods import METHODS
+from sentiment_core.explain.words import word_groups
 from sentiment_core.inference.predictor import Predictor
 
 CUTOFFS = (0.01, 0.05, 0.10, 0.20, 0.50)
@@ -137,7 +138,7 @@ def erasures(predictor: Predictor, explanations: Sequence[Explanation],
         by_text.setdefault(explanation.text, []).append(index)
     for text, indices in by_text.items():
         encoded = predictor.encode(text)
-        spans, token_word = explaining.word_groups(encoded)
+        spans, token_word = word_groups(encoded)
         n_words = len(spans)
         counts = top_counts(n_words, cutoffs)
         rows, plan = [np.ones(n_words, dtype=np.float32)], []  # row 0: the whole text
@@ -216,13 +217,13 @@ def score_explanations(predictor: Predictor, explanations: Sequence[Explanation]
         for index, explanation in enumerate(explanations):
             key = (explanation.text, explanation.target)
             if key not in made:
-                (made[key],) = explaining.explain(predictor, explanation.text, method=REFERENCE_METHOD,
+                (made[key],) = explain(predictor, explanation.text, method=REFERENCE_METHOD,
                                                   target=explanation.target)
             references[index] = made[key]
     scores = []
     for index, (explanation, curve) in enumerate(zip(explanations, curves)):
         other = references[index] if compare_with_occlusion else None
-        area = explaining.deletion_curve(predictor, explanation).area_between if deletion else None
+        area = deletion_curve(predictor, explanation).area_between if deletion else None
         scores.append(FaithfulnessScore(
             method=explanation.method, comprehensiveness=curve.comprehensiveness, sufficiency=curve.sufficiency,
             tau_occlusion=rank_agreement(explanation, other) if other is not None else None,
@@ -231,25 +232,27 @@ def score_explanations(predictor: Predictor, explanations: Sequence[Explanation]
     return scores
 
 
-def explain_all_methods(predictor: Predictor, text: str, methods: Sequence[str] = tuple(explaining.METHODS),
-                        target: int | str | None = None, options: Mapping[str, Mapping] | None = None,
-                        deletion: bool = False) -> list[ScoredExplanation]:
+def explain_all_methods(predictor: Predictor, text: str, methods: Sequence[str] = tuple(METHODS),
+                        target: int | str | None = None, steps: Mapping[str, int] | None = None,
+                        deletion: bool = False, baseline: str = "empty") -> list[ScoredExplanation]:
     """Explain one review with each method (timed), then score every explanation.
 
-    options: per method, its explain() options, e.g. {"integrated_gradients": {"n_steps": 50}}.
-    The times are wall-clock seconds of each `explain.explain` call; occlusion, when not among
+    steps: per method, its steps (default: the method's), e.g. {"integrated_gradients": 50}; baseline: as for
+    `explain` (every method).
+    The times are wall-clock seconds of each `explain` call; occlusion, when not among
     `methods`, is still made (untimed) as the reference for the tau.
     """
-    unknown = [m for m in methods if m not in explaining.METHODS]
+    unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
-        raise InputError(f"Unknown explanation method(s) {unknown or '(none given)'}: choose from {', '.join(explaining.METHODS)}.")
-    options = options or {}
+        raise InputError(f"Unknown explanation method(s) {unknown or '(none given)'}: choose from {', '.join(METHODS)}.")
+    steps = steps or {}
     import captum.attr  # noqa: F401  (the first import takes a second: keep it off the first method's clock)
 
     explanations, seconds = [], []
     for method in methods:
         started = time.perf_counter()
-        (explanation,) = explaining.explain(predictor, text, method=method, target=target, **options.get(method, {}))
+        (explanation,) = explain(predictor, text, method=method, target=target, steps=steps.get(method),
+                                 baseline=baseline)
         seconds.append(time.perf_counter() - started)
         explanations.append(explanation)
     scores = score_explanations(predictor, explanations, seconds=seconds, deletion=deletion)
@@ -277,3 +280,55 @@ def method_summary(scores: Sequence[FaithfulnessScore]):
         deletion_area=("deletion_area", "mean"), ms=("ms", "mean"),
     )
     return summary.loc[order].reset_index()
+
+
+@dataclass
+class DeletionCurve:
+    """P(predicted class) as words are removed: most-attributed first vs at random."""
+
+    fractions: list[float]
+    attributed: list[float]
+    random: list[float]
+    area_between: float  # integral of (random - attributed) over fractions: > 0 = better than random
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@torch.no_grad()
+def deletion_curve(predictor: Predictor, explanation: Explanation, steps: int = 10, max_fraction: float = 1.0,
+                   random_repeats: int = 5, seed: int = 0) -> DeletionCurve:
+    """Remove the words that push most toward the predicted class first, re-predict; compare with random order."""
+    if steps < 1 or not 0 < max_fraction <= 1:
+        raise InputError("steps must be >= 1 and max_fraction in (0, 1].")
+    encoded = predictor.encode(explanation.text)
+    inputs = predictor.model_inputs([encoded])  # each (1, seq_len)
+    spans, token_word = word_groups(encoded)
+    by_span = {(w.start, w.end): w.score for w in explanation.words}
+    # Scores toward the predicted class, whatever class the explanation targeted.
+    sign = 1.0 if explanation.target == explanation.predicted else -1.0
+    scores = np.array([sign * by_span.get(span, 0.0) for span in spans])
+    n_words = len(spans)
+    fractions = np.linspace(0, max_fraction, steps + 1)
+    rng = np.random.default_rng(seed)
+    orders = [np.argsort(-scores, kind="stable")] + [rng.permutation(n_words) for _ in range(random_repeats)]
+    weights = []
+    for order in orders:
+        for fraction in fractions:
+            removed = order[: int(round(fraction * n_words))]
+            token_weights = np.ones(len(token_word), dtype=np.float32)
+            token_weights[np.isin(token_word, removed) & (token_word >= 0)] = 0.0
+            weights.append(token_weights)
+    token_weights = torch.as_tensor(np.stack(weights), device=predictor.device)  # (orders * (steps+1), seq_len)
+    n = token_weights.shape[0]
+    log_odds = torch.cat([
+        predictor.positive_log_odds(**{k: v.expand(len(chunk), -1) for k, v in inputs.items()}, token_weights=chunk)
+        for chunk in token_weights.split(64)
+    ]).float().cpu().numpy()
+    probability = 1 / (1 + np.exp(-log_odds))
+    if explanation.predicted == 0:
+        probability = 1 - probability
+    curves = probability.reshape(len(orders), steps + 1)
+    attributed, random_mean = curves[0], curves[1:].mean(axis=0)
+    area = float(np.trapezoid(random_mean - attributed, fractions)) if n > 1 else 0.0
+    return DeletionCurve(fractions.tolist(), attributed.tolist(), random_mean.tolist(), area)

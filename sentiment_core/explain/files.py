@@ -20,10 +20,9 @@ missing or repeated; other settings are refused.
 from __future__ import annotations
 
 import hashlib
-import html
 import io
+import itertools
 import json
-import math
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -33,11 +32,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sentiment_core.explain import attribution as explaining
 from sentiment_core.core.errors import InputError, UnsupportedFormatError
-from sentiment_core.inference.predictor import Predictor
-from sentiment_core.inference.files import read_reviews_csv
+from sentiment_core.core.jsonio import dumps, write_json
 from sentiment_core.data import LABELS
+from sentiment_core.explain import render
+from sentiment_core.explain.attribution import Explanation, WordScore, explain
+from sentiment_core.explain.methods import METHODS, check_baseline, check_steps, check_target, default_method, get_method
+from sentiment_core.inference.files import read_reviews_csv
+from sentiment_core.inference.predictor import Predictor
 
 FORMAT_VERSION = 1
 META_SUFFIX = ".meta.json"
@@ -122,22 +124,16 @@ def _weights_fingerprint(predictor: Predictor) -> str:
 
 # --- rows ------------------------------------------------------------------------------------
 
-def _finite(value):
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _row(index: int, explanation: explaining.Explanation) -> dict:
+def _row(index: int, explanation: Explanation) -> dict:
+    """One JSON line (`jsonio.dumps` writes NaN and infinities as null)."""
     return {
         "row": index, "text": explanation.text, "method": explanation.method,
-        "label": explanation.predicted_label, "probability": _finite(explanation.probability),
-        "target": explanation.target_label, "delta": _finite(explanation.delta),
-        "output": _finite(explanation.output), "baseline_output": _finite(explanation.baseline_output),
+        "label": explanation.predicted_label, "probability": explanation.probability,
+        "target": explanation.target_label, "delta": explanation.delta,
+        "output": explanation.output, "baseline_output": explanation.baseline_output,
         "truncated": bool(explanation.truncated), "read_until": int(explanation.read_until),
         "unread": [list(span) for span in explanation.unread], "notes": list(explanation.notes),
-        "words": [{"word": w.word, "start": w.start, "end": w.end, "score": _finite(w.score)} for w in explanation.words],
+        "words": [{"word": w.word, "start": w.start, "end": w.end, "score": w.score} for w in explanation.words],
     }
 
 
@@ -149,12 +145,12 @@ def _empty_row(index: int, text: str, method: str, note: str) -> dict:
     }
 
 
-def explanation_from_row(row: Mapping) -> explaining.Explanation | None:
+def explanation_from_row(row: Mapping) -> Explanation | None:
     """The Explanation a JSON line holds (None for a row with no result)."""
     if row.get("words") is None:
         return None
-    words = [explaining.WordScore(w["word"], int(w["start"]), int(w["end"]), w["score"] or 0.0) for w in row["words"]]
-    return explaining.Explanation(
+    words = [WordScore(w["word"], int(w["start"]), int(w["end"]), w["score"] or 0.0) for w in row["words"]]
+    return Explanation(
         text=row["text"], method=row["method"], target=LABELS.index(row["target"]),
         predicted=LABELS.index(row["label"]), probability=row["probability"], words=words, delta=row["delta"],
         output=row["output"] or 0.0, baseline_output=row["baseline_output"] or 0.0,
@@ -212,41 +208,34 @@ def _check_resumable(out_path: Path, meta_path: Path, asked: dict) -> int:
     return rows
 
 
-def _full_options(method: str, options: Mapping | None) -> dict:
-    """The options as asked, with the method's default filled in: {} and {"n_steps": 50} are the same request."""
-    name, default, _ = explaining.METHOD_OPTIONS[method]
-    full = {name: default} if name else {}
-    full.update(options or {})
-    return dict(sorted(full.items()))
-
-
-def _write_json_atomic(path: Path, value: dict) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(value, ensure_ascii=False, indent=2), encoding="utf-8")
-    os.replace(temporary, path)
+def _options(method: str, steps: int | None, baseline: str) -> dict:
+    """What was asked, as the sidecar records it: the method's option with its default filled in (no steps and
+    the default number of steps are the same request), and the baseline when it is not the empty review."""
+    chosen = get_method(method)
+    options = {chosen.option: steps or chosen.default} if chosen.option else {}
+    if baseline != "empty":
+        options["baseline"] = baseline
+    return dict(sorted(options.items()))
 
 
 # --- the export --------------------------------------------------------------------------------
 
 def explain_file(predictor: Predictor, csv_path: str | Path, out_jsonl: str | Path,
-                 method: str | None = None, target: int | str | None = None,
-                 options: Mapping | None = None, html_path: str | Path | None = None,
+                 method: str | None = None, target: int | str | None = None, steps: int | None = None,
+                 baseline: str = "empty", html_path: str | Path | None = None,
                  progress: Callable[[int, int], None] | None = None, chunk_rows: int = CHUNK_ROWS,
                  model: str | None = None) -> FileExplanation:
     """Explain every row of a CSV into `out_jsonl` (one JSON line per row), resuming an interrupted export.
 
-    method, target, options: as for `explain.explain`. html_path: also write `write_html_report` there.
-    progress(done, total): called after each row (done counts rows written by earlier calls too).
-    model: the model's name recorded in the sidecar (default: the predictor's run id).
+    method, target, steps, baseline: as for `explain.attribution.explain`. html_path: also write
+    `write_html_report` there. progress(done, total): called after each row (done counts rows written by
+    earlier calls too). model: the model's name recorded in the sidecar (default: the predictor's run id).
     """
-    method = method or explaining.default_method(predictor.family)
-    if method not in explaining.METHODS:
-        raise InputError(f"Unknown explanation method {method!r}: choose one of {', '.join(explaining.METHODS)}.")
+    method = get_method(method or default_method(predictor.family)).name
+    steps, target = check_steps(steps, method), check_target(target)
+    check_baseline(baseline)
     if chunk_rows < 1:
         raise InputError(f"chunk_rows must be at least 1, got {chunk_rows}.")
-    target = target.lower() if isinstance(target, str) else target
-    if target is not None and (isinstance(target, bool) or target not in (0, 1, *LABELS)):
-        raise InputError(f"Unknown target {target!r}: use 'positive', 'negative' (or 1, 0), or leave it out for the predicted class.")
     csv_path, out_path = Path(csv_path), Path(out_jsonl)
     column = _text_column(csv_path)
     if out_path.resolve() == csv_path.resolve() or (html_path and Path(html_path).resolve() == csv_path.resolve()):
@@ -254,7 +243,7 @@ def explain_file(predictor: Predictor, csv_path: str | Path, out_jsonl: str | Pa
     total = count_rows(csv_path)  # parses (and checks) the whole file once, in chunks
     asked = {
         "format": FORMAT_VERSION, "method": method, "target": LABELS[target] if isinstance(target, int) else target,
-        "options": _full_options(method, options), "model": model if model is not None else predictor.run_id,
+        "options": _options(method, steps, baseline), "model": model if model is not None else predictor.run_id,
         "weights": _weights_fingerprint(predictor), "source": _fingerprint(csv_path), "column": column,
     }
     meta_path = meta_path_for(out_path)
@@ -264,7 +253,7 @@ def explain_file(predictor: Predictor, csv_path: str | Path, out_jsonl: str | Pa
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.touch()
         done = 0
-    _write_json_atomic(meta_path, {"asked": asked, "rows": total, "state": "running", "pid": os.getpid()})
+    write_json(meta_path, {"asked": asked, "rows": total, "state": "running", "pid": os.getpid()})
     resumed_at, explained, empty = done, 0, 0
     if progress:
         progress(done, total)
@@ -278,16 +267,16 @@ def explain_file(predictor: Predictor, csv_path: str | Path, out_jsonl: str | Pa
             except InputError as error:  # no word the model can read
                 row, readable = _empty_row(index, text, method, str(error)), False
             if readable:
-                (explanation,) = explaining.explain(predictor, text, method=method, target=target, **(options or {}))
+                (explanation,) = explain(predictor, text, method=method, target=target, baseline=baseline, steps=steps)
                 row = _row(index, explanation)
-            out.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+            out.write(dumps(row) + "\n")
             out.flush()
             done, explained, empty = done + 1, explained + 1, empty + (not readable)
             if progress:
                 progress(done, total)
     if done != total:
         raise InputError(f"{csv_path.name!r} changed while it was read ({done} rows, expected {total}): start again.")
-    _write_json_atomic(meta_path, {"asked": asked, "rows": total, "state": "finished", "pid": None})
+    write_json(meta_path, {"asked": asked, "rows": total, "state": "finished", "pid": None})
     written_html = write_html_report(out_path, html_path) if html_path else None
     return FileExplanation(out_path, meta_path, total, resumed_at, explained, empty, written_html)
 
@@ -363,28 +352,6 @@ def file_top_words(jsonl_path: str | Path, k: int = REPORT_WORDS):
     return _top_words(_summarize(Path(jsonl_path)), k)
 
 
-_REPORT_STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 60rem; margin: 2rem auto;
-       padding: 0 1rem; color: #111827; }
-h1 { font-size: 1.4rem; } h2 { font-size: 1.15rem; margin-top: 2rem; } h3 { font-size: 0.95rem; margin: 0.25rem 0; }
-.caption { color: #4b5563; font-size: 0.9rem; }
-.columns { display: flex; gap: 2rem; flex-wrap: wrap; }
-table { border-collapse: collapse; font-size: 0.9rem; }
-td, th { padding: 0.15rem 0.6rem; border-bottom: 1px solid #e5e7eb; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.row { border-top: 1px solid #e5e7eb; padding: 0.5rem 0; }
-"""
-
-
-def _words_table(frame, title: str) -> str:
-    body = "".join(
-        f"<tr><td>{html.escape(r.word)}</td><td class='num'>{r.score:+.3f}</td><td class='num'>{r.count}</td>"
-        f"<td class='num'>{r.mean:+.3f}</td></tr>" for r in frame.itertuples()
-    ) or "<tr><td colspan='4'>none</td></tr>"
-    return (f"<div><h3>{html.escape(title)}</h3><table><tr><th>word</th><th>total</th><th>times</th>"
-            f"<th>mean</th></tr>{body}</table></div>")
-
-
 def write_html_report(jsonl_path: str | Path, html_path: str | Path, max_rows: int = REPORT_ROWS,
                       top_k: int = REPORT_WORDS, title: str | None = None) -> Path:
     """A self-contained HTML report of an explanation file (two streaming passes over it).
@@ -400,47 +367,27 @@ def write_html_report(jsonl_path: str | Path, html_path: str | Path, max_rows: i
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
     asked = meta.get("asked", {})
     summary = _summarize(jsonl_path)
-    words = _top_words(summary, top_k)
     scale = float(np.percentile(summary.strongest, 95)) if summary.strongest else 0.0
-    shown = []
-    for row in read_rows(jsonl_path):
-        if len(shown) >= max_rows:
-            break
+    rows = []
+    for row in itertools.islice(read_rows(jsonl_path), max_rows):
         explanation = explanation_from_row(row)
-        notes = "".join(f"<p class='caption'>{html.escape(n)}</p>" for n in row.get("notes") or [])
-        if explanation is None:
-            head = f"Row {row['row']}: no result"
-            body = notes + f"<div>{html.escape(row.get('text') or '')}</div>"
-        else:
-            head = f"Row {row['row']} · {explanation.predicted_label}, P(positive) = {explanation.probability:.3f}"
-            body = notes + explaining.highlight_html(explanation, scale=scale, legend=False)
-        shown.append(f"<div class='row'><h3>{html.escape(head)}</h3>{body}</div>")
-    rows, expected = summary.rows, meta.get("rows")
+        head = (f"Row {row['row']}: no result" if explanation is None else
+                f"Row {row['row']} · {explanation.predicted_label}, P(positive) = {explanation.probability:.3f}")
+        rows.append(render.ReportRow(head, list(row.get("notes") or []), explanation, row.get("text") or ""))
     method, source = asked.get("method"), (asked.get("source") or {}).get("name")
-    title = title or f"Explanations of {source or jsonl_path.name}"
     about = " · ".join(part for part in (
-        f"method: {explaining.METHODS.get(method, method)}" if method else "",
+        f"method: {METHODS[method].title if method in METHODS else method}" if method else "",
         f"model: {asked['model']}" if asked.get("model") else "",
     ) if part)
+    expected, labels = meta.get("rows"), summary.labels
     unfinished = (f" (the export is not finished: {expected} rows in the file)"
-                  if isinstance(expected, int) and expected > rows else "")
-    capped = (f"<p class='caption'>The first {max_rows} of {rows} rows are highlighted; every row is in the "
-              "JSON lines file.</p>" if rows > max_rows else "")
-    labels = summary.labels
-    document = (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{_REPORT_STYLE}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1>"
-        + (f"<p class='caption'>{html.escape(about)}</p>" if about else "")
-        + f"<p>{rows} rows{html.escape(unfinished)}: {labels['positive']} predicted positive, "
-        f"{labels['negative']} negative" + (f", {labels[None]} with no readable words" if labels[None] else "") + ".</p>"
-        "<h2>Words that pushed most toward each class across the file</h2>"
-        "<p class='caption'>Each word's scores (log-odds toward positive) summed over every row, case folded. "
-        "Frequent words add up: the mean per occurrence shows how strong each one is.</p>"
-        f"<div class='columns'>{_words_table(words[words['score'] < 0], 'toward negative')}"
-        f"{_words_table(words[words['score'] > 0].iloc[::-1], 'toward positive')}</div>"
-        "<h2>Rows</h2>" + explaining.legend_html(scale) + capped + "".join(shown) + "</body></html>\n"
-    )
+                  if isinstance(expected, int) and expected > summary.rows else "")
+    counts = (f"{summary.rows} rows{unfinished}: {labels['positive']} predicted positive, {labels['negative']} negative"
+              + (f", {labels[None]} with no readable words" if labels[None] else "") + ".")
+    capped = (f"The first {max_rows} of {summary.rows} rows are highlighted; every row is in the JSON lines file."
+              if summary.rows > max_rows else "")
+    document = render.file_report_html(title or f"Explanations of {source or jsonl_path.name}", about, counts,
+                                       _top_words(summary, top_k), scale, rows, capped)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(document, encoding="utf-8")
     return html_path

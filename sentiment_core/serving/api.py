@@ -53,8 +53,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sentiment_core.core import errors
 from sentiment_core.core import runs
 from sentiment_core.core.errors import BusyError, InputError, SentimentError, SettingsError, TimeLimitError
-from sentiment_core.explain.attribution import MAX_STEPS as MAX_EXPLAIN_STEPS
-from sentiment_core.explain.attribution import BASELINES, METHOD_OPTIONS, METHODS, default_method
+from sentiment_core.explain.methods import BASELINES, MAX_STEPS, METHODS, check_steps, default_method
 from sentiment_core.core.settings import Settings, get_settings
 
 logger = logging.getLogger("sentiment_core.serving.api")
@@ -109,15 +108,15 @@ class ExplainRequest(RunChoice):
     method: Literal[tuple(METHODS)] | None = Field(  # type: ignore[valid-type]
         default=None,
         description="attribution method (default: the model family's, gradient_x_input for bow, integrated_gradients "
-        "otherwise): " + "; ".join(f"{name}: {text}" for name, text in METHODS.items()))
+        "otherwise): " + "; ".join(f"{name}: {method.title}" for name, method in METHODS.items()))
     target: LABEL | None = Field(default=None, description="class to explain (default: the predicted one)")
     baseline: Literal[tuple(BASELINES)] = Field(  # type: ignore[valid-type]
         default="empty", description="what a removed word becomes: empty (the empty review) or undecided (the point "
         "between the empty review and this one where the model's log-odds are 0)")
     steps: int | None = Field(
-        default=None, ge=1, le=MAX_EXPLAIN_STEPS,
-        description="; ".join(f"{name}: {option} (default {default})"
-                              for name, (option, default, _) in METHOD_OPTIONS.items() if option))
+        default=None, ge=1, le=MAX_STEPS,
+        description="; ".join(f"{name}: {method.option} (default {method.default})"
+                              for name, method in METHODS.items() if method.option))
 
 
 class PredictionOut(BaseModel):
@@ -1112,10 +1111,11 @@ def create_app(run_id: str | None = None, *, model: str | None = None, predictor
         service.check_text(request.text, ["body", "text"])
         chosen = await service.predictor_for(request.chosen_source())
         method = request.method or default_method(chosen.family)
-        option = METHOD_OPTIONS[method][0]
-        options = {option: request.steps} if option and request.steps else {}
-        if request.baseline != "empty":
-            options["baseline"] = request.baseline
+        try:
+            check_steps(request.steps, method)
+        except InputError as error:
+            raise ApiError.from_error(error, ["body", "steps"], prefix="steps: ") from None
+        options = {"steps": request.steps, "baseline": request.baseline}
         try:
             result = await service.explainers.explain(
                 None if chosen is service.predictor else chosen.name, request.text, method,

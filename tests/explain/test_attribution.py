@@ -3,8 +3,11 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from sentiment_core.explain.attribution import (METHODS, deletion_curve, explain, explain_precision, explanation_model, highlight_html,
-                                    top_words, word_groups)
+from sentiment_core.explain.attribution import explain, explain_precision, explanation_model
+from sentiment_core.explain.faithfulness import deletion_curve
+from sentiment_core.explain.methods import METHODS
+from sentiment_core.explain.render import highlight_html, top_words
+from sentiment_core.explain.words import word_groups
 from sentiment_core.inference.predictor import Encoded, Predictor
 from sentiment_core.modeling import BowConfig, BowForSequenceClassification, PretrainedEncoderForSequenceClassification
 from sentiment_core.core.settings import get_settings
@@ -38,7 +41,7 @@ def polarity_bow(tokenizer) -> Predictor:
 def test_hand_built_bow_gets_the_signs_right(method, word_tokenizer):
     predictor = polarity_bow(word_tokenizer)
     (explanation,) = explain(predictor, "a good movie but a bad ending", method=method, target="positive",
-                             n_samples=60 if method == "lime" else 20)
+                             steps={"lime": 60, "gradient_shap": 20}.get(method))
     scores = {w.word: s for w, s in zip(explanation.words, explanation.positive_scores())}
     assert scores["good"] > 0 > scores["bad"], scores
     assert abs(scores["movie"]) < abs(scores["good"])
@@ -48,7 +51,7 @@ def test_hand_built_bow_gets_the_signs_right(method, word_tokenizer):
 def test_integrated_gradients_is_complete(family, word_tokenizer):
     predictor = random_predictor(family, word_tokenizer)
     (explanation,) = explain(predictor, "The plot was dull, the actor was bad. A waste!", method="integrated_gradients",
-                             n_steps=200)
+                             steps=200)
     total = sum(w.score for w in explanation.words)
     assert total - explanation.delta == pytest.approx(explanation.output - explanation.baseline_output, abs=1e-6)
     assert abs(explanation.delta) < 0.05 * max(1.0, abs(explanation.output - explanation.baseline_output))
@@ -58,7 +61,7 @@ def test_integrated_gradients_is_complete_for_pretrained(tiny_backbone):
     torch.manual_seed(0)
     model = PretrainedEncoderForSequenceClassification.from_backbone(tiny_backbone)
     predictor = Predictor(model, AutoTokenizer.from_pretrained(tiny_backbone), "pretrained", max_length=32)
-    (explanation,) = explain(predictor, "A great movie, unbelievable acting and a dull plot.", n_steps=200)
+    (explanation,) = explain(predictor, "A great movie, unbelievable acting and a dull plot.", steps=200)
     total = sum(w.score for w in explanation.words)
     assert total - explanation.delta == pytest.approx(explanation.output - explanation.baseline_output, abs=1e-6)
     words = [w.word for w in explanation.words]
@@ -73,11 +76,11 @@ def test_bfloat16_explanations_use_a_copy_and_stay_complete(tiny_backbone, monke
     text = "A great movie, unbelievable acting and a dull plot."
     monkeypatch.setenv("SENTIMENT_EXPLAIN_PRECISION", "float32")
     get_settings.cache_clear()
-    (full,) = explain(predictor, text, n_steps=100)
+    (full,) = explain(predictor, text, steps=100)
     before = predictor.predict([text])[0].probability
     monkeypatch.setenv("SENTIMENT_EXPLAIN_PRECISION", "bfloat16")
     get_settings.cache_clear()
-    (half,) = explain(predictor, text, n_steps=100)
+    (half,) = explain(predictor, text, steps=100)
     copy = explanation_model(predictor)
     assert copy is not predictor.model and copy.dtype == torch.bfloat16
     assert copy.backbone.config._attn_implementation == "eager"
@@ -179,7 +182,7 @@ def test_windows_are_stitched_into_one_complete_explanation(word_tokenizer):
     from tests.inference.test_predictor import LONG, random_predictor
 
     predictor = random_predictor("transformer", word_tokenizer).with_reading("windows")
-    explanation = explain(predictor, LONG, method="integrated_gradients", n_steps=64)[0]
+    explanation = explain(predictor, LONG, method="integrated_gradients", steps=64)[0]
     assert explanation.windows == len(predictor.views(LONG)) > 2 and len(explanation.window_deltas) == explanation.windows
     words = [m.span() for m in __import__("re").finditer(r"\w+", LONG)]
     assert {(w.start, w.end) for w in explanation.words} >= set(words)  # every word of the review is scored
@@ -205,8 +208,8 @@ def test_the_undecided_baseline_sits_at_even_odds_and_stays_complete(word_tokeni
 
     predictor = random_predictor("transformer", word_tokenizer)
     text = "a great movie, the actor was brilliant and the plot was wonderful"
-    empty = explain(predictor, text, method="integrated_gradients", n_steps=64)[0]
-    undecided = explain(predictor, text, method="integrated_gradients", n_steps=64, baseline="undecided")[0]
+    empty = explain(predictor, text, method="integrated_gradients", steps=64)[0]
+    undecided = explain(predictor, text, method="integrated_gradients", steps=64, baseline="undecided")[0]
     if (empty.output > 0) != (empty.baseline_output > 0):  # a crossing exists: the baseline is 50/50
         assert abs(undecided.baseline_output) < 0.01
     else:

@@ -7,7 +7,8 @@ import torch
 from transformers import AutoTokenizer
 
 from sentiment_core.core.errors import InputError
-from sentiment_core.explain.attribution import METHODS, Explanation, WordScore, explain
+from sentiment_core.explain.attribution import Explanation, WordScore, explain
+from sentiment_core.explain.methods import METHODS
 from sentiment_core.explain.faithfulness import (
     CUTOFFS, comprehensiveness, erasures, explain_all_methods, method_summary, rank_agreement, score_explanations,
     scores_frame, sufficiency, top_counts,
@@ -112,7 +113,7 @@ def test_rank_agreement_is_kendalls_tau_and_none_when_undefined():
 def test_occlusion_agrees_with_itself_and_every_method_is_scored(word_tokenizer):  # noqa: F811
     predictor = polarity_bow(word_tokenizer)
     results = explain_all_methods(predictor, "a good movie and a good story but a bad ending",
-                                  options={"lime": {"n_samples": 60}, "integrated_gradients": {"n_steps": 20}})
+                                  steps={"lime": 60, "integrated_gradients": 20})
     assert [r.explanation.method for r in results] == list(METHODS)
     by_method = {r.score.method: r.score for r in results}
     assert by_method["occlusion"].tau_occlusion == pytest.approx(1.0)
@@ -127,7 +128,7 @@ def test_occlusion_agrees_with_itself_and_every_method_is_scored(word_tokenizer)
 def test_scores_reuse_given_references_and_make_occlusion_when_missing(word_tokenizer):  # noqa: F811
     predictor = polarity_bow(word_tokenizer)
     text = "good movie but bad plot and a good actor"
-    (ig,) = explain(predictor, text, method="integrated_gradients", n_steps=20)
+    (ig,) = explain(predictor, text, method="integrated_gradients", steps=20)
     (made,) = score_explanations(predictor, [ig], deletion=True)
     (occlusion,) = explain(predictor, text, method="occlusion")
     (given,) = score_explanations(predictor, [ig], reference=[occlusion])

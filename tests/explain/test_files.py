@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from sentiment_core.core.errors import InputError, UnsupportedFormatError
-from sentiment_core.explain.attribution import explain, explanation_page_html, highlight_html, legend_html
+from sentiment_core.explain.attribution import explain
+from sentiment_core.explain.render import explanation_page_html, highlight_html, legend_html
 from sentiment_core.explain.files import (
     count_rows, explain_file, explanation_from_row, file_top_words, meta_path_for, read_rows, write_html_report,
 )
@@ -14,7 +15,7 @@ from tests.explain.test_attribution import polarity_bow, word_tokenizer  # noqa:
 from tests.inference.test_predictor import random_predictor
 
 IG = "integrated_gradients"  # explained with a step option (bow's default method takes none)
-OPTIONS = {"n_steps": 8}
+STEPS = 8
 MARKUP = "<script>alert('x')</script> a <b>great</b> movie"
 
 
@@ -42,7 +43,7 @@ def no_nan(text):
 def test_export_writes_one_valid_json_line_per_row(word_tokenizer, reviews_csv, tmp_path):  # noqa: F811
     predictor = random_predictor("bow", word_tokenizer)
     seen = []
-    result = explain_file(predictor, reviews_csv, tmp_path / "out" / "reviews.jsonl", method=IG, options=OPTIONS,
+    result = explain_file(predictor, reviews_csv, tmp_path / "out" / "reviews.jsonl", method=IG, steps=STEPS,
                           progress=lambda done, total: seen.append((done, total)), chunk_rows=4)
     assert count_rows(reviews_csv) == result.rows == 16 and result.explained == 16 and result.empty == 1
     assert seen[0] == (0, 16) and seen[-1] == (16, 16) and len(seen) == 17
@@ -54,7 +55,7 @@ def test_export_writes_one_valid_json_line_per_row(word_tokenizer, reviews_csv, 
         assert row["method"] == "integrated_gradients"
         for w in row["words"] or []:
             assert row["text"][w["start"]:w["end"]] == w["word"]
-    (direct,) = explain(predictor, rows[4]["text"], method=IG, **OPTIONS)
+    (direct,) = explain(predictor, rows[4]["text"], method=IG, steps=STEPS)
     restored = explanation_from_row(rows[4])
     assert [w.score for w in restored.words] == pytest.approx([w.score for w in direct.words], abs=1e-6)
     assert restored.probability == pytest.approx(direct.probability)
@@ -64,7 +65,7 @@ def test_export_writes_one_valid_json_line_per_row(word_tokenizer, reviews_csv, 
 
 def test_interrupted_export_resumes_without_gaps_or_duplicates(word_tokenizer, reviews_csv, tmp_path):  # noqa: F811
     predictor = random_predictor("bow", word_tokenizer)
-    whole = explain_file(predictor, reviews_csv, tmp_path / "whole.jsonl", method=IG, options=OPTIONS).out_path
+    whole = explain_file(predictor, reviews_csv, tmp_path / "whole.jsonl", method=IG, steps=STEPS).out_path
 
     def stop_after_seven(done, total):
         if done == 7:
@@ -72,34 +73,34 @@ def test_interrupted_export_resumes_without_gaps_or_duplicates(word_tokenizer, r
 
     out = tmp_path / "resumed.jsonl"
     with pytest.raises(Interrupted):
-        explain_file(predictor, reviews_csv, out, method=IG, options=OPTIONS, progress=stop_after_seven, chunk_rows=3)
+        explain_file(predictor, reviews_csv, out, method=IG, steps=STEPS, progress=stop_after_seven, chunk_rows=3)
     assert len(lines(out)) == 7
-    resumed = explain_file(predictor, reviews_csv, out, method=IG, options=OPTIONS, chunk_rows=3)
+    resumed = explain_file(predictor, reviews_csv, out, method=IG, steps=STEPS, chunk_rows=3)
     assert resumed.resumed_at == 7 and resumed.explained == 9
     assert out.read_bytes() == whole.read_bytes()
 
     cut = out.read_bytes()
     line_ends = [m.end() for m in re.finditer(rb"\n", cut)]
     out.write_bytes(cut[: line_ends[9] + 25])  # ten whole rows and part of the eleventh
-    again = explain_file(predictor, reviews_csv, out, method=IG, options=OPTIONS)
+    again = explain_file(predictor, reviews_csv, out, method=IG, steps=STEPS)
     assert again.resumed_at == 10 and out.read_bytes() == whole.read_bytes()
-    assert explain_file(predictor, reviews_csv, out, method=IG, options=OPTIONS).explained == 0  # finished: nothing to do
+    assert explain_file(predictor, reviews_csv, out, method=IG, steps=STEPS).explained == 0  # finished: nothing to do
 
 
 def test_resume_with_other_settings_or_a_foreign_file_is_refused(word_tokenizer, reviews_csv, tmp_path):  # noqa: F811
     predictor = random_predictor("bow", word_tokenizer)
     out = tmp_path / "out.jsonl"
-    explain_file(predictor, reviews_csv, out, method=IG, options=OPTIONS)
+    explain_file(predictor, reviews_csv, out, method=IG, steps=STEPS)
     with pytest.raises(InputError, match=r"other settings \(method, options differ\)"):
         explain_file(predictor, reviews_csv, out, method="occlusion")
     with pytest.raises(InputError, match=r"other settings \(weights differ\)"):
-        explain_file(random_predictor("lstm", word_tokenizer), reviews_csv, out, method=IG, options=OPTIONS)
+        explain_file(random_predictor("lstm", word_tokenizer), reviews_csv, out, method=IG, steps=STEPS)
     reviews_csv.write_text(reviews_csv.read_text() + "99,one more great review\n")
     with pytest.raises(InputError, match=r"other settings \(source differ\)"):
-        explain_file(predictor, reviews_csv, out, method=IG, options=OPTIONS)
+        explain_file(predictor, reviews_csv, out, method=IG, steps=STEPS)
     meta_path_for(out).unlink()
     with pytest.raises(InputError, match="not an explanation export"):
-        explain_file(predictor, reviews_csv, out, method=IG, options=OPTIONS)
+        explain_file(predictor, reviews_csv, out, method=IG, steps=STEPS)
 
 
 def test_bad_files_and_arguments_are_clear_errors(word_tokenizer, tmp_path):  # noqa: F811
@@ -140,14 +141,14 @@ def test_html_report_escapes_reviews_and_lists_the_words_of_the_file(word_tokeni
     text = short.read_text(encoding="utf-8")
     assert "The first 3 of 16 rows" in text and "&lt;i&gt;Mine&lt;/i&gt;" in text
     assert len(list(read_rows(result.out_path))) == 16
-    same = explain_file(predictor, reviews_csv, result.out_path, method="occlusion", options={"window": 1})
+    same = explain_file(predictor, reviews_csv, result.out_path, method="occlusion", steps=1)
     assert same.explained == 0 and same.resumed_at == 16  # the default option, spelled out, is the same request
 
 
 def test_highlight_legend_and_downloadable_page(word_tokenizer):  # noqa: F811
     predictor = polarity_bow(word_tokenizer)
     text = "good movie but a bad <i>ending</i>"
-    (ig,) = explain(predictor, text, method=IG, n_steps=20)
+    (ig,) = explain(predictor, text, method=IG, steps=20)
     (occlusion,) = explain(predictor, text, method="occlusion")
     scale = max(abs(s) for s in ig.positive_scores())
     shown = highlight_html(ig)

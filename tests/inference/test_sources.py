@@ -10,13 +10,14 @@ import torch
 from sentiment_core.core import runs
 from sentiment_core.inference import sources
 from sentiment_core.core.errors import ModelSourceError
-from sentiment_core.explain.attribution import METHODS, explain, explanation_model
+from sentiment_core.explain.attribution import explain, explanation_model
+from sentiment_core.explain.methods import METHODS
 from sentiment_core.inference.predictor import FOREIGN_FAMILY
 from sentiment_core.core.settings import get_settings
 from tests.checkpoint_helpers import (BUILDERS, STAR_LABELS, THREE_LABELS, TRICKY_TEXT, albert_checkpoint,
                                       bert_checkpoint, roberta_checkpoint)
 
-FEW_SAMPLES = {"lime": {"n_samples": 40}, "gradient_shap": {"n_samples": 10}, "integrated_gradients": {"n_steps": 50}}
+FEW_SAMPLES = {"lime": 40, "gradient_shap": 10, "integrated_gradients": 50}
 
 
 @pytest.fixture(autouse=True)
@@ -86,7 +87,7 @@ def test_each_tokenizer_style_predicts_and_explains_with_every_method(style, che
     assert sum(prediction.class_probabilities.values()) == pytest.approx(1.0, abs=1e-5)
     assert prediction.label == ("positive" if prediction.probability >= 0.5 else "negative")
     for method in METHODS:
-        (explanation,) = explain(predictor, TRICKY_TEXT, method=method, target="positive", **FEW_SAMPLES.get(method, {}))
+        (explanation,) = explain(predictor, TRICKY_TEXT, method=method, target="positive", steps=FEW_SAMPLES.get(method))
         assert explanation.probability == pytest.approx(prediction.probability, abs=1e-5)
         words = [w.word for w in explanation.words]
         for w in explanation.words:  # spans point at the typed characters, trimmed of BPE/SentencePiece spaces
@@ -98,7 +99,7 @@ def test_each_tokenizer_style_predicts_and_explains_with_every_method(style, che
         if explanation.delta is not None:  # integrated gradients, gradient SHAP: complete within the delta
             total = sum(w.score for w in explanation.words)
             assert total - explanation.delta == pytest.approx(explanation.output - explanation.baseline_output, abs=1e-4)
-    (integrated,) = explain(predictor, TRICKY_TEXT, **FEW_SAMPLES["integrated_gradients"])
+    (integrated,) = explain(predictor, TRICKY_TEXT, steps=FEW_SAMPLES["integrated_gradients"])
     assert abs(integrated.output - integrated.baseline_output) > 1e-3  # the check means something
     assert abs(integrated.delta) < 0.05 * abs(integrated.output - integrated.baseline_output) + 1e-4
 
@@ -162,9 +163,9 @@ def test_token_type_ids_and_special_tokens_follow_the_tokenizer(checkpoints):
 def test_bfloat16_explanations_apply_to_any_checkpoint(checkpoints, monkeypatch):
     predictor = sources.load_predictor(str(checkpoints["bert"]))
     set_env(monkeypatch, SENTIMENT_EXPLAIN_PRECISION="float32")
-    (full,) = explain(predictor, TRICKY_TEXT, n_steps=64)
+    (full,) = explain(predictor, TRICKY_TEXT, steps=64)
     set_env(monkeypatch, SENTIMENT_EXPLAIN_PRECISION="bfloat16")
-    (half,) = explain(predictor, TRICKY_TEXT, n_steps=64)
+    (half,) = explain(predictor, TRICKY_TEXT, steps=64)
     copy = explanation_model(predictor)
     assert copy is not predictor.model and copy.dtype == torch.bfloat16 and copy.config._attn_implementation == "eager"
     assert predictor.model.dtype == torch.float32
@@ -320,7 +321,7 @@ def test_a_classification_head_on_the_offline_minilm_loads_predicts_and_explains
     predictor = sources.load_predictor(str(tmp_path / "minilm-head"))
     assert predictor.max_length == 512 and predictor.family == FOREIGN_FAMILY
     (prediction,) = predictor.predict([TRICKY_TEXT])
-    (explanation,) = explain(predictor, TRICKY_TEXT, n_steps=32)
+    (explanation,) = explain(predictor, TRICKY_TEXT, steps=32)
     assert explanation.probability == pytest.approx(prediction.probability, abs=1e-3)
     assert "unbelievable" in [w.word for w in explanation.words]
     total = sum(w.score for w in explanation.words)
