@@ -433,7 +433,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from sentiment_core.serving.export import export_model
+    from sentiment_core.serving.export.folder import export_model
 
     report = export_model(_model_source(args), args.out, onnx=args.onnx, force=args.force)
     print(dumps(report, indent=2))

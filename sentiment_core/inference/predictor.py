@@ -176,7 +176,7 @@ class Predictor:
 
     def with_runtime(self, runtime_model) -> Predictor:
         """This predictor (the same model, shared) whose interactive predictions run `runtime_model`, a callable
-        like the model (export.OnnxModel: onnxruntime); explanations and batch predictions keep PyTorch."""
+        like the model (serving.export.onnx_export.OnnxModel); explanations and batch predictions keep PyTorch."""
         chosen = copy.copy(self)
         chosen.runtime_model = runtime_model
         return chosen

@@ -889,7 +889,7 @@ class _Service:
 
     def choose_runtime(self) -> None:
         """Run /predict's batches on onnxruntime or torch, as SENTIMENT_SERVE_RUNTIME says (see Settings)."""
-        from sentiment_core.serving import export
+        from sentiment_core.serving.export import onnx_export
 
         wanted, predictor = self.settings.serve_runtime, self.predictor
         self.served = predictor
@@ -905,7 +905,7 @@ class _Service:
             self.runtime_note = (f"torch: auto tries onnxruntime for {', '.join(AUTO_ONNX_FAMILIES)} models only; "
                                  f"SENTIMENT_SERVE_RUNTIME=onnxruntime tries it for {predictor.family}")
             return
-        model, report = export.serving_model(predictor, self.threads_for(predictor))
+        model, report = onnx_export.serving_model(predictor, self.threads_for(predictor))
         if model is None:
             self.runtime_note = f"torch: {report['reason']}"
             if wanted == "onnxruntime":

@@ -40,7 +40,7 @@ _TEXT_HEADERS = ("text", "review")
 def model_fn(model_dir, context=None):
     """Load the exported model in `model_dir` -> a `Predictor` (on SENTIMENT_DEVICE, default auto)."""
     from sentiment_core.inference.checkpoints import load_checkpoint  # torch loads with the model, not on import
-    from sentiment_core.serving.export import EXPORT_FILE
+    from sentiment_core.serving.export.folder import EXPORT_FILE
 
     folder = Path(model_dir)
     meta_file = folder / EXPORT_FILE

@@ -418,7 +418,7 @@ def test_predictions_on_onnxruntime_answer_as_torch_does_and_explanations_keep_t
 
 
 def test_auto_keeps_torch_with_the_reason_and_onnxruntime_refuses_to_start(monkeypatch, run_dir):
-    from sentiment_core.serving import export
+    from sentiment_core.serving.export import onnx_export as export
 
     reason = "torch.onnx.export failed: SomeError: no"
     monkeypatch.setattr(export, "serving_model", lambda predictor, threads: (None, {"reason": reason}))

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from sentiment_core import cli
-from sentiment_core.serving import export
+from sentiment_core.serving.export import folder as export
+from sentiment_core.serving.export import onnx_export
 from sentiment_core.core import runs
 from sentiment_core.inference.predictor import Predictor
 from tests.conftest import TINY_OPTIONS, make_reviews
@@ -37,7 +38,7 @@ def test_export_round_trip_gives_identical_predictions(run_dir, tmp_path):
     assert {"config.json", "model.safetensors", "tokenizer.json", "README.md", "requirements.txt",
             export.EXPORT_FILE} <= set(report["files"])
     assert not list(out.rglob("*.bin")) and not list(out.rglob("*.pt")) and not list(out.rglob("*.pkl"))
-    assert (out / "code" / "inference.py").exists() and (out / "code" / "sentiment_core" / "handler.py").exists()
+    assert (out / "code" / "inference.py").exists() and (out / "code" / "sentiment_core" / "serving" / "handler.py").exists()
 
     model = AutoModelForSequenceClassification.from_pretrained(out, use_safetensors=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(out)
@@ -139,9 +140,9 @@ def test_a_family_that_does_not_export_is_reported_not_raised(run_dir, tmp_path,
     def fails(*args, **kwargs):
         raise RuntimeError("Unsupported operator 'aten::something'\nmore detail")
 
-    monkeypatch.setattr(export, "_torch_onnx_export", fails)
+    monkeypatch.setattr(onnx_export, "_torch_onnx_export", fails)
     predictor = load_run(RUN_ID)
-    info = export.export_onnx(predictor, tmp_path / "onnx" / "model.onnx")
+    info = onnx_export.export_onnx(predictor, tmp_path / "onnx" / "model.onnx")
     if HAS_ONNXRUNTIME:
         assert info["exported"] is False and "aten::something" in info["reason"] and "more detail" not in info["reason"]
     else:
@@ -149,7 +150,7 @@ def test_a_family_that_does_not_export_is_reported_not_raised(run_dir, tmp_path,
     assert not (tmp_path / "onnx").exists()
     report = export.export_run(RUN_ID, tmp_path / "export", onnx=True)
     assert report["onnx"]["exported"] is False and "No ONNX model" in (tmp_path / "export" / "README.md").read_text()
-    model, served = export.serving_model(predictor, threads=1)  # a server falls back to torch with the reason
+    model, served = onnx_export.serving_model(predictor, threads=1)  # a server falls back to torch with the reason
     assert model is None and served["exported"] is False and served["reason"] == info["reason"]
 
 
@@ -172,7 +173,7 @@ def test_onnx_for_the_other_families(family, tmp_path, tiny_backbone):
         options = {**TINY_OPTIONS[family], **({"max_position_embeddings": 64} if family == "transformer" else {})}
         model = build_model(family, vocab_size=len(tokenizer), num_labels=1, pad_token_id=tokenizer.pad_token_id, **options)
     predictor = Predictor(model, tokenizer, family, max_length=48)
-    info = export.export_onnx(predictor, tmp_path / "onnx" / "model.onnx")
+    info = onnx_export.export_onnx(predictor, tmp_path / "onnx" / "model.onnx")
     print(family, json.dumps(info))
     if family == "transformer":  # ours must export (an unpadded-batch shortcut once broke its trace)
         assert info["exported"], info["reason"]
@@ -188,7 +189,7 @@ def test_an_onnx_model_slower_than_pytorch_is_kept_with_a_plain_warning(run_dir,
     def slow(model, session, predictor, texts, repeats, threads=None, budget_s=None):
         return {"timed_batch": [20, 64], "torch_ms_per_batch": 1.6, "onnxruntime_ms_per_batch": 171.0, "speedup": 0.01}
 
-    monkeypatch.setattr(export, "_time_both", slow)
+    monkeypatch.setattr(onnx_export, "_time_both", slow)
     report = export.export_run(RUN_ID, tmp_path / "slow", onnx=True)
     assert report["onnx"]["exported"] and "106.9x slower than PyTorch" in report["onnx"]["warning"]
     card = (tmp_path / "slow" / "README.md").read_text()
