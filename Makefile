@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install app test bench clean
+.PHONY: install app test bench screenshots docs clean
 
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ test: install  ## run the test suite (slow benchmarks excluded); pytest's "no te
 bench: install  ## slow tests and benchmarks on the full dataset (set IMDB_DATA)
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc
 	$(BIN)/python bench/train_bench.py $(BENCH_ARGS)
+
+screenshots: install  ## docs/images/predict.png and train.png from the real app in headless Chromium (IMDB_DATA, default ../shared/data/imdb)
+	$(BIN)/python bench/screenshots.py
+
+docs: install  ## build the documentation site into site/ (mkdocs, strict: a broken link or anchor fails)
+	$(BIN)/python -c "import mkdocs, material" 2>/dev/null || $(BIN)/python -m pip install -q -e .[docs]
+	$(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) .pytest_cache
