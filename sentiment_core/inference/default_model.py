@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sentiment_core.core import runs
+from sentiment_core.core.settings import Settings
 
 
 def finished_runs() -> list[dict]:
@@ -26,3 +27,22 @@ def best_run_id() -> str | None:
     """The finished run with the highest test accuracy, or None when there is none."""
     rows = finished_runs()
     return rows[0]["run_id"] if rows else None
+
+
+def configured_source(settings: Settings) -> str | None:
+    """The model source the settings name for serving: SENTIMENT_SERVE_MODEL, else SENTIMENT_SERVE_RUN, else None."""
+    return settings.serve_model or settings.serve_run
+
+
+def served_source(requested: str | None, settings: Settings) -> str:
+    """The model a server serves: `requested` (a run id, checkpoint folder or hub id), else the settings'
+    (`configured_source`), else the finished run with the best test accuracy.
+
+    Raises RunError when there is none of them.
+    """
+    source = requested or configured_source(settings) or best_run_id()
+    if source is None:
+        raise runs.RunError(
+            f"No finished run to serve in {runs.models_dir()}: train one first "
+            "(python -m sentiment_core train --model bow), or pass --model (a checkpoint folder or hub id).")
+    return source
