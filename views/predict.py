@@ -9,6 +9,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from sentiment_core.training import jobs
 from sentiment_core.core import runs
 from sentiment_core.core.errors import SentimentError
 from sentiment_core.core.settings import get_settings
@@ -205,7 +206,7 @@ def evaluate_button(source: str, family: str) -> None:
                 arguments += ["--max-test-samples", str(int(subset))]
             run_id = runs.claim_run_id("eval", family)
             try:
-                monitor.start_run(arguments, run_id)
+                jobs.start_run(arguments, run_id)
             except (OSError, SentimentError) as error:
                 st.error(f"Could not start the evaluation: {error}", icon="🚫")
                 return
@@ -393,7 +394,7 @@ def no_runs_yet() -> None:
     if st.button("🚀 Train the quick bow baseline", key="predict_quick_baseline", type="primary"):
         run_id = runs.claim_run_id("bow", "bce")
         try:
-            monitor.start_run(monitor.train_arguments({"model": "bow", "loss": "bce"}), run_id)
+            jobs.start_run(monitor.train_arguments({"model": "bow", "loss": "bce"}), run_id)
         except (OSError, SentimentError) as error:
             st.error(f"Could not start the run: {error}", icon="🚫")
             return

@@ -5,6 +5,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from sentiment_core.training import jobs
 from sentiment_core.training import dashboard as monitor
 from sentiment_core.core import runs
 from sentiment_core.core.errors import SentimentError
@@ -42,7 +43,7 @@ def start(arguments: list[str], family: str, loss: str) -> None:
     """Launch the CLI in its own process, remember the run in the URL and the session, show it."""
     run_id = runs.claim_run_id(family, loss)
     try:
-        monitor.start_run(arguments, run_id)
+        jobs.start_run(arguments, run_id)
     except (OSError, SentimentError) as error:
         st.error(f"Could not start the run: {error}", icon="🚫")
         return
@@ -221,14 +222,14 @@ def live_view(run_id: str, was_active: bool) -> None:
 
 def stop(run_id: str) -> None:
     try:
-        monitor.stop_run(run_id)
+        jobs.stop_run(run_id)
     except runs.RunError as error:
         st.session_state["train_notice_error"] = str(error)
 
 
 def resume(run_id: str) -> None:
     try:
-        monitor.start_run(["train", "--resume"], run_id)
+        jobs.start_run(["train", "--resume"], run_id)
     except (OSError, SentimentError) as error:
         st.session_state["train_notice_error"] = f"Could not resume: {error}"
 

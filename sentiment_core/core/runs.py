@@ -19,11 +19,8 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -220,40 +217,6 @@ def log_tail(job_dir: Path, lines: int = 20, name: str = LOG_FILE) -> str:
     return "\n".join(shown[-lines:]) if lines > 0 else ""
 
 
-def start_process(command: Sequence[str], job_dir: Path, log_name: str = LOG_FILE) -> subprocess.Popen:
-    """Start `command` as its own process (own session: it survives the caller, a closed tab, a reload),
-    its output appended to the job's log."""
-    with (Path(job_dir) / log_name).open("ab") as log:
-        return subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=os.getcwd())
-
-
-def terminate_process(pid: int | None, grace_seconds: float = 10.0) -> None:
-    """SIGTERM a job's process (it stops cleanly, like STOP); SIGKILL after the grace period."""
-    if not pid_alive(pid):
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_seconds
-    while time.monotonic() < deadline and pid_alive(pid):
-        time.sleep(0.2)
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
-
-
-class TerminationFlag:
-    """Set by SIGTERM in a job's process; its loop checks it with the STOP file and stops cleanly."""
-
-    requested = False
-
-    @classmethod
-    def install(cls) -> None:
-        cls.requested = False
-        try:
-            signal.signal(signal.SIGTERM, lambda signum, frame: setattr(cls, "requested", True))
-        except ValueError:  # not the main thread (e.g. inside a test runner thread)
-            pass
-
-
 def append_metrics(run_dir: Path, rows: Iterable[dict]) -> None:
     """Append rows to metrics.csv (header written once); unknown keys are dropped."""
     path = Path(run_dir) / METRICS_FILE
@@ -409,17 +372,3 @@ def delete_run(run_id: str) -> None:
 
 
 # --- launching -------------------------------------------------------------------------
-
-def launch(arguments: Sequence[str], run_id: str, python: str | None = None) -> subprocess.Popen:
-    """Start `python -m sentiment_core train ... --run-id RUN_ID` as its own process (output in train.log)."""
-    path = run_path(run_id)
-    path.mkdir(parents=True, exist_ok=True)
-    command = [python or sys.executable, "-m", "sentiment_core", *arguments, "--run-id", run_id]
-    if not (path / STATUS_FILE).exists():  # before the child starts: it records its own pid
-        update_status(path, state="queued", created=now_iso(), command=command)
-    return start_process(command, path)
-
-
-def terminate(run_id: str, grace_seconds: float = 10.0) -> None:
-    """SIGTERM a run's process (it stops cleanly, like STOP); SIGKILL after the grace period."""
-    terminate_process(read_status(run_path(run_id)).get("pid"), grace_seconds)

@@ -5,15 +5,14 @@
   naming the field); both derived from `sentiment_core.train_config`;
 - `ema`, `curves`, `best_point`: the loss and accuracy charts (TensorBoard-style smoothing);
 - `progress`, `log_tail`, `run_status`: the live view of one run;
-- `runs_table`, `compare_curves`, `run_details`: the runs browser;
-- `start_run`, `stop_run`: launch, resume and stop runs as their own processes.
+- `runs_table`, `compare_curves`, `run_details`: the runs browser.
+Starting and stopping runs is `training.jobs`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from subprocess import Popen
 
 import numpy as np
 import pandas as pd
@@ -188,39 +187,6 @@ def run_status(run_id: str) -> dict:
 
 
 # --- starting and stopping -------------------------------------------------------------
-
-def start_run(arguments: list[str], run_id: str) -> Popen:
-    """`runs.launch` and record the process id at once, so a process that dies before it
-    writes its status (bad data source, no checkpoint) shows as failed instead of queued forever."""
-    run_dir = runs.run_path(run_id)
-    resume = "--resume" in arguments
-    before = runs.read_status(run_dir) if resume else {}
-    process = runs.launch(arguments, run_id)
-    fields = {"pid": process.pid}
-    if resume:
-        fields.update(state="queued", error=None, traceback=None, ended=None,
-                      resumed_from=before.get("state"))
-    current = runs.read_status(run_dir)
-    if current.get("pid") in (None, before.get("pid")):  # the child has not written its own yet
-        runs.update_status(run_dir, **fields)
-    return process
-
-
-def stop_run(run_id: str, grace_seconds: float = 5.0) -> dict:
-    """Ask a run to stop (STOP file: it saves a checkpoint and ends `stopped` within a step).
-
-    A run still queued (loading data, before the trainer removes old STOP files) is sent
-    SIGTERM instead and, once its process is gone, marked stopped (there is nothing to resume).
-    """
-    run_dir = runs.run_path(run_id)
-    status = runs.effective_status(run_dir)
-    runs.request_stop(run_id)
-    if status.get("state") == "queued" and status.get("pid"):
-        runs.terminate(run_id, grace_seconds=grace_seconds)
-        after = runs.read_status(run_dir)
-        if after.get("state") in runs.ACTIVE_STATES and not runs.pid_alive(after.get("pid")):
-            runs.update_status(run_dir, state="stopped", ended=runs.now_iso(), error=None)
-    return runs.effective_status(run_dir)
 
 
 # --- the runs browser ------------------------------------------------------------------

@@ -29,6 +29,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from sentiment_core.training import jobs
 from sentiment_core.core.errors import InputError, ModelSourceError
 from sentiment_core.core import runs
 from sentiment_core.data.imdb import load_imdb, seeded_subset, source_record
@@ -232,7 +233,7 @@ class StopCallback(TrainerCallback):
         self.stopped = False
 
     def on_step_end(self, args, state, control, **kwargs):
-        wanted = runs.TerminationFlag.requested or runs.stop_requested(self.run_dir)
+        wanted = jobs.TerminationFlag.requested or runs.stop_requested(self.run_dir)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             flag = torch.tensor([1.0 if wanted else 0.0])
             if torch.distributed.get_backend() == "nccl":
@@ -481,7 +482,7 @@ def train(config: TrainConfig) -> Path:
     if is_main:
         runs.update_status(run_dir, state="running", pid=os.getpid(), started=runs.read_status(run_dir).get("started") or runs.now_iso(),
                            error=None, ended=None, device=device, world_size=state.num_processes)
-    runs.TerminationFlag.install()
+    jobs.TerminationFlag.install()
     try:
         return _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoint)
     except BaseException as error:

@@ -4,6 +4,7 @@ import time
 import pandas as pd
 import pytest
 
+from sentiment_core.training import jobs
 from sentiment_core.training import dashboard as monitor
 from sentiment_core.core import runs
 from sentiment_core.training.options import FAMILY_DEFAULTS
@@ -174,7 +175,7 @@ def test_log_tail_reads_only_the_end_of_a_big_log(tmp_path):
 
 def test_a_process_that_dies_before_writing_its_status_fails_with_its_own_error(tmp_path):
     arguments = ["train", "--model", "bow", "--data", str(tmp_path / "nowhere"), "--epochs", "1"]
-    process = monitor.start_run(arguments, "early-death")
+    process = jobs.start_run(arguments, "early-death")
     assert runs.read_status(runs.run_path("early-death"))["pid"] == process.pid
     process.wait(timeout=120)
     status = monitor.run_status("early-death")
@@ -207,7 +208,7 @@ def test_stopping_a_queued_run_ends_it_stopped(tmp_path):
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     runs.update_status(path, state="queued", pid=sleeper.pid, created=runs.now_iso())
     started = time.monotonic()
-    status = monitor.stop_run("slow-start", grace_seconds=5)
+    status = jobs.stop_run("slow-start", grace_seconds=5)
     assert time.monotonic() - started < 10
     assert status["state"] == "stopped" and not status.get("error")
     assert sleeper.poll() is not None

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from transformers import AutoTokenizer
 
+from sentiment_core.training import jobs
 from sentiment_core.core import runs
 from sentiment_core.cli import main
 from sentiment_core.data.imdb import load_imdb
@@ -129,7 +130,7 @@ def test_stop_then_resume_a_launched_run(tmp_path):
     run_id = "stoppable"
     arguments = ["train", "--model", "bow", "--data", data, "--epochs", "200", "--batch-size", "8",
                  "--max-length", "64", "--vocab-size", "200", "--min-frequency", "1"]
-    process = runs.launch(arguments, run_id)
+    process = jobs.launch(arguments, run_id)
     run_dir = runs.run_path(run_id)
     _wait(lambda: (runs.read_status(run_dir).get("step") or 0) >= 5, what="the run to make progress")
     runs.request_stop(run_id)
@@ -217,7 +218,7 @@ def test_resume_after_sigkill_never_repeats_a_metric(tmp_path):
     run_id = "killed"
     arguments = ["train", "--model", "bow", "--data", data, "--epochs", "30", "--batch-size", "8", "--max-length", "64",
                  "--vocab-size", "200", "--min-frequency", "1", "--eval-steps", "20", "--logging-steps", "1"]
-    process = runs.launch(arguments, run_id)
+    process = jobs.launch(arguments, run_id)
     run_dir = runs.run_path(run_id)
     # between two checkpoints: one saved at step 20, and steps logged after it
     _wait(lambda: runs.last_checkpoint(run_dir) is not None and (runs.read_status(run_dir).get("step") or 0) >= 27,

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from subprocess import Popen
 
+from sentiment_core.training import jobs
 from sentiment_core.training import dashboard as monitor
 from sentiment_core.core import runs
 from sentiment_core.evaluation.compare.plan import (
@@ -56,7 +57,7 @@ def request_stop(comparison_id: str) -> dict:
     for entry in plan["runs"]:
         run_dir = runs.run_path(entry["run_id"])
         if run_dir.is_dir() and runs.effective_status(run_dir).get("state") in runs.ACTIVE_STATES:
-            monitor.stop_run(entry["run_id"])
+            jobs.stop_run(entry["run_id"])
     status = effective_status(comparison_id)
     if status.get("state") == "queued" and not runs.pid_alive(status.get("pid")):
         status = update_status(comparison_id, state="stopped", ended=runs.now_iso())
@@ -75,7 +76,7 @@ def launch_comparison(comparison_id: str, parallel: int = 1, python: str | None 
     command = [python or sys.executable, "-m", "sentiment_core", "compare-losses", "--resume", comparison_id]
     if parallel != 1:
         command += ["--parallel", str(parallel)]
-    process = runs.start_process(command, path, LOG_FILE)
+    process = jobs.start_process(command, path, LOG_FILE)
     update_status(comparison_id, state="queued", pid=process.pid, command=command, error=None, ended=None)
     return process
 
@@ -132,7 +133,7 @@ def run_comparison(comparison_id: str, in_process: bool = False, parallel: int =
     runs.clear_stop(comparison_path(comparison_id))  # a STOP left from before this start must not stop it
     update_status(comparison_id, state="running", pid=os.getpid(), error=None, traceback=None, ended=None,
                   started=status.get("started") or runs.now_iso(), parallel=parallel)
-    runs.TerminationFlag.install()
+    jobs.TerminationFlag.install()
     failed: list[str] = []
     try:
         from sentiment_core.data.imdb import load_imdb
@@ -180,7 +181,7 @@ def _run_behaviour_suites(plan: dict, log) -> None:
 
 
 def _stop_wanted(comparison_id: str) -> bool:
-    return stop_requested(comparison_id) or runs.TerminationFlag.requested
+    return stop_requested(comparison_id) or jobs.TerminationFlag.requested
 
 
 def _run_error(run_id: str) -> str:
@@ -231,7 +232,7 @@ def _run_subprocesses(comparison_id: str, plan: dict, parallel: int, poll_second
     except KeyboardInterrupt:  # Ctrl-C in the foreground: the runs live in their own sessions, stop them too
         for run_id in active:
             if run_id not in stopping:
-                monitor.stop_run(run_id)
+                jobs.stop_run(run_id)
         raise
     return failed
 
@@ -244,7 +245,7 @@ def _poll_runs(comparison_id, plan, parallel, poll_seconds, log, pending, active
             for run_id in active:
                 if run_id not in stopping:
                     log(f"stopping {run_id}")
-                    monitor.stop_run(run_id)
+                    jobs.stop_run(run_id)
                     stopping.add(run_id)
         while pending and not stop and not failed and len(active) < parallel:
             entry = pending.pop(0)
@@ -260,11 +261,11 @@ def _poll_runs(comparison_id, plan, parallel, poll_seconds, log, pending, active
             else:
                 if action == "resume":
                     log(f"[{index}/{total}] resuming {run_id}")
-                    process = monitor.start_run(["train", "--resume"], run_id)
+                    process = jobs.start_run(["train", "--resume"], run_id)
                 else:
                     _clear_unusable_run(run_id)
                     log(f"[{index}/{total}] training {run_id}")
-                    process = monitor.start_run(train_arguments(plan, entry), run_id)
+                    process = jobs.start_run(train_arguments(plan, entry), run_id)
                 active[run_id] = lambda process=process: process.poll() is None
             update_status(comparison_id, current_run=run_id)
         if not active:
