@@ -19,9 +19,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sentiment_core.serving import api
+from sentiment_core.serving.api.explain_pool import EXPLAIN_NICENESS
 from sentiment_core import cli
 from sentiment_core.core import runs
-from sentiment_core.core.errors import SettingsError
+from sentiment_core.core.errors import BusyError, SettingsError
 from sentiment_core.inference.predictor import Predictor
 from sentiment_core.core.settings import get_settings
 from tests.serving_helpers import RUN_ID, install_tiny_run
@@ -124,7 +125,7 @@ def test_explanations_run_at_a_lower_priority_and_startup_objects_skip_the_colle
         assert_names(client.post("/explain", json={"text": GOOD[0]}), 200)
         pids = [e.process.pid for e in client.app.state.service.explainers._explainers if e.process is not None]
         assert pids
-        lower = min(19, os.getpriority(os.PRIO_PROCESS, 0) + api.EXPLAIN_NICENESS)  # 19 is the lowest priority
+        lower = min(19, os.getpriority(os.PRIO_PROCESS, 0) + EXPLAIN_NICENESS)  # 19 is the lowest priority
         assert all(os.getpriority(os.PRIO_PROCESS, pid) == lower for pid in pids)
     gc.unfreeze()
 
@@ -376,12 +377,12 @@ def test_the_server_uses_serve_threads_and_gives_them_back(monkeypatch, run_dir)
 def test_serve_threads_default_to_one_for_the_small_families_and_to_torchs_for_a_backbone(monkeypatch):
     from types import SimpleNamespace
 
-    service = api._Service(get_settings(), None)
+    service = api.Service(get_settings(), None)
     service.default_threads = 4
     assert [service.threads_for(SimpleNamespace(family=f)) for f in ("bow", "lstm", "transformer")] == [1, 1, 1]
     assert service.threads_for(SimpleNamespace(family="pretrained")) == 4
     settings_env(monkeypatch, SENTIMENT_SERVE_THREADS=3)
-    assert api._Service(get_settings(), None).threads_for(SimpleNamespace(family="pretrained")) == 3
+    assert api.Service(get_settings(), None).threads_for(SimpleNamespace(family="pretrained")) == 3
 
 
 def tiny_transformer_predictor() -> Predictor:
@@ -650,7 +651,7 @@ def test_a_request_that_waited_the_time_limit_for_a_process_gets_503(run_dir):
 
     async def scenario():
         held = await pool._acquire()  # the only process is taken (as by a long explanation)
-        with pytest.raises(api.BusyError, match="Waited 0.2 s .*SENTIMENT_EXPLAIN_TIMEOUT_S") as caught:
+        with pytest.raises(BusyError, match="Waited 0.2 s .*SENTIMENT_EXPLAIN_TIMEOUT_S") as caught:
             await pool.explain(None, GOOD[0], "integrated_gradients", None, {})
         assert caught.value.retry_after >= 1 and pool.waiting == 0
         pool._release(held)
@@ -662,14 +663,14 @@ def test_a_request_that_waited_the_time_limit_for_a_process_gets_503(run_dir):
 
 def test_explain_threads_default_to_half_the_cores_shared_by_the_processes(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
-    assert api._Service(get_settings(), None).explain_threads() == 4
+    assert api.Service(get_settings(), None).explain_threads() == 4
     settings_env(monkeypatch, SENTIMENT_EXPLAIN_CONCURRENCY=3)
-    assert api._Service(get_settings(), None).explain_threads() == 1
+    assert api.Service(get_settings(), None).explain_threads() == 1
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     settings_env(monkeypatch, SENTIMENT_EXPLAIN_CONCURRENCY=1)
-    assert api._Service(get_settings(), None).explain_threads() == 1  # 2 cores: one stays for predictions
+    assert api.Service(get_settings(), None).explain_threads() == 1  # 2 cores: one stays for predictions
     settings_env(monkeypatch, SENTIMENT_EXPLAIN_THREADS=2)
-    assert api._Service(get_settings(), None).explain_threads() == 2
+    assert api.Service(get_settings(), None).explain_threads() == 2
 
 
 
