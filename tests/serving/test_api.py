@@ -286,6 +286,42 @@ def test_api_key(monkeypatch, run_dir):
         assert client.get("/models", headers={"X-API-Key": "s3cret"}).status_code == 200
 
 
+def test_openapi_declares_the_api_key_when_one_is_set(monkeypatch, run_dir):
+    with TestClient(api.create_app(RUN_ID)) as client:
+        schema = client.get("/openapi.json").json()
+    assert "securitySchemes" not in schema.get("components", {})
+    assert all("security" not in operation for path in schema["paths"].values() for operation in path.values())
+    settings_env(monkeypatch, SENTIMENT_API_KEY="s3cret")
+    with TestClient(api.create_app(RUN_ID)) as client:
+        schema = client.get("/openapi.json").json()
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["APIKeyHeader"] == {**schemes["APIKeyHeader"], "type": "apiKey", "in": "header", "name": "X-API-Key"}
+    assert schemes["HTTPBearer"] == {**schemes["HTTPBearer"], "type": "http", "scheme": "bearer"}
+    either = [{"APIKeyHeader": []}, {"HTTPBearer": []}]
+    for path, method in (("/models", "get"), ("/predict", "post"), ("/explain", "post")):
+        assert schema["paths"][path][method]["security"] == either, path
+    assert "security" not in schema["paths"]["/health"]["get"]  # open for health checks
+
+
+def test_the_routers_check_the_key_as_the_guard_does(monkeypatch, run_dir):
+    """The security dependency alone (the guard taken out) refuses and admits exactly what the guard does."""
+    from sentiment_core.serving.api.security import RequestGuard
+
+    settings_env(monkeypatch, SENTIMENT_API_KEY="s3cret")
+    app = api.create_app(RUN_ID)
+    app.user_middleware = [middleware for middleware in app.user_middleware if middleware.cls is not RequestGuard]
+    with TestClient(app) as client:
+        assert client.get("/health").status_code == 200
+        refused = assert_names(client.post("/predict", json={"texts": GOOD}), 401, "no API key was sent", "X-API-Key")
+        assert client.post("/predict", json={"texts": GOOD}).headers["www-authenticate"] == "ApiKey"
+        assert refused == {"detail": "This API needs a key and no API key was sent: send it in the X-API-Key header "
+                                     "(or as Authorization: Bearer <key>)."}
+        for headers in ({"X-API-Key": "wrong"}, {"X-API-Key": ""}, {"Authorization": "Bearer wrong"}):
+            assert_names(client.get("/models", headers=headers), 401, "the API key is wrong")
+        assert client.get("/models", headers={"Authorization": "bearer  s3cret "}).status_code == 200
+        assert client.post("/predict", json={"texts": GOOD}, headers={"X-API-Key": "s3cret"}).status_code == 200
+
+
 def test_cors_is_off_by_default_and_on_for_listed_origins(monkeypatch, run_dir):
     preflight = {"Origin": "https://studio.example", "Access-Control-Request-Method": "POST"}
     with TestClient(api.create_app(RUN_ID)) as client:

@@ -7,14 +7,14 @@ import gc
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from sentiment_core.core import runs
 from sentiment_core.core.settings import Settings, get_settings
 from sentiment_core.serving.api.batching import MicroBatcher
 from sentiment_core.serving.api.errors import install_handlers
 from sentiment_core.serving.api.routers import explain, health, models, predict
-from sentiment_core.serving.api.security import RequestGuard
+from sentiment_core.serving.api.security import RequestGuard, require_api_key
 from sentiment_core.serving.api.service import Service
 
 logger = logging.getLogger("sentiment_core.serving.api")
@@ -76,8 +76,10 @@ def create_app(run_id: str | None = None, *, model: str | None = None, predictor
     app.state.service = Service(settings, model or run_id, predictor)
     app.openapi = lambda: _openapi_with_limits(app, settings)
     install_handlers(app)
-    for area in (health, models, predict, explain):
-        app.include_router(area.router)
+    guarded = [Depends(require_api_key)] if api_key else []  # declares the key in OpenAPI (the Authorize button)
+    app.include_router(health.router)
+    for area in (models, predict, explain):
+        app.include_router(area.router, dependencies=guarded)
     app.add_middleware(RequestGuard, api_key=api_key, max_body_bytes=settings.max_body_bytes)
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
     if origins:

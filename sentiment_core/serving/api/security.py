@@ -1,14 +1,29 @@
-"""The API key (SENTIMENT_API_KEY) and the body guard (size limit, UTF-8), in `RequestGuard`, a pure ASGI
-middleware: it runs before FastAPI reads the body, so a request without the key gets 401 whatever its body."""
+"""The API key (SENTIMENT_API_KEY) and the body guard (size limit, UTF-8).
+
+The key is declared with FastAPI's security classes, as a dependency the routers carry, so OpenAPI and /docs
+show it. It is also enforced by `RequestGuard`, a pure ASGI middleware, because FastAPI reads and parses a body
+before it resolves any dependency: a request without the key gets 401 whatever its body. Both read the key
+with `presented_key` and judge it with `key_problem`, so they cannot disagree.
+"""
 
 from __future__ import annotations
 
 import secrets
+from typing import Annotated
 
+from fastapi import Depends, Request, Security
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from sentiment_core.core.settings import Settings
+from sentiment_core.serving.api.errors import ApiError
+from sentiment_core.serving.api.service import get_app_settings
 
 # Never behind the key: health checks and the API's own documentation.
 OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="the key set in SENTIMENT_API_KEY")
+BEARER = HTTPBearer(auto_error=False, description="the key set in SENTIMENT_API_KEY, as `Authorization: Bearer <key>`")
+UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "ApiKey"}
 
 
 def presented_key(x_api_key: bytes | None, authorization: bytes | None) -> bytes | None:
@@ -27,6 +42,24 @@ def key_problem(given: bytes | None, expected: bytes) -> str | None:
     problem = "no API key was sent" if given is None else "the API key is wrong"
     return (f"This API needs a key and {problem}: send it in the X-API-Key header "
             "(or as Authorization: Bearer <key>).")
+
+
+def _expected_key(settings: Settings) -> bytes | None:
+    return settings.api_key.get_secret_value().encode() if settings.api_key is not None else None
+
+
+async def require_api_key(request: Request, settings: Annotated[Settings, Depends(get_app_settings)],
+                          _header: Annotated[str | None, Security(API_KEY_HEADER)],
+                          _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]) -> None:
+    """The routers' key check. The two security parameters declare the schemes for OpenAPI; the key is read
+    from the raw headers as the guard reads it (APIKeyHeader takes an empty header for none)."""
+    expected = _expected_key(settings)
+    if expected is None:
+        return
+    raw = dict(request.headers.raw)  # Starlette stores header names lower-cased
+    problem = key_problem(presented_key(raw.get(b"x-api-key"), raw.get(b"authorization")), expected)
+    if problem is not None:
+        raise ApiError(401, problem, headers=UNAUTHORIZED_HEADERS)
 
 
 class RequestGuard:
