@@ -74,7 +74,9 @@ def in_trainer(backbone: str, inputs: dict, steps: int, bf16: bool, folder: Path
     from transformers import TrainerCallback
 
     from sentiment_core.training.options import TrainConfig
-    from sentiment_core.training.trainer import PadCollator, SentimentTrainer, _training_arguments
+    from sentiment_core.training.trainer import SentimentTrainer
+    from sentiment_core.training.encoding import PadCollator
+    from sentiment_core.training.run import _training_arguments
 
     config = TrainConfig(model="pretrained", backbone=backbone, batch_size=len(inputs["labels"]), epochs=1,
                          precision="bfloat16" if bf16 else "float32").resolved()

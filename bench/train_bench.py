@@ -74,7 +74,7 @@ def worker(family: str, extra: list[str]) -> None:
     from sentiment_core.cli import build_parser
     from sentiment_core.core.runs import EVAL_FILE, read_json
     from sentiment_core.training.options import from_arguments
-    from sentiment_core.training.trainer import train
+    from sentiment_core.training.run import train
 
     args = build_parser().parse_args(["train", "--model", family, *extra])
     started = time.perf_counter()

@@ -25,7 +25,7 @@ def _data_info(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from sentiment_core.training.options import from_arguments
-    from sentiment_core.training.trainer import train
+    from sentiment_core.training.run import train
 
     run_dir = train(from_arguments(args))
     _print_run_result(run_dir)

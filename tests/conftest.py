@@ -140,7 +140,8 @@ def tiny_backbone(tmp_path):
 @pytest.fixture
 def tiny_bow_run(tmp_path):
     """A finished bow run "tiny-bow" trained on a fixture; -> (run directory, data source)."""
-    from sentiment_core.training.trainer import TrainConfig, train
+    from sentiment_core.training.options import TrainConfig
+    from sentiment_core.training.run import train
 
     data = str(write_parquet_dir(tmp_path / "data", n_train=80, n_test=40))
     run_dir = train(TrainConfig(model="bow", data=data, epochs=2, lr=1e-2, run_id="tiny-bow",

@@ -24,7 +24,8 @@ RUN_ID = "tiny-bow"
 
 @functools.lru_cache(maxsize=1)
 def _trained_run() -> Path:
-    from sentiment_core.training.trainer import TrainConfig, train
+    from sentiment_core.training.options import TrainConfig
+    from sentiment_core.training.run import train
 
     root = Path(tempfile.mkdtemp(prefix="serving-tests-"))
     atexit.register(shutil.rmtree, root, True)

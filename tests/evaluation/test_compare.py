@@ -13,7 +13,7 @@ from sentiment_core.training import dashboard as monitor
 from sentiment_core.core import runs
 from sentiment_core.cli import main
 from sentiment_core.core.metrics import full_report
-from sentiment_core.training.trainer import train
+from sentiment_core.training.run import train
 from tests.conftest import TINY, TINY_OPTIONS, write_parquet_dir
 
 LENGTHS = np.arange(1, 41)  # 40 test reviews of 1..40 tokens: Q4 (long) = 31..40 tokens, 10 reviews

@@ -220,7 +220,8 @@ def test_run_details_of_a_missing_run():
 
 
 def test_run_details_and_compare_curves_of_a_finished_run(tmp_path):
-    from sentiment_core.training.trainer import TrainConfig, train
+    from sentiment_core.training.options import TrainConfig
+    from sentiment_core.training.run import train
     from tests.conftest import write_parquet_dir
     from tests.conftest import TINY, TINY_OPTIONS
 

@@ -66,7 +66,7 @@ def test_bad_values_are_refused_naming_the_option(values, message):
 
 
 def test_best_metric_bce_picks_the_lowest_validation_bce():
-    from sentiment_core.training.trainer import _training_arguments
+    from sentiment_core.training.run import _training_arguments
     from pathlib import Path
 
     config = TrainConfig(model="bow", best_metric="bce").resolved()

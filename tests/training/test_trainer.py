@@ -11,7 +11,8 @@ from sentiment_core.training import jobs
 from sentiment_core.core import runs
 from sentiment_core.cli import main
 from sentiment_core.data.imdb import load_imdb
-from sentiment_core.training.trainer import TrainConfig, train
+from sentiment_core.training.options import TrainConfig
+from sentiment_core.training.run import train
 from tests.conftest import TINY, TINY_OPTIONS, write_parquet_dir
 from sentiment_core.inference.sources import load_run
 
@@ -195,7 +196,7 @@ def test_a_run_records_its_data_source_with_fingerprints(tiny_data):
 
 
 def test_pretrained_encoding_does_not_warn_about_indexing_errors(tiny_backbone, caplog):
-    from sentiment_core.training.trainer import _encode
+    from sentiment_core.training.encoding import _encode
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_backbone)
     tokenizer.model_max_length = 64
@@ -268,7 +269,7 @@ def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tiny_data
 # --- bfloat16 on CPUs that have it, long reviews (issue 13) ----------------------------------------
 
 def test_bfloat16_is_chosen_only_where_the_cpu_has_it(monkeypatch):
-    from sentiment_core.training import trainer as training
+    from sentiment_core.training import run as training
 
     pretrained, bow = TrainConfig(model="pretrained").resolved(), TrainConfig(model="bow").resolved()
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
@@ -290,7 +291,7 @@ def test_a_tiny_backbone_trains_in_both_precisions_and_records_it(tiny_data, tin
 
 
 def test_head_tail_training_reads_the_first_and_last_tokens(word_tokenizer_for_training):
-    from sentiment_core.training.trainer import encode_split
+    from sentiment_core.training.encoding import encode_split
     import datasets
 
     tokenizer = word_tokenizer_for_training

@@ -192,7 +192,7 @@ def _run_error(run_id: str) -> str:
 
 
 def _run_in_process(comparison_id: str, plan: dict, log) -> list[str]:
-    from sentiment_core.training.trainer import train
+    from sentiment_core.training.run import train
 
     for index, entry in enumerate(plan["runs"], start=1):
         run_id = entry["run_id"]
