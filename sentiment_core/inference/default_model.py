@@ -29,6 +29,16 @@ def best_run_id() -> str | None:
     return rows[0]["run_id"] if rows else None
 
 
+def chosen_source(requested: str | None) -> str:
+    """`requested` (a run id, checkpoint folder or hub id), else the finished run with the best test accuracy;
+    RunError when there is neither."""
+    source = requested or best_run_id()
+    if source is None:
+        raise runs.RunError("No finished run to use and no --model given: train one first (python -m sentiment_core "
+                            "train --model bow), or pass --model with a checkpoint folder or hub id.")
+    return source
+
+
 def configured_source(settings: Settings) -> str | None:
     """The model source the settings name for serving: SENTIMENT_SERVE_MODEL, else SENTIMENT_SERVE_RUN, else None."""
     return settings.serve_model or settings.serve_run

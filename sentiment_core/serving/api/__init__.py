@@ -13,13 +13,10 @@ limit), `runtime` (torch or onnxruntime), `security` (the API key, the body guar
 4xx that says what to fix; anything else a logged 500), `app` (`create_app`, the lifespan, `serve`).
 """
 
-# `api.served_source(settings)` is the command line's older call (the source the settings name, or None);
-# `default_model.served_source(requested, settings)` is the one resolver the API uses.
-from sentiment_core.inference.default_model import configured_source as served_source
 from sentiment_core.serving.api.app import create_app, serve
 from sentiment_core.serving.api.batching import MicroBatcher
 from sentiment_core.serving.api.errors import ApiError
 from sentiment_core.serving.api.explain_pool import ExplainPool
 from sentiment_core.serving.api.service import Service
 
-__all__ = ["ApiError", "ExplainPool", "MicroBatcher", "Service", "create_app", "serve", "served_source"]
+__all__ = ["ApiError", "ExplainPool", "MicroBatcher", "Service", "create_app", "serve"]
