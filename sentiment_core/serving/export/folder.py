@@ -31,6 +31,7 @@ import torch
 import sentiment_core
 from sentiment_core.core import runs
 from sentiment_core.core.errors import InputError, ModelSourceError
+from sentiment_core.data import LABELS
 from sentiment_core.inference.checkpoints import load_checkpoint
 from sentiment_core.inference.sources import load_run
 from sentiment_core.serving.export.model_card import behaviour_section, model_card
@@ -110,10 +111,9 @@ def _prepare_out(out: Path, force: bool) -> Path:
 
 
 def _write_export(folder: Path, run_id: str, config: dict, report: dict, source, onnx: bool) -> dict:
-
-    family, max_length = source.family, source.max_length
     from transformers import AutoTokenizer
 
+    family, max_length = source.family, source.max_length
     source.model.save_pretrained(folder, safe_serialization=True)
     tokenizer = AutoTokenizer.from_pretrained(runs.run_path(run_id) / runs.BEST_DIR)  # a copy: the cached one stays as it is
     tokenizer.model_max_length = max_length  # what load_checkpoint reads back as max_length
@@ -128,7 +128,7 @@ def _write_export(folder: Path, run_id: str, config: dict, report: dict, source,
     meta = {
         "run_id": run_id, "family": family, "max_length": max_length, "long_text": source.long_text,
         "head_tokens": source.head_tokens, "window_stride": source.window_stride,
-        "labels": ["negative", "positive"], "label_map": source.label_map.spec() or None,
+        "labels": list(LABELS), "label_map": source.label_map.spec() or None,
         "p_positive": source.label_map.describe(), "num_labels": int(source.model.config.num_labels),
         "data_source": config.get("data_source"),
         "model_type": source.model.config.model_type,
@@ -141,7 +141,8 @@ def _write_export(folder: Path, run_id: str, config: dict, report: dict, source,
         meta["onnx"] = export_onnx(source, folder / ONNX_DIR / ONNX_FILE)
     (folder / "requirements.txt").write_text(_requirements(meta["onnx"]), encoding="utf-8")
     _write_code(folder / CODE_DIR)
-    (folder / "README.md").write_text(model_card(config, report, meta, behaviour_section(run_id)), encoding="utf-8")
+    card = model_card(config, report, meta, source.model.config.to_dict(), behaviour_section(run_id))
+    (folder / "README.md").write_text(card, encoding="utf-8")
     runs.write_json(folder / EXPORT_FILE, meta)
     return {"run_id": run_id, "family": family, "round_trip_max_abs_logit_diff": round_trip, "onnx": meta["onnx"]}
 
