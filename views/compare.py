@@ -219,8 +219,14 @@ def live_view(comparison_id: str, was_active: bool) -> None:
 
 def results_view(results: dict, key: str) -> None:
     """Verdict, metrics table, per-length accuracy, reliability, significance, convergence, disagreements."""
-    names = list(results["groups"])
-    colors = colors_for(names)
+    verdict_view(results)
+    metrics_view(results, key)
+    significance_view(results, key)
+    convergence_view(results, key)
+    disagreements_view(results, key)
+
+
+def verdict_view(results: dict) -> None:
     st.subheader("Verdict")
     verdict = results["verdict"]
     significant = any(p["overall"]["significant"] or any(b["significant"] for b in p["buckets"])
@@ -231,6 +237,11 @@ def results_view(results: dict, key: str) -> None:
         st.caption(f"⚠️ {caveat}")
     st.caption(f"Significance level {results['alpha']:g}. {results['note']}")
 
+
+def metrics_view(results: dict, key: str) -> None:
+    """The test metrics table, accuracy per review length and the reliability curves."""
+    names = list(results["groups"])
+    colors = colors_for(names)
     st.subheader("Test metrics (mean ± std over seeds)")
     table = compare.metrics_table(results)
     st.dataframe(table[["loss", "runs", "accuracy", "f1", "roc_auc", "bce", "ece"]], hide_index=True,
@@ -269,6 +280,8 @@ def results_view(results: dict, key: str) -> None:
     figure.update_yaxes(range=[0, 1])
     right.plotly_chart(figure, key=f"{key}_reliability")
 
+
+def significance_view(results: dict, key: str) -> None:
     st.subheader("Significance")
     st.caption("McNemar's exact test per seed pair on the test predictions (discordant reviews: only A right / "
                "only B right); a paired t-test across seeds on the accuracy differences. Difference = A − B, "
@@ -292,6 +305,8 @@ def results_view(results: dict, key: str) -> None:
                 "long_p_value": st.column_config.NumberColumn("long: p", format="%.4f"),
             })
 
+
+def convergence_view(results: dict, key: str) -> None:
     st.subheader("Convergence")
     st.caption(f"On the unweighted validation BCE: 'still improving' = the last evaluation beat every earlier one "
                f"by more than {results['convergence']['tolerance']:.0%}; 'plateaued' = within that of the best; "
@@ -306,8 +321,6 @@ def results_view(results: dict, key: str) -> None:
         "last_bce": st.column_config.NumberColumn("last val. BCE", format="%.4f"),
         "kept_by": "checkpoint kept by",
     })
-
-    disagreements_view(results, key)
 
 
 def disagreements_view(results: dict, key: str) -> None:
