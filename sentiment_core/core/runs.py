@@ -42,13 +42,24 @@ PREDICTIONS_FILE, LOG_FILE, STOP_FILE = "predictions.csv", "train.log", "STOP"
 BEST_DIR, CHECKPOINTS_DIR = "best", "checkpoints"
 TAIL_BYTES = 256 * 1024  # log_tail reads at most this much of the end of a log
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # tqdm moves the cursor between its bars
-COMPARISONS_DIR = "comparisons"  # loss comparisons (sentiment_core/compare.py) live beside the runs
+COMPARISONS_DIR = "comparisons"  # loss comparisons (evaluation.compare) live beside the runs
 RESERVED_NAMES = frozenset({COMPARISONS_DIR})  # folders under SENTIMENT_MODELS_DIR that are not runs
 
 
+def is_plain_name(name) -> bool:
+    """Letters, digits, `.`, `_`, `-`, starting with a letter or digit; no path separators, no `..`, at most 100
+    characters: a run id or a comparison id can never point outside SENTIMENT_MODELS_DIR."""
+    return isinstance(name, str) and bool(RUN_ID_PATTERN.match(name)) and ".." not in name
+
+
+def is_run_id(name) -> bool:
+    """A plain name that is not reserved for a folder of another kind (`comparisons`)."""
+    return is_plain_name(name) and name not in RESERVED_NAMES
+
+
 def validate_run_id(run_id: str) -> str:
-    """A plain name: letters, digits, `.`, `_`, `-`; no path separators, no `..`, at most 100 chars."""
-    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id) or ".." in run_id:
+    """`run_id` when it is a valid run id (`is_run_id`), else a RunError saying what a run id may hold."""
+    if not is_plain_name(run_id):
         raise RunError(
             f"Invalid run id {run_id!r}: use 1-100 letters, digits, '.', '_' or '-', starting with a "
             "letter or digit (no '/', no '..', no absolute paths)."
@@ -346,7 +357,7 @@ def run_dirs() -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p for p in root.iterdir()
-                  if p.is_dir() and RUN_ID_PATTERN.match(p.name) and p.name not in RESERVED_NAMES)
+                  if p.is_dir() and is_run_id(p.name))
 
 
 def list_runs() -> pd.DataFrame:

@@ -63,8 +63,7 @@ def parse_source(text: str | Path | ModelSource) -> ModelSource:
     raw = str(text).strip() if text is not None else ""
     if not raw:
         raise ModelSourceError(f"No model source given: give {SOURCE_FORMS}.")
-    if runs.RUN_ID_PATTERN.match(raw) and ".." not in raw and raw not in runs.RESERVED_NAMES \
-            and runs.run_path(raw).is_dir():
+    if runs.is_run_id(raw) and runs.run_path(raw).is_dir():
         return ModelSource("run", raw)
     path = Path(raw).expanduser()
     if path.is_dir():
@@ -79,7 +78,7 @@ def parse_source(text: str | Path | ModelSource) -> ModelSource:
     match = HUB_ID_RE.match(raw)
     if match and not raw.startswith((".", "/", "~")):
         return ModelSource("hub", match["repo"], match["revision"])
-    if runs.RUN_ID_PATTERN.match(raw):
+    if runs.is_run_id(raw):
         raise ModelSourceError(f"No run {raw!r} in {runs.models_dir()}, and no folder of that name here: pick a run "
                                f"from `python -m sentiment_core runs list`, or give {SOURCE_FORMS}.")
     problem = ("there is no such folder, and it is not a hub id (org/name or org/name@revision)"

@@ -30,8 +30,7 @@ def comparisons_dir() -> Path:
 
 
 def validate_comparison_id(comparison_id: str) -> str:
-    if (not isinstance(comparison_id, str) or not runs.RUN_ID_PATTERN.match(comparison_id) or ".." in comparison_id
-            or len(comparison_id) > COMPARISON_ID_MAX):
+    if not runs.is_plain_name(comparison_id) or len(comparison_id) > COMPARISON_ID_MAX:
         raise ComparisonError(
             f"Invalid comparison id {comparison_id!r}: use 1-{COMPARISON_ID_MAX} letters, digits, '.', '_' or '-', "
             "starting with a letter or digit."

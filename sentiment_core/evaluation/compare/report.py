@@ -184,7 +184,7 @@ def list_comparisons() -> pd.DataFrame:
     root = comparisons_dir()
     rows = []
     for path in sorted(root.iterdir()) if root.is_dir() else []:
-        if not path.is_dir() or not runs.RUN_ID_PATTERN.match(path.name):
+        if not path.is_dir() or not runs.is_plain_name(path.name):
             continue
         try:
             plan = read_plan(path.name)

@@ -110,11 +110,11 @@ class Service:
             return self.predictor
         from sentiment_core.inference.sources import load_run
 
-        if runs.RUN_ID_PATTERN.match(source) and ".." not in source and not runs.run_path(source).is_dir():
-            raise ApiError(404, f"No run {source!r}: GET /models lists the runs and the model this server serves.")
-        if not runs.RUN_ID_PATTERN.match(source) or ".." in source:
+        if not runs.is_plain_name(source):
             raise ApiError(404, f"This server does not serve {source!r}: GET /models lists the runs and the model it "
                                 "serves. Serve another checkpoint with `python -m sentiment_core serve --model SRC`.")
+        if not (runs.models_dir() / source).is_dir():
+            raise ApiError(404, f"No run {source!r}: GET /models lists the runs and the model this server serves.")
         try:
             return await asyncio.to_thread(load_run, source)
         except runs.RunError as error:
