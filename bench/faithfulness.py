@@ -109,8 +109,8 @@ def main() -> None:
         os.environ["SENTIMENT_MODELS_DIR"] = args.models_dir
     import torch
 
-    from sentiment_core.explain.methods import METHODS
     from sentiment_core.core.settings import describe_device, get_settings
+    from sentiment_core.explain.methods import METHODS
 
     get_settings.cache_clear()
     run_ids = [r for r in args.runs.split(",") if r]

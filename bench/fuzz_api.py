@@ -46,7 +46,8 @@ FAILURES = (Exception, getattr(builtins, "BaseExceptionGroup", Exception))
 
 def fuzz(url: str, examples: int, seed: int, api_key: str | None, burst: int, concurrency: int) -> dict:
     import schemathesis
-    from hypothesis import HealthCheck, Phase, given, seed as hypothesis_seed, settings
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hypothesis_seed
     from schemathesis.specs.openapi.checks import (
         negative_data_rejection,
         response_schema_conformance,

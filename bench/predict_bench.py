@@ -83,8 +83,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from sentiment_core.data.imdb import load_imdb
     from sentiment_core.core.settings import describe_device
+    from sentiment_core.data.imdb import load_imdb
 
     run_ids = args.runs.split(",") if args.runs else default_runs()
     if not run_ids:

@@ -20,10 +20,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sentiment_core.core.settings import cpu_has_native_bf16  # noqa: E402
 from sentiment_core.data.imdb import load_imdb  # noqa: E402
 from sentiment_core.modeling import PretrainedEncoderForSequenceClassification  # noqa: E402
 from sentiment_core.modeling.pretrained import offline_backbone  # noqa: E402
-from sentiment_core.core.settings import cpu_has_native_bf16  # noqa: E402
 
 
 def batch(backbone: str, size: int, length: int) -> dict[str, torch.Tensor]:
@@ -73,10 +73,10 @@ def in_trainer(backbone: str, inputs: dict, steps: int, bf16: bool, folder: Path
     import datasets
     from transformers import TrainerCallback
 
-    from sentiment_core.training.options import TrainConfig
-    from sentiment_core.training.trainer import SentimentTrainer
     from sentiment_core.training.encoding import PadCollator
+    from sentiment_core.training.options import TrainConfig
     from sentiment_core.training.run import _training_arguments
+    from sentiment_core.training.trainer import SentimentTrainer
 
     config = TrainConfig(model="pretrained", backbone=backbone, batch_size=len(inputs["labels"]), epochs=1,
                          precision="bfloat16" if bf16 else "float32").resolved()

@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 
-
 TARGETS = {  # (minimum test accuracy, maximum seconds or ratio to the yardstick)
     "bow": "accuracy >= 0.910 and time <= 2x yardstick",
     "lstm": "accuracy >= 0.880 in <= 20 min",

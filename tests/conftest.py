@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sentiment_core.data import imdb as data
 from sentiment_core.core.settings import get_settings
+from sentiment_core.data import imdb as data
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_IMDB = REPO_ROOT.parent / "shared" / "data" / "imdb"

@@ -5,12 +5,12 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from sentiment_core.evaluation import compare
-from sentiment_core.training import dashboard as monitor
 from sentiment_core.core import runs
 from sentiment_core.core.errors import SentimentError
-from sentiment_core.training.losses import LOSSES
 from sentiment_core.core.settings import get_settings
+from sentiment_core.evaluation import compare
+from sentiment_core.training import dashboard as monitor
+from sentiment_core.training.losses import LOSSES
 from sentiment_core.training.options import FAMILIES, FAMILY_HINTS
 from views import forms
 

@@ -6,10 +6,9 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from sentiment_core.evaluation import behaviour
-from sentiment_core.evaluation import slices
-from sentiment_core.inference import default_model
 from sentiment_core.core import runs
+from sentiment_core.evaluation import behaviour, slices
+from sentiment_core.inference import default_model
 
 MAX_RUNS = 2
 RUN_COLORS = ("#2166ac", "#d6604d")

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from sentiment_core.data.imdb import DataSourceError, describe_source, split_counts, load_imdb
 from sentiment_core.core.settings import describe_device, get_settings
+from sentiment_core.data.imdb import DataSourceError, describe_source, load_imdb, split_counts
 
 
 @st.cache_data(show_spinner="Loading the IMDB data source…")

@@ -9,7 +9,6 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from sentiment_core.training import jobs
 from sentiment_core.core import runs
 from sentiment_core.core.errors import SentimentError
 from sentiment_core.core.settings import get_settings
@@ -22,6 +21,7 @@ from sentiment_core.explain.attribution import explain
 from sentiment_core.inference import default_model, hub, sources
 from sentiment_core.inference import files as prediction_files
 from sentiment_core.training import dashboard as monitor
+from sentiment_core.training import jobs
 from sentiment_core.training.options import FAMILY_DEFAULTS
 
 GREEN, RED = "#16a34a", "#dc2626"
@@ -389,7 +389,7 @@ def no_runs_yet() -> None:
         return
     defaults = FAMILY_DEFAULTS["bow"]
     st.info("No trained model yet. Train the quick baseline (a bag of words with its defaults: "
-            f"{defaults['epochs']} epochs, about one minute on a 2-core CPU with the full dataset), "
+            f"{defaults['epochs']} epochs, the quickest family to train), "
             "start any run on the **Train** page, or use a pretrained sentiment model below.", icon="ℹ️")
     if st.button("🚀 Train the quick bow baseline", key="predict_quick_baseline", type="primary"):
         run_id = runs.claim_run_id("bow", "bce")
@@ -434,7 +434,7 @@ method = method_column.selectbox("Explanation method", list(explain_methods.METH
                                  format_func=lambda name: explain_methods.METHODS[name].title,
                                  index=list(explain_methods.METHODS).index(family_method), key="predict_method",
                                  help=f"Default for this model: {family_method.replace('_', ' ')}, the most faithful "
-                                 "for its family per unit of time (README, \"Which explanation to trust\").")
+                                 "for its family per unit of time (docs/explanations.md, \"Which explanation to trust\").")
 chosen_method = explain_methods.METHODS[method]
 option = None
 if chosen_method.option:

@@ -5,13 +5,13 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from sentiment_core.training import jobs
-from sentiment_core.training import dashboard as monitor
 from sentiment_core.core import runs
 from sentiment_core.core.errors import SentimentError
 from sentiment_core.core.settings import get_settings
-from sentiment_core.training.options import FAMILIES, FAMILY_DEFAULTS, FAMILY_HINTS
 from sentiment_core.modeling.pretrained import DEFAULT_BACKBONE
+from sentiment_core.training import dashboard as monitor
+from sentiment_core.training import jobs
+from sentiment_core.training.options import FAMILIES, FAMILY_DEFAULTS, FAMILY_HINTS
 from views import forms
 
 REFRESH_SECONDS = 2
@@ -381,7 +381,7 @@ if table.empty:
         st.markdown("**No runs yet.** Start with the quick baseline: a bag of words with its defaults "
                     f"({FAMILY_DEFAULTS['bow']['epochs']} epochs, batch {FAMILY_DEFAULTS['bow']['batch_size']}, "
                     f"lr {FAMILY_DEFAULTS['bow']['lr']:g}, max length {FAMILY_DEFAULTS['bow']['max_length']}); "
-                    "it takes about one minute on a 2-core CPU with the full dataset.")
+                    "the quickest family to train.")
         if st.button("🚀 Train the quick bow baseline", key="quick_baseline", type="primary"):
             start(monitor.train_arguments({"model": "bow", "loss": "bce"}), "bow", "bce")
 

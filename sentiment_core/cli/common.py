@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+
 from sentiment_core.core.errors import InputError
 from sentiment_core.core.jsonio import dumps
-from sentiment_core.training.options import check_option
 from sentiment_core.data.reading import LONG_TEXT
+from sentiment_core.training.options import check_option
+
 
 def print_run_result(run_dir) -> None:
     from sentiment_core.core import runs

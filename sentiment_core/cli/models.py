@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+from sentiment_core.cli.common import add_model_options, load_model, model_source, print_run_result, progress_bar
 from sentiment_core.core.errors import InputError
 from sentiment_core.core.jsonio import dumps
-from sentiment_core.cli.common import add_model_options, load_model, model_source, print_run_result, progress_bar
+
 
 def _predict(args: argparse.Namespace) -> int:
     from sentiment_core.inference.files import predict_records, read_reviews_csv

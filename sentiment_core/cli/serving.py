@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+
+from sentiment_core.cli.common import MODEL_HELP, model_source, progress_bar, requested_source
 from sentiment_core.core.errors import InputError
 from sentiment_core.core.jsonio import dumps
-from sentiment_core.cli.common import MODEL_HELP, model_source, progress_bar, requested_source
+
 
 def _serve(args: argparse.Namespace) -> int:
     from sentiment_core.core.settings import get_settings

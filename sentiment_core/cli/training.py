@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from sentiment_core.core.jsonio import dumps
+
 from sentiment_core.cli.common import print_run_result
+from sentiment_core.core.jsonio import dumps
+
 
 def _data_info(args: argparse.Namespace) -> int:
     import datasets
@@ -85,8 +87,8 @@ def add_runs_parser(commands) -> None:
 def _compare_losses(args: argparse.Namespace) -> int:
     import datasets
 
-    from sentiment_core.evaluation import compare
     from sentiment_core.data.imdb import load_imdb
+    from sentiment_core.evaluation import compare
     from sentiment_core.training.options import SHARED_OPTIONS
 
     datasets.disable_progress_bars()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 N_CALIBRATION_BINS = 10
 
 

@@ -15,100 +15,50 @@ DEFAULT_DATA_SOURCE = "stanfordnlp/imdb"
 
 
 class Settings(BaseSettings):
-    """Studio settings.
-
-    Args (environment variable in brackets):
-        imdb_data (`IMDB_DATA`): where the IMDB reviews come from: a hub dataset id, a folder
-            of parquet files, an `aclImdb` folder or a Kaggle-style CSV.
-        models_dir (`SENTIMENT_MODELS_DIR`): folder holding one sub-folder per training run.
-        device (`SENTIMENT_DEVICE`): `auto` (cuda, then mps, then cpu), `cpu`, `cuda` or `mps`.
-        validation_fraction (`SENTIMENT_VALIDATION_FRACTION`): share of train held out for validation.
-        seed (`SENTIMENT_SEED`): seed of the validation split (and default training seed).
-        serve_model (`SENTIMENT_SERVE_MODEL`): model source the REST API serves: a run id, a checkpoint
-            folder or a hub id (default: SENTIMENT_SERVE_RUN, else the finished run with the best test
-            accuracy); `python -m sentiment_core serve --model SRC` sets it.
-        serve_run (`SENTIMENT_SERVE_RUN`): the run the REST API serves (the older name of serve_model for a run).
-        api_key (`SENTIMENT_API_KEY`): when set, the API refuses requests without it (401) in the
-            `X-API-Key` header or as `Authorization: Bearer <key>`; /health and the docs stay open.
-        max_texts (`SENTIMENT_MAX_TEXTS`): most texts in one /predict request.
-        max_chars (`SENTIMENT_MAX_CHARS`): most characters in one text.
-        max_body_bytes (`SENTIMENT_MAX_BODY_BYTES`): largest request body the API reads, in bytes.
-        max_upload_bytes (`SENTIMENT_MAX_UPLOAD_BYTES`): largest CSV the Predict page's batch tab reads, in bytes.
-        cors_origins (`SENTIMENT_CORS_ORIGINS`): comma-separated origins allowed by CORS; empty
-            (the default) turns CORS off.
-        serve_batch_size (`SENTIMENT_SERVE_BATCH_SIZE`): the API's micro-batcher runs the model on at most this
-            many texts at once.
-        serve_batch_wait_ms (`SENTIMENT_SERVE_BATCH_WAIT_MS`): how long the micro-batcher waits for more
-            requests before running a batch that is not full.
-        serve_threads (`SENTIMENT_SERVE_THREADS`): torch threads in each API worker; unset (the
-            default): 1 for bow, lstm and transformer (small batches run fastest on one, and the
-            other cores serve the event loop), torch's default for a `pretrained` backbone.
-        serve_runtime (`SENTIMENT_SERVE_RUNTIME`): what runs the API's micro-batched /predict calls of the
-            served model: torch; onnxruntime (the model exported to ONNX at startup and checked within 1e-4 of
-            PyTorch's logits; the server does not start when that fails); or auto, the default (for a
-            `transformer` model on the CPU, onnxruntime when it is installed, the model exports and passes the
-            check, and it is faster than PyTorch on `serve_threads` threads; torch otherwise). Explanations
-            always run PyTorch.
-        explain_concurrency (`SENTIMENT_EXPLAIN_CONCURRENCY`): explanations each API worker runs at
-            once, each in its own process (so they never queue behind predictions, nor predictions
-            behind them).
-        explain_queue (`SENTIMENT_EXPLAIN_QUEUE`): explanation requests that may wait for a free
-            process; one more is answered 503 with Retry-After at once.
-        explain_timeout_s (`SENTIMENT_EXPLAIN_TIMEOUT_S`): time limit of one explanation, in
-            seconds: past it the process is killed (the work stops) and the answer is 504. A request
-            that waited this long for a free process gets 503 with Retry-After.
-        explain_threads (`SENTIMENT_EXPLAIN_THREADS`): torch threads of each explanation process;
-            unset (the default): half the cores this process may use, shared by the
-            `explain_concurrency` processes, at least 1 (on 2 cores: 1, and a core stays free for
-            predictions).
-        batch_precision (`SENTIMENT_BATCH_PRECISION`): number format of batch predictions (files, `evaluate`,
-            a pretrained run's test pass): float32, bfloat16, int8 (dynamic quantization of the Linear layers),
-            or auto (for a transformer checkpoint on a CPU with native bfloat16: bfloat16; float32 otherwise:
-            int8 lost 0.7 points of accuracy on the full-data MiniLM run, README). Interactive predictions
-            always use float32.
-        explain_precision (`SENTIMENT_EXPLAIN_PRECISION`): number format of gradient explanations:
-            float32, bfloat16, or auto (bfloat16 for transformer checkpoints, the `pretrained` family's
-            and any Hugging Face model's, on a CPU with native bfloat16; float32 otherwise). The
-            convergence delta reports what it costs.
-        max_loaded_models (`SENTIMENT_MAX_LOADED_MODELS`): most models kept in memory at once (per
-            process); loading one more drops the least recently used.
-        allow_pickle_weights (`SENTIMENT_ALLOW_PICKLE_WEIGHTS`): also load checkpoints whose weights are
-            only a pickle (`pytorch_model.bin`), read with torch's weights_only loader. Off by default:
-            a pickle can run code; set it only for sources you trust.
-    """
+    """Studio settings, each read from its environment variable (`SENTIMENT_<NAME>`, and `IMDB_DATA`) or from
+    `.env` in the current directory; docs/settings.md explains each one."""
 
     model_config = SettingsConfigDict(
         env_prefix="SENTIMENT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
     imdb_data: str = Field(
-        default=DEFAULT_DATA_SOURCE,
-        validation_alias=AliasChoices("IMDB_DATA", "SENTIMENT_IMDB_DATA"),
-    )
-    models_dir: Path = Path("models")
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    validation_fraction: float = Field(default=0.1, gt=0.0, lt=1.0)
-    seed: int = 42
-    serve_run: str | None = None
-    serve_model: str | None = None
-    api_key: SecretStr | None = None
-    max_texts: int = Field(default=64, ge=1)
-    max_chars: int = Field(default=20_000, ge=1)
-    max_body_bytes: int = Field(default=2_097_152, ge=1)
-    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
-    cors_origins: str = ""
-    serve_batch_size: int = Field(default=16, ge=1)
-    serve_batch_wait_ms: float = Field(default=2.0, ge=0.0, le=1000.0)
-    serve_threads: int | None = Field(default=None, ge=1, le=256)
-    serve_runtime: Literal["auto", "torch", "onnxruntime"] = "auto"
-    explain_concurrency: int = Field(default=1, ge=1, le=64)
-    explain_queue: int = Field(default=4, ge=0, le=10_000)
-    explain_timeout_s: float = Field(default=60.0, gt=0.0, le=86_400.0)
-    explain_threads: int | None = Field(default=None, ge=1, le=256)
-    explain_precision: Literal["auto", "float32", "bfloat16"] = "auto"
-    batch_precision: Literal["auto", "float32", "bfloat16", "int8"] = "auto"
-    max_loaded_models: int = Field(default=3, ge=1, le=100)
-    allow_pickle_weights: bool = False
+        default=DEFAULT_DATA_SOURCE, validation_alias=AliasChoices("IMDB_DATA", "SENTIMENT_IMDB_DATA"),
+        description="where the reviews come from: a hub dataset id, a parquet folder, an aclImdb folder or a CSV")
+    models_dir: Path = Field(default=Path("models"), description="one sub-folder per training run")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(default="auto", description="auto: cuda, then mps, then cpu")
+    validation_fraction: float = Field(default=0.1, gt=0.0, lt=1.0, description="share of train held out")
+    seed: int = Field(default=42, description="seed of the validation split and default training seed")
+    serve_run: str | None = Field(default=None, description="the run the API serves (older name of serve_model)")
+    serve_model: str | None = Field(default=None, description="the model source the API serves (default: the "
+                                    "best finished run)")
+    api_key: SecretStr | None = Field(default=None, description="when set, the API answers 401 without it")
+    max_texts: int = Field(default=64, ge=1, description="most texts in one /predict request")
+    max_chars: int = Field(default=20_000, ge=1, description="most characters in one text")
+    max_body_bytes: int = Field(default=2_097_152, ge=1, description="largest request body the API reads")
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1, description="largest CSV the Predict page reads")
+    cors_origins: str = Field(default="", description="comma-separated origins CORS allows; empty: CORS off")
+    serve_batch_size: int = Field(default=16, ge=1, description="most texts per micro-batched model call")
+    serve_batch_wait_ms: float = Field(default=2.0, ge=0.0, le=1000.0, description="how long a batch waits for more")
+    serve_threads: int | None = Field(default=None, ge=1, le=256, description="torch threads per API worker "
+                                      "(default: 1 for the word-level families, torch's own otherwise)")
+    serve_runtime: Literal["auto", "torch", "onnxruntime"] = Field(
+        default="auto", description="what runs /predict's batches: torch, onnxruntime, or auto (onnxruntime for a "
+        "transformer on the CPU when it exports, passes the check and is faster)")
+    explain_concurrency: int = Field(default=1, ge=1, le=64, description="explanation processes per API worker")
+    explain_queue: int = Field(default=4, ge=0, le=10_000, description="explanation requests that may wait")
+    explain_timeout_s: float = Field(default=60.0, gt=0.0, le=86_400.0, description="time limit of one explanation")
+    explain_threads: int | None = Field(default=None, ge=1, le=256, description="torch threads per explanation "
+                                        "process (default: half the cores, shared)")
+    explain_precision: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto", description="number format of gradient explanations (auto: bfloat16 for a transformer "
+        "checkpoint on a CPU with native bfloat16)")
+    batch_precision: Literal["auto", "float32", "bfloat16", "int8"] = Field(
+        default="auto", description="number format of batch predictions (auto: bfloat16 for a transformer "
+        "checkpoint on a CPU with native bfloat16, else float32)")
+    max_loaded_models: int = Field(default=3, ge=1, le=100, description="models kept in memory per process")
+    allow_pickle_weights: bool = Field(default=False, description="also load pytorch_model.bin checkpoints (a "
+                                       "pickle can run code: only for sources you trust)")
 
     @field_validator("imdb_data")
     @classmethod
@@ -183,8 +133,8 @@ def resolve_device(requested: str | None = None) -> str:
 
 @lru_cache(maxsize=1)
 def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX): then bfloat16 matmuls
-    run about twice as fast as float32; elsewhere they are emulated and slower."""
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX): then bfloat16 matmuls beat
+    float32; elsewhere they are emulated and slower."""
     try:
         flags = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:  # not Linux: no way to tell cheaply, so no

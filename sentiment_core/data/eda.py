@@ -25,9 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sentiment_core.core.errors import InputError
-from sentiment_core.data.imdb import LABEL_NAMES, SPLITS
 from sentiment_core.core.metrics import assign_buckets, length_bucket_edges
 from sentiment_core.data import eda_kernels as kernels
+from sentiment_core.data.imdb import LABEL_NAMES, SPLITS
 from sentiment_core.data.text import STOP_WORDS, TAG_PATTERN, WORD_PATTERN, clean_text
 
 SHORT_REVIEW_WORDS = 10  # a review with fewer words counts as "very short"

@@ -179,7 +179,7 @@ def seeded_subset(dataset: datasets.Dataset, n: int | None, seed: int) -> datase
 
 def stratified_split(dataset: datasets.Dataset, fraction: float, seed: int) -> tuple[datasets.Dataset, datasets.Dataset]:
     """The rows `dataset.train_test_split(test_size=fraction, stratify_by_column="label", seed=seed)`
-    gives (train, held out), without its row-by-row read of the labels (3.7 s of a first load)."""
+    gives (train, held out), without its slow row-by-row read of the labels."""
     from datasets.utils.stratify import stratified_shuffle_split_generate_indices
 
     labels = np.asarray(dataset.with_format("arrow")[:]["label"].to_numpy(zero_copy_only=False))

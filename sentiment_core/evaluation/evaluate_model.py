@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from sentiment_core.core import runs
-from sentiment_core.data.imdb import load_imdb, seeded_subset, source_record
 from sentiment_core.core.errors import InputError
 from sentiment_core.core.metrics import full_report
 from sentiment_core.core.settings import get_settings
+from sentiment_core.data.imdb import load_imdb, seeded_subset, source_record
 from sentiment_core.inference.sources import load_predictor, parse_source
 
 EVALUATION_KIND = "evaluation"

@@ -4,11 +4,11 @@ movable decision threshold."""
 from __future__ import annotations
 
 import re
+
 import numpy as np
 
 from sentiment_core.core.metrics import assign_buckets, classification_metrics, confusion, length_bucket_edges
 from sentiment_core.data.text import NEGATIONS
-
 
 CONTRAST_MARKERS = ("but", "however", "although", "though", "yet")
 _NUMBER = r"(?:\d{1,2}(?:[.,]\d)?|zero|one|two|three|four|five|six|seven|eight|nine|ten|half)"
@@ -36,7 +36,7 @@ _RATING_ANCHOR = re.compile(r"/|out\s+of|stars?\b")
 
 
 def _has_rating(text: str, pattern: re.Pattern) -> bool:
-    """`pattern` searched only around each "/", "out of" and "star" (over whole reviews it is 20x slower)."""
+    """`pattern` searched only around each "/", "out of" and "star" (a search over whole reviews is far slower)."""
     for anchor in _RATING_ANCHOR.finditer(text):
         start = text.rfind(" ", 0, max(anchor.start() - 24, 0)) + 1
         if pattern.search(text, start, anchor.end() + 12):

@@ -250,7 +250,7 @@ def explain_precision(predictor: Predictor) -> str:
 def explanation_model(predictor: Predictor) -> torch.nn.Module:
     """The model explanations differentiate: the predictor's, or a bfloat16 copy of it (made once per
     predictor, dropped with it) when `explain_precision` says so, on plain attention (whose backward
-    is 2x faster than SDPA's on CPU). Predictions always use the model as trained."""
+    is faster than SDPA's on a CPU). Predictions always use the model as trained."""
     if explain_precision(predictor) != "bfloat16":
         return predictor.model
     with _COPIES_LOCK:

@@ -37,7 +37,14 @@ from sentiment_core.core.jsonio import dumps, write_json
 from sentiment_core.data import LABELS
 from sentiment_core.explain import render
 from sentiment_core.explain.attribution import Explanation, WordScore, explain
-from sentiment_core.explain.methods import METHODS, check_baseline, check_steps, check_target, default_method, get_method
+from sentiment_core.explain.methods import (
+    METHODS,
+    check_baseline,
+    check_steps,
+    check_target,
+    default_method,
+    get_method,
+)
 from sentiment_core.inference.files import read_reviews_csv
 from sentiment_core.inference.predictor import Predictor
 

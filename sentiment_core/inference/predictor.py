@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from sentiment_core.core.errors import InputError
-from sentiment_core.inference.labels import LabelMap, default_label_map
 from sentiment_core.data import LABELS
-from sentiment_core.data.text import STOP_WORDS
 from sentiment_core.data.reading import check_long_text, reading_spans, special_frame, unread_characters
+from sentiment_core.data.text import STOP_WORDS
+from sentiment_core.inference.labels import LabelMap, default_label_map
 from sentiment_core.modeling.precision import batch_precision, model_in
 
 if TYPE_CHECKING:
@@ -317,10 +317,8 @@ class Predictor:
     # --- public API -------------------------------------------------------------------
 
     def batch_precision(self) -> str:
-        """The number format of batch predictions (files, evaluations, a run's test pass): SENTIMENT_BATCH_PRECISION;
-        auto: for a transformer checkpoint on a CPU with native bfloat16, bfloat16 (measured 2.4x faster at the
-        same accuracy, README); float32 elsewhere (int8 is faster but lost 0.7 points), for the small word-level
-        families and on GPUs."""
+        """The number format of batch predictions (files, evaluations, a run's test pass): see
+        `modeling.precision.batch_precision` (docs/results.md has what each format costs)."""
         return batch_precision(self.word_level, self.device)
 
     def batch_model(self) -> torch.nn.Module:

@@ -36,7 +36,7 @@ class BowConfig(PretrainedConfig):
         bigram_buckets: hashed bigram slots after the word ids; 0 disables bigrams.
         hidden_sizes: widths of the Linear -> BatchNorm1d -> ReLU -> Dropout blocks of the head;
             empty (the default) is a linear classifier on the bag, which generalises best on
-            IMDB (the hidden block overfits: see the README's benchmark).
+            IMDB (the hidden block overfits: docs/results.md).
         dropout: dropout probability in the head.
         item_dropout: share of a review's words/bigrams dropped at random in training.
         nb_weighting: scale items by their Naive Bayes log-count ratio (`fit_item_weights`).

@@ -85,7 +85,7 @@ class LstmForSequenceClassification(PreTrainedModel):
         self.dropout = nn.Dropout(config.dropout)
         # One unidirectional LSTM per layer and direction. The backward one reads each review
         # reversed within its real length, so right padding never reaches a real position.
-        # (torch's packed sequences give the same numbers but run ~6x slower on a CPU when the
+        # (torch's packed sequences give the same numbers but run much slower on a CPU when the
         # lengths in a batch differ: its fast kernel needs one length per batch.)
         directions = 2 if config.bidirectional else 1
         self.layers = nn.ModuleList(

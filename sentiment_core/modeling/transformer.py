@@ -31,8 +31,8 @@ class TransformerConfig(PretrainedConfig):
         dropout: dropout in the embeddings, the encoder layers and before the classifier.
         token_dropout: share of a review's tokens whose embedding is zeroed in training (word
             dropout; the strongest regulariser for these from-scratch models on IMDB).
-        attention_dropout: dropout on the attention weights. 0 by default: on a CPU it costs
-            about 8x the attention time (no fused kernel with dropout) for little gain.
+        attention_dropout: dropout on the attention weights. 0 by default: on a CPU it multiplies
+            the attention time (no fused kernel with dropout) for little gain.
         activation: feed-forward activation, "gelu" or "relu".
         layer_norm_eps: epsilon of every LayerNorm.
         initializer_range: standard deviation of the normal init of embeddings and linear layers.
@@ -87,9 +87,8 @@ class _PreNormEncoderLayer(nn.TransformerEncoderLayer):
     """A pre-norm encoder layer that skips torch's fused inference kernel on the CPU.
 
     On a CPU that kernel's masked softmax costs most of the layer whenever a padding mask is
-    passed (measured on a 2-core CPU: 13 ms per 254-token review alone, 31 ms per review in
-    padded batches of 8, against 4.6 and 6.6 ms on this path; `bench/predict_bench.py`). Same
-    weights, same outputs up to float rounding; GPUs keep the fused kernel.
+    passed (docs/results.md, `bench/predict_bench.py`). Same weights, same outputs up to float
+    rounding; GPUs keep the fused kernel.
     """
 
     def forward(self, src: torch.Tensor, src_mask: torch.Tensor | None = None,

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+
 import torch
 from transformers import (
     TrainerCallback,
 )
-from sentiment_core.training import jobs
+
 from sentiment_core.core import runs
+from sentiment_core.training import jobs
+
 
 class StopCallback(TrainerCallback):
     """Stop cleanly (and save a checkpoint) when STOP appears or SIGTERM arrives; all ranks agree."""

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sentiment_core.core.errors import InputError
 from sentiment_core.core import runs
+from sentiment_core.core.errors import InputError
 from sentiment_core.training.options import command_arguments, form_fields
 
 CURVE_COLUMNS = ["x", "split", "metric", "value", "raw"]
@@ -32,8 +32,8 @@ def where_runs_go(kept_in) -> str:
 
     Raises ValueError (naming the setting) when SENTIMENT_DEVICE asks for a device that is missing.
     """
-    from sentiment_core.data.imdb import describe_source
     from sentiment_core.core.settings import describe_device, get_settings
+    from sentiment_core.data.imdb import describe_source
 
     return (f"Runs will use: **{describe_device()}** · data: {describe_source(get_settings().imdb_data)} · "
             f"kept in `{kept_in}`")

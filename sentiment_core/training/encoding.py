@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import torch
+
 from sentiment_core.training.options import TrainConfig
+
 
 def _encode(tokenizer, texts: list[str], config: TrainConfig, reading: str
             ) -> tuple[list[list[int]], list[int], list[int]]:
@@ -50,8 +53,8 @@ def encode_split(tokenizer, dataset, config: TrainConfig, reading: str | None = 
 class PadCollator:
     """Right-pad input_ids into a tensor with its attention mask; carry labels and lengths.
 
-    Much cheaper than `DataCollatorWithPadding` (no tokenizer round trip), which matters when a
-    bow step takes 20 ms.
+    Much cheaper than `DataCollatorWithPadding` (no tokenizer round trip), which matters for the
+    short steps of bow.
     """
 
     def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None):

@@ -33,13 +33,13 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "bow": dict(epochs=3, batch_size=128, lr=5e-3, max_length=1024, vocab_size=60_000, min_frequency=2),
     "lstm": dict(epochs=5, batch_size=64, lr=2e-3, max_length=512, vocab_size=30_000, min_frequency=2),
     "transformer": dict(epochs=3, batch_size=64, lr=1e-3, max_length=512, vocab_size=30_000, min_frequency=2),
-    # The CPU recipe (README, "The pretrained family on a CPU"): one epoch, 256 tokens of head and tail, a mean-
+    # The CPU recipe (docs/training.md, "The pretrained family on a CPU"): one epoch, 256 tokens of head and tail, a mean-
     # pooled head, a short warm-up; bfloat16 where the CPU has it (precision auto).
     "pretrained": dict(epochs=1, batch_size=16, lr=5e-5, max_length=256, backbone=DEFAULT_BACKBONE,
                        long_text="head_tail", pooling="mean", warmup_ratio=0.06, weight_decay=0.01),
 }
 FAMILY_HINTS = {
-    "bow": "Naive-Bayes-weighted bag of words and hashed bigrams: the fast baseline (about a minute on a CPU).",
+    "bow": "Naive-Bayes-weighted bag of words and hashed bigrams: the fast baseline, the quickest family to train.",
     "lstm": "Bidirectional LSTM reading each review within its real length: slower, order-aware.",
     "transformer": "Small transformer encoder trained from scratch.",
     "pretrained": "Fine-tunes a pretrained encoder (--backbone): best accuracy, needs a GPU to be quick.",

@@ -14,6 +14,7 @@ import platform
 import time
 import traceback
 from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
@@ -23,18 +24,19 @@ from transformers import (
     Trainer,
     TrainingArguments,
 )
-from sentiment_core.training import jobs
-from sentiment_core.core.errors import InputError, ModelSourceError
+
 from sentiment_core.core import runs
-from sentiment_core.data.imdb import load_imdb, seeded_subset, source_record
+from sentiment_core.core.errors import InputError, ModelSourceError
 from sentiment_core.core.metrics import full_report
-from sentiment_core.training.losses import num_labels_for
-from sentiment_core.modeling.heads import positive_log_odds
 from sentiment_core.core.settings import cpu_has_native_bf16, resolve_device
+from sentiment_core.data.imdb import load_imdb, seeded_subset, source_record
 from sentiment_core.data.text import TokenizerConfig, build_word_tokenizer
-from sentiment_core.training.options import TrainConfig
+from sentiment_core.modeling.heads import positive_log_odds
+from sentiment_core.training import jobs
 from sentiment_core.training.callbacks import RunDirectoryCallback, StopCallback
 from sentiment_core.training.encoding import PadCollator, encode_split, in_split_order, sorted_by_length
+from sentiment_core.training.losses import num_labels_for
+from sentiment_core.training.options import TrainConfig
 from sentiment_core.training.trainer import SentimentTrainer, validation_metrics
 
 # Options added after runs were made: the value that reproduces how such a run was trained, for its resume.
@@ -310,7 +312,7 @@ def _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoi
 def _test_pass_trainer(config: TrainConfig, trainer: SentimentTrainer, device: str, state) -> tuple[str, Trainer]:
     """The number format of the test pass and the Trainer that runs it: a pretrained run on one CPU process
     predicts the test split with SENTIMENT_BATCH_PRECISION's model (by default bfloat16 where the CPU has it,
-    measured faster at the same accuracy: README); everything else with the model as trained."""
+    faster at the same accuracy: docs/results.md); everything else with the model as trained."""
     from sentiment_core.modeling.precision import batch_precision, model_in
 
     trained = resolve_precision(config, device)

@@ -4,7 +4,6 @@ the best checkpoint. `training.run.train` drives it."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from transformers import (
@@ -12,9 +11,8 @@ from transformers import (
 )
 
 from sentiment_core.core.metrics import classification_metrics
-from sentiment_core.training.losses import compute_loss
 from sentiment_core.modeling.heads import positive_probability
-
+from sentiment_core.training.losses import compute_loss
 
 # --- data ------------------------------------------------------------------------------
 

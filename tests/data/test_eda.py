@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 
+from sentiment_core.core.metrics import assign_buckets, length_bucket_edges
 from sentiment_core.data import eda
 from sentiment_core.data.imdb import load_imdb
-from sentiment_core.core.metrics import assign_buckets, length_bucket_edges
 from sentiment_core.data.text import STOP_WORDS, clean_text, words
 from tests.conftest import SHARED_IMDB
 

@@ -3,7 +3,12 @@ import pandas as pd
 import pytest
 
 from sentiment_core.data.imdb import (
-    DataSourceError, LABEL_NAMES, data_info, describe_source, load_imdb, split_counts,
+    LABEL_NAMES,
+    DataSourceError,
+    data_info,
+    describe_source,
+    load_imdb,
+    split_counts,
 )
 from tests.conftest import SHARED_IMDB, make_reviews
 

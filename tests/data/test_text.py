@@ -2,7 +2,13 @@ import pytest
 from transformers import AutoTokenizer
 
 from sentiment_core.data.text import (
-    PAD_TOKEN, UNK_TOKEN, TokenizerConfig, build_word_tokenizer, clean_text, token_spans, words,
+    PAD_TOKEN,
+    UNK_TOKEN,
+    TokenizerConfig,
+    build_word_tokenizer,
+    clean_text,
+    token_spans,
+    words,
 )
 from tests.conftest import make_reviews
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from sentiment_core.evaluation import behaviour
 from sentiment_core.core import runs
+from sentiment_core.core.errors import InputError
+from sentiment_core.evaluation import behaviour
 from sentiment_core.evaluation.behaviour import lexicon as lx
 from sentiment_core.evaluation.behaviour.suite import BR, NOT_HIGHER, NOT_LOWER, SAME_LABEL
-from sentiment_core.core.errors import InputError
 
 SMALL = 40  # cases per test in most tests here: every template still shows up, and it is fast
 

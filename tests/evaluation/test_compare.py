@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from sentiment_core.cli import main
+from sentiment_core.core import runs
+from sentiment_core.core.metrics import full_report
 from sentiment_core.evaluation import compare
 from sentiment_core.training import dashboard as monitor
-from sentiment_core.core import runs
-from sentiment_core.cli import main
-from sentiment_core.core.metrics import full_report
 from sentiment_core.training.run import train
 from tests.conftest import TINY, TINY_OPTIONS, write_parquet_dir
 

@@ -3,16 +3,15 @@ import pandas as pd
 import pytest
 
 from sentiment_core.core import runs
-from sentiment_core.inference import sources
-from sentiment_core.data.imdb import load_imdb
 from sentiment_core.core.errors import ModelSourceError, RunError
+from sentiment_core.data.imdb import load_imdb, seeded_subset
 from sentiment_core.evaluation.evaluate_model import evaluate_model
-from sentiment_core.inference.predictor import FOREIGN_FAMILY, Predictor
+from sentiment_core.inference import sources
 from sentiment_core.inference.default_model import finished_runs
-from sentiment_core.data.imdb import seeded_subset
+from sentiment_core.inference.predictor import FOREIGN_FAMILY, Predictor
+from sentiment_core.inference.sources import load_run
 from tests.checkpoint_helpers import albert_checkpoint, bert_checkpoint
 from tests.conftest import write_parquet_dir
-from sentiment_core.inference.sources import load_run
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ import pytest
 from sentiment_core.core.metrics import classification_metrics
 from sentiment_core.evaluation import slices
 
-
 SLICE_TEXTS = [
     "I did not like it.",  # negator
     "It wasn't good<br />at all.",  # negator (n't)
@@ -95,9 +94,8 @@ def _finished_run(data: str, max_test_samples: int | None = None, run_id: str = 
     import pandas as pd
 
     from sentiment_core.core import runs
-    from sentiment_core.data.imdb import load_imdb
+    from sentiment_core.data.imdb import load_imdb, seeded_subset
     from sentiment_core.data.text import TokenizerConfig, build_word_tokenizer
-    from sentiment_core.data.imdb import seeded_subset
 
     run_dir = runs.create_run(run_id, {"model": "bow", "data": data, "seed": 42, "max_test_samples": max_test_samples})
     test = seeded_subset(load_imdb(data)["test"], max_test_samples, 42)
@@ -111,8 +109,7 @@ def _finished_run(data: str, max_test_samples: int | None = None, run_id: str = 
 
 
 def test_slices_of_a_finished_run_match_its_test_reviews(parquet_dir):
-    from sentiment_core.data.imdb import load_imdb
-    from sentiment_core.data.imdb import seeded_subset
+    from sentiment_core.data.imdb import load_imdb, seeded_subset
 
     run_id = _finished_run(str(parquet_dir), max_test_samples=6)
     predictions, masks = slices.run_slice_masks(run_id)

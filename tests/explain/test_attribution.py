@@ -3,6 +3,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
+from sentiment_core.core.settings import get_settings
+from sentiment_core.data.text import TokenizerConfig, build_word_tokenizer
 from sentiment_core.explain.attribution import explain, explain_precision, explanation_model
 from sentiment_core.explain.faithfulness import deletion_curve
 from sentiment_core.explain.methods import METHODS
@@ -10,8 +12,6 @@ from sentiment_core.explain.render import highlight_html, top_words
 from sentiment_core.explain.words import word_groups
 from sentiment_core.inference.predictor import Encoded, Predictor
 from sentiment_core.modeling import BowConfig, BowForSequenceClassification, PretrainedEncoderForSequenceClassification
-from sentiment_core.core.settings import get_settings
-from sentiment_core.data.text import TokenizerConfig, build_word_tokenizer
 from tests.conftest import make_reviews
 from tests.inference.test_predictor import random_predictor
 

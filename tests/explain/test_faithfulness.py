@@ -8,11 +8,19 @@ from transformers import AutoTokenizer
 
 from sentiment_core.core.errors import InputError
 from sentiment_core.explain.attribution import Explanation, WordScore, explain
-from sentiment_core.explain.methods import METHODS
 from sentiment_core.explain.faithfulness import (
-    CUTOFFS, comprehensiveness, erasures, explain_all_methods, method_summary, rank_agreement, score_explanations,
-    scores_frame, sufficiency, top_counts,
+    CUTOFFS,
+    comprehensiveness,
+    erasures,
+    explain_all_methods,
+    method_summary,
+    rank_agreement,
+    score_explanations,
+    scores_frame,
+    sufficiency,
+    top_counts,
 )
+from sentiment_core.explain.methods import METHODS
 from sentiment_core.inference.predictor import Encoded, Predictor
 from sentiment_core.modeling import PretrainedEncoderForSequenceClassification
 from tests.explain.test_attribution import polarity_bow, word_tokenizer  # noqa: F401  (a fixture)

@@ -6,10 +6,16 @@ import pytest
 
 from sentiment_core.core.errors import InputError, UnsupportedFormatError
 from sentiment_core.explain.attribution import explain
-from sentiment_core.explain.render import explanation_page_html, highlight_html, legend_html
 from sentiment_core.explain.files import (
-    count_rows, explain_file, explanation_from_row, file_top_words, meta_path_for, read_rows, write_html_report,
+    count_rows,
+    explain_file,
+    explanation_from_row,
+    file_top_words,
+    meta_path_for,
+    read_rows,
+    write_html_report,
 )
+from sentiment_core.explain.render import explanation_page_html, highlight_html, legend_html
 from tests.conftest import make_reviews
 from tests.explain.test_attribution import polarity_bow, word_tokenizer  # noqa: F401  (a fixture)
 from tests.inference.test_predictor import random_predictor

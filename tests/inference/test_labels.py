@@ -4,8 +4,14 @@ import pytest
 import torch
 
 from sentiment_core.core.errors import ModelSourceError
-from sentiment_core.inference.labels import (LabelMap, default_label_map, infer_label_map, model_labels, parse_label_spec,
-                                   resolve_label_map)
+from sentiment_core.inference.labels import (
+    LabelMap,
+    default_label_map,
+    infer_label_map,
+    model_labels,
+    parse_label_spec,
+    resolve_label_map,
+)
 
 STARS = ("1 star", "2 stars", "3 stars", "4 stars", "5 stars")
 

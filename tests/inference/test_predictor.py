@@ -5,12 +5,12 @@ import torch
 
 from sentiment_core.core import runs
 from sentiment_core.data.imdb import load_imdb
-from sentiment_core.inference.predictor import Predictor, length_batches
-from sentiment_core.inference.default_model import best_run_id, finished_runs
-from sentiment_core.modeling import build_model
 from sentiment_core.data.text import TokenizerConfig, build_word_tokenizer
-from tests.conftest import TINY_OPTIONS, make_reviews
+from sentiment_core.inference.default_model import best_run_id, finished_runs
+from sentiment_core.inference.predictor import Predictor, length_batches
 from sentiment_core.inference.sources import load_run
+from sentiment_core.modeling import build_model
+from tests.conftest import TINY_OPTIONS, make_reviews
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +76,9 @@ def test_two_logit_heads_predict_probabilities(word_tokenizer):
 
 
 def test_pretrained_predictor_keeps_special_tokens(tiny_backbone):
-    from sentiment_core.modeling import PretrainedEncoderForSequenceClassification
     from transformers import AutoTokenizer
+
+    from sentiment_core.modeling import PretrainedEncoderForSequenceClassification
 
     model = PretrainedEncoderForSequenceClassification.from_backbone(tiny_backbone)
     predictor = Predictor(model, AutoTokenizer.from_pretrained(tiny_backbone), "pretrained", max_length=6)

@@ -8,14 +8,19 @@ import pytest
 import torch
 
 from sentiment_core.core import runs
-from sentiment_core.inference import sources
 from sentiment_core.core.errors import ModelSourceError
+from sentiment_core.core.settings import get_settings
 from sentiment_core.explain.attribution import explain, explanation_model
 from sentiment_core.explain.methods import METHODS
+from sentiment_core.inference import sources
 from sentiment_core.inference.predictor import FOREIGN_FAMILY
-from sentiment_core.core.settings import get_settings
-from tests.checkpoint_helpers import (BUILDERS, STAR_LABELS, THREE_LABELS, TRICKY_TEXT, albert_checkpoint,
-                                      bert_checkpoint, roberta_checkpoint)
+from tests.checkpoint_helpers import (
+    BUILDERS,
+    STAR_LABELS,
+    THREE_LABELS,
+    TRICKY_TEXT,
+    bert_checkpoint,
+)
 
 FEW_SAMPLES = {"lime": 40, "gradient_shap": 10, "integrated_gradients": 50}
 

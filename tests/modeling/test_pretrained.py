@@ -11,11 +11,16 @@ import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, BertConfig, BertModel
 
 import sentiment_core.modeling
-from sentiment_core.modeling.pretrained import offline_backbone
 from sentiment_core.modeling import (
-    FAMILIES, BowForSequenceClassification, LstmForSequenceClassification, PretrainedEncoderConfig,
-    PretrainedEncoderForSequenceClassification, TransformerForSequenceClassification, build_model,
+    FAMILIES,
+    BowForSequenceClassification,
+    LstmForSequenceClassification,
+    PretrainedEncoderConfig,
+    PretrainedEncoderForSequenceClassification,
+    TransformerForSequenceClassification,
+    build_model,
 )
+from sentiment_core.modeling.pretrained import offline_backbone
 
 VOCAB = 100  # 0 = pad, then cue words and neutral words
 POSITIVE, NEGATIVE, NEUTRAL = range(2, 7), range(7, 12), range(12, 40)

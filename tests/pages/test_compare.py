@@ -4,11 +4,11 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sentiment_core.evaluation import compare
 from sentiment_core.core import runs
+from sentiment_core.evaluation import compare
 from tests.conftest import write_parquet_dir
-from tests.pages.helpers import APP, page_path, page_text, run_page
 from tests.evaluation.test_compare import long_review_comparison
+from tests.pages.helpers import APP, page_path, page_text, run_page
 
 PAGE = page_path("compare")
 SUBMIT = "FormSubmitter:compare_form-▶️ Start comparison"

@@ -2,6 +2,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.pages.helpers import APP, run_page
 
+
 def _run(timeout: float = 60) -> AppTest:
     return run_page(APP, timeout=timeout)
 

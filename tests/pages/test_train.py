@@ -5,9 +5,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from sentiment_core.core import runs
-from sentiment_core.training.options import TrainConfig
+from sentiment_core.training.options import FAMILY_DEFAULTS, TrainConfig
 from sentiment_core.training.run import train
-from sentiment_core.training.options import FAMILY_DEFAULTS
 from tests.conftest import TINY, TINY_OPTIONS, write_parquet_dir
 from tests.pages.helpers import APP, page_path, page_text, run_page
 

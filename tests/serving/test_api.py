@@ -18,15 +18,15 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from sentiment_core.serving import api
-from sentiment_core.serving.api.explain_pool import EXPLAIN_NICENESS
 from sentiment_core import cli
 from sentiment_core.core import runs
 from sentiment_core.core.errors import BusyError, SettingsError
-from sentiment_core.inference.predictor import Predictor
 from sentiment_core.core.settings import get_settings
-from tests.serving_helpers import RUN_ID, install_tiny_run
+from sentiment_core.inference.predictor import Predictor
 from sentiment_core.inference.sources import load_run
+from sentiment_core.serving import api
+from sentiment_core.serving.api.explain_pool import EXPLAIN_NICENESS
+from tests.serving_helpers import RUN_ID, install_tiny_run
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD = ["A wonderful film, I loved it and the actor was brilliant.", "Awful and boring, the worst plot, a waste."]
@@ -424,8 +424,8 @@ def test_serve_threads_default_to_one_for_the_small_families_and_to_torchs_for_a
 def tiny_transformer_predictor() -> Predictor:
     import torch
 
-    from sentiment_core.modeling import build_model
     from sentiment_core.data.text import TokenizerConfig, build_word_tokenizer
+    from sentiment_core.modeling import build_model
     from tests.conftest import TINY_OPTIONS, make_reviews
 
     torch.manual_seed(0)

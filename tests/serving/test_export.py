@@ -11,14 +11,14 @@ import pytest
 import torch
 
 from sentiment_core import cli
+from sentiment_core.core import runs
+from sentiment_core.inference.checkpoints import load_checkpoint
+from sentiment_core.inference.predictor import Predictor
+from sentiment_core.inference.sources import load_run
 from sentiment_core.serving.export import folder as export
 from sentiment_core.serving.export import onnx_export
-from sentiment_core.core import runs
-from sentiment_core.inference.predictor import Predictor
 from tests.conftest import TINY_OPTIONS, make_reviews
 from tests.serving_helpers import RUN_ID, install_tiny_run
-from sentiment_core.inference.checkpoints import load_checkpoint
-from sentiment_core.inference.sources import load_run
 
 HAS_ONNXRUNTIME = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnxscript") is not None
 TEXTS = ["A wonderful film, I loved it.", "Awful, boring, the worst plot.", "great " * 80]
@@ -161,8 +161,8 @@ def test_onnx_for_the_other_families(family, tmp_path, tiny_backbone):
     """Each family either exports within 1e-4 of PyTorch or says why not (benchmark tier: ~20 s each)."""
     from transformers import AutoTokenizer
 
-    from sentiment_core.modeling import PretrainedEncoderForSequenceClassification, build_model
     from sentiment_core.data.text import TokenizerConfig, build_word_tokenizer
+    from sentiment_core.modeling import PretrainedEncoderForSequenceClassification, build_model
 
     torch.manual_seed(0)
     if family == "pretrained":
@@ -205,8 +205,8 @@ def test_the_model_card_names_the_recorded_data_source(run_dir, tmp_path):
 
 
 def test_the_long_text_reading_round_trips_through_the_export(run_dir, tmp_path):
-    from sentiment_core.serving import handler
     from sentiment_core.core import runs
+    from sentiment_core.serving import handler
 
     config = runs.read_config(run_dir)
     runs.write_json(run_dir / runs.RUN_FILE, {**config, "long_text": "head_tail", "head_tokens": 8})

@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
+from sentiment_core.core.settings import get_settings
+from sentiment_core.inference.sources import load_run
 from sentiment_core.serving import handler
 from sentiment_core.serving.export.folder import export_run
-from sentiment_core.core.settings import get_settings
 from tests.serving_helpers import RUN_ID, install_tiny_run
-from sentiment_core.inference.sources import load_run
 
 TEXTS = ["A wonderful film, I loved it and the actor was brilliant.", "Awful and boring, the worst plot, a waste."]
 

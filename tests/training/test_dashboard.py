@@ -4,9 +4,9 @@ import time
 import pandas as pd
 import pytest
 
-from sentiment_core.training import jobs
-from sentiment_core.training import dashboard as monitor
 from sentiment_core.core import runs
+from sentiment_core.training import dashboard as monitor
+from sentiment_core.training import jobs
 from sentiment_core.training.options import FAMILY_DEFAULTS
 
 FORM = dict(family="bow", loss="bce", epochs=2.0, batch_size=8.0, lr=0.01, max_length=64, max_train_samples=None,
@@ -222,8 +222,7 @@ def test_run_details_of_a_missing_run():
 def test_run_details_and_compare_curves_of_a_finished_run(tmp_path):
     from sentiment_core.training.options import TrainConfig
     from sentiment_core.training.run import train
-    from tests.conftest import write_parquet_dir
-    from tests.conftest import TINY, TINY_OPTIONS
+    from tests.conftest import TINY, TINY_OPTIONS, write_parquet_dir
 
     data = str(write_parquet_dir(tmp_path / "data", n_train=80, n_test=40))
     train(TrainConfig(model="bow", data=data, epochs=2, lr=1e-2, run_id="done", model_options=TINY_OPTIONS["bow"],

@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from sentiment_core.training.losses import bce, compute_loss, cross_entropy, length_weighted_bce, num_labels_for
 from sentiment_core.modeling.heads import positive_probability
+from sentiment_core.training.losses import bce, compute_loss, cross_entropy, length_weighted_bce, num_labels_for
 
 
 def test_weighted_loss_matches_the_original_formula():

@@ -4,11 +4,18 @@ import argparse
 
 import pytest
 
-from sentiment_core.training import options as train_config
 from sentiment_core.cli import build_parser
 from sentiment_core.core.settings import get_settings
+from sentiment_core.training import options as train_config
 from sentiment_core.training.options import (
-    CLI_OPTIONS, FAMILY_DEFAULTS, FIELDS, SHARED_OPTIONS, TrainConfig, flag, form_fields, from_arguments,
+    CLI_OPTIONS,
+    FAMILY_DEFAULTS,
+    FIELDS,
+    SHARED_OPTIONS,
+    TrainConfig,
+    flag,
+    form_fields,
+    from_arguments,
 )
 
 
@@ -66,8 +73,9 @@ def test_bad_values_are_refused_naming_the_option(values, message):
 
 
 def test_best_metric_bce_picks_the_lowest_validation_bce():
-    from sentiment_core.training.run import _training_arguments
     from pathlib import Path
+
+    from sentiment_core.training.run import _training_arguments
 
     config = TrainConfig(model="bow", best_metric="bce").resolved()
     arguments = _training_arguments(config, Path("unused"), "cpu", steps_per_epoch=10)

@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 from transformers import AutoTokenizer
 
-from sentiment_core.training import jobs
-from sentiment_core.core import runs
 from sentiment_core.cli import main
+from sentiment_core.core import runs
 from sentiment_core.data.imdb import load_imdb
+from sentiment_core.inference.sources import load_run
+from sentiment_core.training import jobs
 from sentiment_core.training.options import TrainConfig
 from sentiment_core.training.run import train
 from tests.conftest import TINY, TINY_OPTIONS, write_parquet_dir
-from sentiment_core.inference.sources import load_run
 
 
 @pytest.fixture
@@ -291,8 +291,9 @@ def test_a_tiny_backbone_trains_in_both_precisions_and_records_it(tiny_data, tin
 
 
 def test_head_tail_training_reads_the_first_and_last_tokens(word_tokenizer_for_training):
-    from sentiment_core.training.encoding import encode_split
     import datasets
+
+    from sentiment_core.training.encoding import encode_split
 
     tokenizer = word_tokenizer_for_training
     text = " ".join(["great"] * 5 + ["movie"] * 100 + ["awful"] * 5)

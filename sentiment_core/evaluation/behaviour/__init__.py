@@ -6,14 +6,42 @@ keep the results per model; `suite_table`, `format_suite` and `SuiteResult.to_di
 """
 
 from sentiment_core.evaluation.behaviour.runner import (
-    CACHE_FILE, MAX_FAILURES, BehaviourTestResult, Failure, SuiteResult, cache_file, cached_result, cached_suite,
-    capability_table, check_model, folder_fingerprint, format_suite, group_table, judge, model_name, run_fingerprint,
+    CACHE_FILE,
+    MAX_FAILURES,
+    BehaviourTestResult,
+    Failure,
+    SuiteResult,
+    cache_file,
+    cached_result,
+    cached_suite,
+    capability_table,
+    check_model,
+    folder_fingerprint,
+    format_suite,
+    group_table,
+    judge,
+    model_name,
+    run_fingerprint,
     run_suite,
-    suite_for_run, suite_markdown, suite_table,
+    suite_for_run,
+    suite_markdown,
+    suite_table,
 )
 from sentiment_core.evaluation.behaviour.suite import (
-    CAPABILITIES, CASES_PER_TEST, DIR, DIR_TOLERANCE, INV, MFT, NOT_NEGATIVE_MIN, SUITE_VERSION, TEST_NAMES, TEST_TYPES,
-    BehaviourTest, Case, build_suite, select_tests,
+    CAPABILITIES,
+    CASES_PER_TEST,
+    DIR,
+    DIR_TOLERANCE,
+    INV,
+    MFT,
+    NOT_NEGATIVE_MIN,
+    SUITE_VERSION,
+    TEST_NAMES,
+    TEST_TYPES,
+    BehaviourTest,
+    Case,
+    build_suite,
+    select_tests,
 )
 
 __all__ = [

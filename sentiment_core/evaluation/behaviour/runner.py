@@ -16,8 +16,20 @@ from typing import TYPE_CHECKING, Protocol
 
 from sentiment_core.core import runs
 from sentiment_core.evaluation.behaviour.suite import (
-    CAPABILITIES, CASES_PER_TEST, DIR_TOLERANCE, NEGATIVE, NOT_HIGHER, NOT_LOWER, NOT_NEGATIVE, NOT_NEGATIVE_MIN,
-    POSITIVE, SAME_LABEL, SUITE_VERSION, BehaviourTest, Case, select_tests,
+    CAPABILITIES,
+    CASES_PER_TEST,
+    DIR_TOLERANCE,
+    NEGATIVE,
+    NOT_HIGHER,
+    NOT_LOWER,
+    NOT_NEGATIVE,
+    NOT_NEGATIVE_MIN,
+    POSITIVE,
+    SAME_LABEL,
+    SUITE_VERSION,
+    BehaviourTest,
+    Case,
+    select_tests,
 )
 
 if TYPE_CHECKING:

@@ -23,8 +23,8 @@ import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sentiment_core.evaluation.behaviour import lexicon as lx
 from sentiment_core.core.errors import InputError
+from sentiment_core.evaluation.behaviour import lexicon as lx
 
 SUITE_VERSION = 1  # bump when a template, lexicon or expectation changes: cached results are then recomputed
 CASES_PER_TEST = 200

@@ -26,19 +26,64 @@ numbers), `verdict` (the sentences), `report` (comparison.json and what the page
 """
 
 from sentiment_core.evaluation.compare.plan import (
-    COMPARISON_FILE, COMPARISONS_DIR, DEFAULT_LOSSES, DEFAULT_SEEDS, LOG_FILE, PLAN_FILE, comparison_path,
-    comparison_run_id, comparisons_dir, effective_status, make_plan, new_comparison_id, parse_losses, parse_seeds,
-    read_plan, read_status, stop_requested, train_arguments, train_config, update_status, validate_comparison_id,
+    COMPARISON_FILE,
+    COMPARISONS_DIR,
+    DEFAULT_LOSSES,
+    DEFAULT_SEEDS,
+    LOG_FILE,
+    PLAN_FILE,
+    comparison_path,
+    comparison_run_id,
+    comparisons_dir,
+    effective_status,
+    make_plan,
+    new_comparison_id,
+    parse_losses,
+    parse_seeds,
+    read_plan,
+    read_status,
+    stop_requested,
+    train_arguments,
+    train_config,
+    update_status,
+    validate_comparison_id,
 )
 from sentiment_core.evaluation.compare.report import (
-    LOSS_SCALE_NOTE, analyze, behaviour_summary, behaviour_table, buckets_frame, comparison_curves, comparison_runs,
-    convergence_table, disagreements, group_names, list_comparisons, mean_curves, metrics_table, read_comparison, reliability_frame, review_texts,
-    significance_table, tests_table, write_comparison,
+    LOSS_SCALE_NOTE,
+    analyze,
+    behaviour_summary,
+    behaviour_table,
+    buckets_frame,
+    comparison_curves,
+    comparison_runs,
+    convergence_table,
+    disagreements,
+    group_names,
+    list_comparisons,
+    mean_curves,
+    metrics_table,
+    read_comparison,
+    reliability_frame,
+    review_texts,
+    significance_table,
+    tests_table,
+    write_comparison,
 )
 from sentiment_core.evaluation.compare.runner import (
-    create_comparison, launch_comparison, request_stop, run_comparison, run_state,
+    create_comparison,
+    launch_comparison,
+    request_stop,
+    run_comparison,
+    run_state,
 )
-from sentiment_core.evaluation.compare.statistics import ALPHA, LONG_BUCKET, RunResult, convergence, load_run, pair_significance
+from sentiment_core.evaluation.compare.statistics import (
+    ALPHA,
+    LONG_BUCKET,
+    RunResult,
+    convergence,
+    load_run,
+    pair_significance,
+)
 from sentiment_core.evaluation.compare.verdict import format_p, verdict
 from sentiment_core.evaluation.significance import mcnemar, paired_t_test, welch_t_test
 

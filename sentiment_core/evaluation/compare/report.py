@@ -10,19 +10,35 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from sentiment_core.training import dashboard as monitor
 from sentiment_core.core import runs
+from sentiment_core.core.errors import ComparisonError, InputError, SentimentError
+from sentiment_core.core.jsonio import json_safe
+from sentiment_core.core.metrics import N_CALIBRATION_BINS, assign_buckets, calibration, length_bucket_edges
 from sentiment_core.evaluation.compare.plan import (
-    COMPARISON_FILE, comparison_path, comparisons_dir, effective_status, read_plan, read_status,
+    COMPARISON_FILE,
+    comparison_path,
+    comparisons_dir,
+    effective_status,
+    read_plan,
+    read_status,
 )
 from sentiment_core.evaluation.compare.statistics import (
-    ALPHA, LONG_BUCKET, PLATEAU_TOLERANCE, SUMMARY_METRICS, RunResult, aligned, bucket_accuracy, bucket_labels,
-    convergence, load_run, pair_significance, shared_edges, summarise,
+    ALPHA,
+    LONG_BUCKET,
+    PLATEAU_TOLERANCE,
+    SUMMARY_METRICS,
+    RunResult,
+    aligned,
+    bucket_accuracy,
+    bucket_labels,
+    convergence,
+    load_run,
+    pair_significance,
+    shared_edges,
+    summarise,
 )
 from sentiment_core.evaluation.compare.verdict import mean_std, verdict
-from sentiment_core.core.errors import ComparisonError, InputError, SentimentError
-from sentiment_core.core.metrics import N_CALIBRATION_BINS, assign_buckets, calibration, length_bucket_edges
-from sentiment_core.core.jsonio import json_safe
+from sentiment_core.training import dashboard as monitor
 from sentiment_core.training.options import COMMON_DEFAULTS
 
 LOSS_SCALE_NOTE = (

@@ -13,16 +13,24 @@ from collections.abc import Callable
 from pathlib import Path
 from subprocess import Popen
 
-from sentiment_core.training import jobs
-from sentiment_core.training import dashboard as monitor
 from sentiment_core.core import runs
+from sentiment_core.core.errors import ComparisonError, InputError
+from sentiment_core.data.imdb import source_record
 from sentiment_core.evaluation.compare.plan import (
-    LOG_FILE, PLAN_FILE, comparison_path, effective_status, read_plan, same_plan, stop_requested,
-    train_arguments, train_config, update_status,
+    LOG_FILE,
+    PLAN_FILE,
+    comparison_path,
+    effective_status,
+    read_plan,
+    same_plan,
+    stop_requested,
+    train_arguments,
+    train_config,
+    update_status,
 )
 from sentiment_core.evaluation.compare.report import write_comparison
-from sentiment_core.data.imdb import source_record
-from sentiment_core.core.errors import ComparisonError, InputError
+from sentiment_core.training import dashboard as monitor
+from sentiment_core.training import jobs
 from sentiment_core.training.options import TrainConfig
 
 

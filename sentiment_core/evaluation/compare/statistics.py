@@ -12,8 +12,8 @@ import pandas as pd
 
 from sentiment_core.core import runs
 from sentiment_core.core.errors import ComparisonError
-from sentiment_core.evaluation.significance import mcnemar, paired_t_test, welch_t_test
 from sentiment_core.core.metrics import assign_buckets, length_bucket_edges
+from sentiment_core.evaluation.significance import mcnemar, paired_t_test, welch_t_test
 
 ALPHA = 0.05
 PLATEAU_TOLERANCE = 0.01  # relative change of validation BCE that counts as "still moving"

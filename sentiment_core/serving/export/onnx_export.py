@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-
 ONNX_DIR = "onnx"
 
 
