@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install app test bench screenshots docs clean
+.PHONY: install app test lint bench screenshots docs clean
 
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: install  ## run the test suite (slow benchmarks excluded); pytest's "no te
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
+lint: install  ## ruff, and the layer contracts of import-linter (pyproject.toml)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
 bench: install  ## slow tests and benchmarks on the full dataset (set IMDB_DATA)
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc
 	$(BIN)/python bench/train_bench.py $(BENCH_ARGS)
@@ -36,8 +40,7 @@ screenshots: install  ## docs/images/predict.png and train.png from the real app
 	$(BIN)/python bench/screenshots.py
 
 docs: install  ## build the documentation site into site/ (mkdocs, strict: a broken link or anchor fails)
-	$(BIN)/python -c "import mkdocs, material" 2>/dev/null || $(BIN)/python -m pip install -q -e .[docs]
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 clean:
 	rm -rf $(VENV) .pytest_cache
