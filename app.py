@@ -1,4 +1,5 @@
-"""IMDB Sentiment Studio: the router. Every page lives in views/ (a folder named pages/ would also be listed by Streamlit on its own); this file only routes."""
+"""IMDB Sentiment Studio: the router. Every page lives in views/ (a folder named pages/ would also be listed by
+Streamlit on its own); this file only routes."""
 
 import streamlit as st
 

@@ -61,9 +61,11 @@ def bench_methods(run_id: str, texts: list[str], methods: list[str],
     explain_all_methods(predictor, texts[0], methods=methods, baseline=baseline)  # warm-up: first calls build caches
     scores, started = [], time.perf_counter()
     for index, text in enumerate(texts, 1):
-        scores.extend(result.score for result in explain_all_methods(predictor, text, methods=methods, baseline=baseline))
+        scores.extend(result.score
+                      for result in explain_all_methods(predictor, text, methods=methods, baseline=baseline))
         if index % 20 == 0 or index == len(texts):
-            print(f"  {run_id}: {index}/{len(texts)} reviews, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+            print(f"  {run_id}: {index}/{len(texts)} reviews, {time.perf_counter() - started:.0f} s",
+                  file=sys.stderr, flush=True)
     summary = method_summary(scores).drop(columns=["deletion_area"])
     return predictor.family, summary, time.perf_counter() - started
 
@@ -124,7 +126,8 @@ def main() -> None:
             target = FILE_TARGETS_S.get(row["family"]) if args.method == "integrated_gradients" else None
             scaled = row["explain_s"] * FILE_TARGET_ROWS / max(row["rows"], 1)
             row["target"] = (f"{FILE_TARGET_ROWS} rows < {target:.0f} s: {'ok' if scaled < target else 'MISSED'}"
-                             f" ({scaled:.0f} s{'' if row['rows'] == FILE_TARGET_ROWS else ' scaled'})") if target else "–"
+                             f" ({scaled:.0f} s"
+                             f"{'' if row['rows'] == FILE_TARGET_ROWS else ' scaled'})") if target else "–"
             results.append(row)
         print(markdown_table(pd.DataFrame(results), digits=2))
         return

@@ -272,13 +272,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", help="run to serve (default: the best finished run)")
     parser.add_argument("--url", help="fuzz this already-running server (loopback only) instead of starting one")
-    parser.add_argument("--examples", type=int, default=150, help="generated requests per operation and mode (default 150)")
-    parser.add_argument("--min-requests", type=int, default=1000, help="fail when fewer requests were sent (default 1000)")
+    parser.add_argument("--examples", type=int, default=150,
+                        help="generated requests per operation and mode (default 150)")
+    parser.add_argument("--min-requests", type=int, default=1000,
+                        help="fail when fewer requests were sent (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0)")
     parser.add_argument("--key-modes", choices=["both", "without", "with"], default="both",
                         help="start the server without an API key, with one, or both in turn (default both; "
                              "with --url: the key of SENTIMENT_API_KEY, if any)")
-    parser.add_argument("--burst", type=int, default=200, help="requests sent at once in the concurrent phase (default 200)")
+    parser.add_argument("--burst", type=int, default=200,
+                        help="requests sent at once in the concurrent phase (default 200)")
     parser.add_argument("--concurrency", type=int, default=16, help="threads of the concurrent phase (default 16)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
     args = parser.parse_args(argv)

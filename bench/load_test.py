@@ -451,8 +451,8 @@ def main(argv=None) -> int:
                                       client_kind=args.client))
         client_cpu = time.process_time() - client_cpu_before
         cpu_after = cpu_seconds(process.pid if process else None)
-    result.update(run=health.get("run"), family=health.get("family"), runtime=health.get("runtime"), workers=args.workers if process else None,
-                  client=args.client)
+    result.update(run=health.get("run"), family=health.get("family"), runtime=health.get("runtime"),
+                  workers=args.workers if process else None, client=args.client)
     if cpu_before is not None and cpu_after is not None and result["requests"]:
         result["server_cpu_ms_per_request"] = round((cpu_after - cpu_before) * 1000 / result["requests"], 2)
     if result["requests"]:

@@ -78,8 +78,10 @@ def bench_run(run_id: str, test, n_reviews: int, seed: int, target_words: int = 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", help="comma-separated run ids (default: the best finished run of each family)")
-    parser.add_argument("--reviews", type=int, default=200, help="test reviews for the faithfulness check (0: timings only)")
-    parser.add_argument("--words", type=int, default=230, help="length of the timed review in words (default 230, the mean)")
+    parser.add_argument("--reviews", type=int, default=200,
+                        help="test reviews for the faithfulness check (0: timings only)")
+    parser.add_argument("--words", type=int, default=230,
+                        help="length of the timed review in words (default 230, the mean)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -91,7 +93,8 @@ def main() -> None:
         raise SystemExit("no finished runs: train one first (python -m sentiment_core train --model bow)")
     test = load_imdb()["test"].to_pandas()
     print(f"device: {describe_device()}; torch threads: {torch.get_num_threads()}")
-    header = f"{'run':34} {'family':12} {'predict ms':>10} {'IG-50 ms':>9} {'top10% dP':>10} {'rand10% dP':>11} {'ratio':>6}  targets"
+    header = (f"{'run':34} {'family':12} {'predict ms':>10} {'IG-50 ms':>9} {'top10% dP':>10} {'rand10% dP':>11} "
+              f"{'ratio':>6}  targets")
     print(header)
     for run_id in run_ids:
         row = bench_run(run_id, test, args.reviews, args.seed, args.words)
@@ -102,10 +105,12 @@ def main() -> None:
         if explain_target:
             verdicts.append(f"IG<{explain_target}ms {'ok' if row['ig50_ms'] < explain_target else 'MISSED'}")
         if args.reviews > 0:
-            verdicts.append(f"ratio>={FAITHFULNESS_TARGET:g} {'ok' if row['ratio'] >= FAITHFULNESS_TARGET else 'MISSED'}")
+            verdicts.append(f"ratio>={FAITHFULNESS_TARGET:g} "
+                            f"{'ok' if row['ratio'] >= FAITHFULNESS_TARGET else 'MISSED'}")
         print(f"{row['run']:34} {row['family']:12} {row['predict_ms']:10.1f} {row['ig50_ms']:9.1f} "
               f"{row['top10_shift']:10.4f} {row['random10_shift']:11.4f} {row['ratio']:6.1f}  {'; '.join(verdicts)}"
-              f"  ({row['median_words']} words; faithfulness on {args.reviews} reviews took {row['faithfulness_s']:.0f} s)",
+              f"  ({row['median_words']} words; faithfulness on {args.reviews} reviews took "
+              f"{row['faithfulness_s']:.0f} s)",
               flush=True)
 
 

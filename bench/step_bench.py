@@ -122,12 +122,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--length", type=int, default=256)
     parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--trainer-only", action="store_true", help="only the Trainer's training step, float32 and bfloat16")
+    parser.add_argument("--trainer-only", action="store_true",
+                        help="only the Trainer's training step, float32 and bfloat16")
     args = parser.parse_args()
     torch.set_flush_denormal(True)
     inputs = batch(args.backbone, args.batch_size, args.length)
-    print(f"CPU native bfloat16: {cpu_has_native_bf16()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"batch {args.batch_size} x {args.length} tokens")
+    print(f"CPU native bfloat16: {cpu_has_native_bf16()}; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads; batch {args.batch_size} x {args.length} tokens")
     import tempfile
 
     rows = []

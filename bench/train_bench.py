@@ -48,7 +48,8 @@ def yardstick() -> dict:
     )
     pipeline.fit(dataset["train"]["text"], dataset["train"]["label"])
     accuracy = float((pipeline.predict(dataset["test"]["text"]) == dataset["test"]["label"]).mean())
-    return {"family": "tfidf+logreg", "accuracy": accuracy, "test_reviews": len(dataset["test"]), "seconds": time.perf_counter() - started,
+    return {"family": "tfidf+logreg", "accuracy": accuracy, "test_reviews": len(dataset["test"]),
+            "seconds": time.perf_counter() - started,
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -86,8 +87,9 @@ def worker(family: str, extra: list[str]) -> None:
     seconds = time.perf_counter() - started
     report = read_json(run_dir / EVAL_FILE)
     print(json.dumps({
-        "family": family, "accuracy": report["test"]["accuracy"], "test_reviews": report["test"]["n"], "seconds": seconds,
-        "train_seconds": report["train_seconds"], "samples_per_second": report["train_samples_per_second"],
+        "family": family, "accuracy": report["test"]["accuracy"], "test_reviews": report["test"]["n"],
+        "seconds": seconds, "train_seconds": report["train_seconds"],
+        "samples_per_second": report["train_samples_per_second"],
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "run_dir": str(run_dir),
         "buckets": {b["bucket"]: round(b["accuracy"], 4) for b in report["test"]["length_buckets"]},
     }))
@@ -136,8 +138,9 @@ def main() -> None:
         if "error" in row:
             print(f"| {row['family']} | error: {row['error']} | | | | | | |")
             continue
-        print(f"| {row['family']} | {row['accuracy']:.4f} | {row.get('test_reviews', 25000)} | {row['seconds']:.1f} | {row.get('ratio_to_yardstick', 1):.2f} | "
-              f"{row.get('samples_per_second') or 0:.0f} | {row['peak_mb']:.0f} | {row.get('target', 'yardstick')} |")
+        print(f"| {row['family']} | {row['accuracy']:.4f} | {row.get('test_reviews', 25000)} | {row['seconds']:.1f} | "
+              f"{row.get('ratio_to_yardstick', 1):.2f} | {row.get('samples_per_second') or 0:.0f} | "
+              f"{row['peak_mb']:.0f} | {row.get('target', 'yardstick')} |")
 
 
 if __name__ == "__main__":

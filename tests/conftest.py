@@ -127,7 +127,8 @@ def tiny_backbone(tmp_path):
 
     folder = tmp_path / "tiny-bert"
     folder.mkdir()
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "<", ">", "/"] + sorted(set(NEUTRAL + POSITIVE + NEGATIVE + ["br", "un", "##believ", "##able"]))
+    vocab = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "<", ">", "/"]
+             + sorted(set(NEUTRAL + POSITIVE + NEGATIVE + ["br", "un", "##believ", "##able"])))
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
     BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
     torch.manual_seed(0)

@@ -135,7 +135,8 @@ def test_predict_file_that_does_not_exist_is_a_clear_error(tiny_bow_run, tmp_pat
 
 @pytest.mark.parametrize("steps", ["-3", "0", "501"])
 def test_explain_steps_are_validated_like_the_api(tiny_bow_run, capsys, steps):
-    assert main(["explain", "--run", "tiny-bow", "--method", "integrated_gradients", "--steps", steps, "great film"]) == 2
+    assert main(["explain", "--run", "tiny-bow", "--method", "integrated_gradients", "--steps", steps,
+                 "great film"]) == 2
     assert "must be a whole number from 1 to 500" in capsys.readouterr().err
 
 

@@ -53,7 +53,8 @@ def test_the_cli_reference_lists_every_flag_of_every_command():
         assert key in documented, f"docs/cli.md lists no `{key}` command"
         assert documented[key] == flags, (key, sorted(flags - documented[key]), sorted(documented[key] - flags))
     commands = {command.split()[0] if command.startswith("runs") else command for command in parsed}
-    assert set(documented) <= commands, f"docs/cli.md lists commands the CLI lacks: {sorted(set(documented) - commands)}"
+    assert set(documented) <= commands, ("docs/cli.md lists commands the CLI lacks: "
+                                         f"{sorted(set(documented) - commands)}")
 
 
 def test_the_settings_reference_names_every_setting():

@@ -61,7 +61,8 @@ def new_comparison_form() -> None:
     st.session_state.setdefault("cmp_seeds", compare.DEFAULT_SEEDS)
     st.session_state.setdefault("cmp_first_seed", get_settings().seed)
     family = st.selectbox("Model family", FAMILIES, key="cmp_family", on_change=apply_family_defaults,
-                          help="Choosing a family fills in its default epochs, batch size, learning rate and max length.")
+                          help="Choosing a family fills in its default epochs, batch size, learning rate and "
+                          "max length.")
     st.caption(FAMILY_HINTS[family])
     specs = monitor.form_fields(family, FORM_OPTIONS)
     forms.set_defaults(specs, "cmp_")
@@ -182,7 +183,8 @@ def live_view(comparison_id: str, was_active: bool) -> None:
         buttons.button("⏯️ Resume", key="cmp_resume", on_click=resume, args=(comparison_id,), type="primary",
                        help="Continue in a new background process.")
     shown = table.assign(step=table.apply(
-        lambda r: f"{int(r['step'] or 0):,} / {int(r['total_steps']):,}" if pd.notna(r["total_steps"]) else "–", axis=1))
+        lambda r: f"{int(r['step'] or 0):,} / {int(r['total_steps']):,}" if pd.notna(r["total_steps"]) else "–",
+        axis=1))
     st.dataframe(shown[["run_id", "loss", "seed", "state", "step", "test_accuracy"]], hide_index=True,
                  key="cmp_runs_table", column_config={
                      "run_id": st.column_config.TextColumn("Run"), "loss": "Loss", "seed": "Seed", "state": "State",
@@ -202,7 +204,8 @@ def live_view(comparison_id: str, was_active: bool) -> None:
         means = compare.mean_curves(frame)
         colors = colors_for(plan["losses"])
         left, right = st.columns(2)
-        left.plotly_chart(curves_figure(frame, means, "loss", x, colors, f"{comparison_id}-loss-{x}"), key="cmp_live_loss")
+        left.plotly_chart(curves_figure(frame, means, "loss", x, colors, f"{comparison_id}-loss-{x}"),
+                          key="cmp_live_loss")
         right.plotly_chart(curves_figure(frame, means, "accuracy", x, colors, f"{comparison_id}-acc-{x}"),
                            key="cmp_live_accuracy")
         st.caption("Thin lines: one seed each; thick: the mean over seeds. The train loss is each run's own "
@@ -247,8 +250,10 @@ def metrics_view(results: dict, key: str) -> None:
     st.dataframe(table[["loss", "runs", "accuracy", "f1", "roc_auc", "bce", "ece"]], hide_index=True,
                  key=f"{key}_metrics", column_config={
                      "loss": "Loss", "runs": "Runs", "accuracy": "Accuracy", "f1": "F1", "roc_auc": "ROC-AUC",
-                     "bce": st.column_config.TextColumn("BCE (unweighted)", help="Log loss of P(positive): lower is better."),
-                     "ece": st.column_config.TextColumn("ECE", help="Expected calibration error, 10 bins: lower is better."),
+                     "bce": st.column_config.TextColumn("BCE (unweighted)",
+                                                        help="Log loss of P(positive): lower is better."),
+                     "ece": st.column_config.TextColumn("ECE",
+                                                        help="Expected calibration error, 10 bins: lower is better."),
                  })
 
     left, right = st.columns(2)
@@ -272,7 +277,8 @@ def metrics_view(results: dict, key: str) -> None:
         ece = results["calibration"][name]["pooled_ece"]
         figure.add_scatter(x=rows["mean_probability"], y=rows["fraction_positive"], mode="lines+markers",
                            name=f"{name} (ECE {ece:.3f})", line=dict(color=colors[name], width=2.5),
-                           customdata=rows["n"], hovertemplate="predicted %{x:.2f} · observed %{y:.2f} · %{customdata} reviews")
+                           customdata=rows["n"],
+                           hovertemplate="predicted %{x:.2f} · observed %{y:.2f} · %{customdata} reviews")
     figure.update_layout(title=dict(text="Reliability curves (test, pooled over seeds)", x=0), height=380,
                          margin=dict(t=50, b=10, l=10, r=10), xaxis_title="mean predicted P(positive)",
                          yaxis_title="fraction positive", legend=dict(orientation="h", y=-0.3))
@@ -313,7 +319,8 @@ def convergence_view(results: dict, key: str) -> None:
                "'rising' = above it (overfitting). Each run keeps its best checkpoint on the validation metric "
                "in 'checkpoint kept by' (--best-metric).")
     st.dataframe(compare.convergence_table(results), hide_index=True, key=f"{key}_convergence", column_config={
-        "run_id": "Run", "group": "Loss", "seed": "Seed", "evaluations": "Evaluations", "trend": "Validation BCE at the end",
+        "run_id": "Run", "group": "Loss", "seed": "Seed", "evaluations": "Evaluations",
+        "trend": "Validation BCE at the end",
         "best_accuracy_epoch": st.column_config.NumberColumn("epochs to best (val. accuracy)", format="%.2f"),
         "best_accuracy": st.column_config.NumberColumn("best val. accuracy", format="%.3f"),
         "best_bce_epoch": st.column_config.NumberColumn("epoch of lowest val. BCE", format="%.2f"),
@@ -338,7 +345,8 @@ def disagreements_view(results: dict, key: str) -> None:
     if high <= low:
         high = low + 1
     span = st.slider("Review length (tokens)", low, high, (low, high), key=f"{key}_length",
-                     help=f"Quartile edges: {', '.join(str(int(e)) for e in edges)}; long reviews are the last quartile.")
+                     help=f"Quartile edges: {', '.join(str(int(e)) for e in edges)}; "
+                     "long reviews are the last quartile.")
     try:
         frame = compare.disagreements(item["run_a"], item["run_b"], span[0], span[1], edges=edges)
     except SentimentError as error:
@@ -354,8 +362,10 @@ def disagreements_view(results: dict, key: str) -> None:
                "the most confident disagreements first.")
     st.dataframe(frame, hide_index=True, key=f"{key}_disagreements", column_config={
         "id": "Review", "length": "Tokens", "bucket": "Quartile", "label": "True label",
-        "probability_a": st.column_config.ProgressColumn(f"P(positive), {name_a}", min_value=0.0, max_value=1.0, format="%.3f"),
-        "probability_b": st.column_config.ProgressColumn(f"P(positive), {name_b}", min_value=0.0, max_value=1.0, format="%.3f"),
+        "probability_a": st.column_config.ProgressColumn(f"P(positive), {name_a}", min_value=0.0, max_value=1.0,
+                                                         format="%.3f"),
+        "probability_b": st.column_config.ProgressColumn(f"P(positive), {name_b}", min_value=0.0, max_value=1.0,
+                                                         format="%.3f"),
         "right": "Right", "review": st.column_config.TextColumn("Review text", width="large"),
     })
 

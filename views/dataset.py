@@ -60,7 +60,8 @@ def balance_figure(balance: pd.DataFrame) -> go.Figure:
         part = balance[balance["label"] == label]
         figure.add_bar(x=part["split"], y=part["reviews"], name=LABEL_TITLES[label], marker_color=LABEL_COLORS[label],
                        text=part["reviews"], texttemplate="%{text:,}", customdata=part["share"],
-                       hovertemplate="%{x}: %{y:,} reviews (%{customdata:.1%})<extra>" + LABEL_TITLES[label] + "</extra>")
+                       hovertemplate="%{x}: %{y:,} reviews (%{customdata:.1%})"
+                       "<extra>" + LABEL_TITLES[label] + "</extra>")
     figure.update_layout(height=300, barmode="group", margin=dict(t=10, b=10, l=10, r=10), yaxis_title="reviews")
     return figure
 
@@ -100,7 +101,8 @@ def polarised_figure(top: pd.DataFrame) -> go.Figure:
             figure.add_bar(x=bars["z"], y=bars["ngram"], orientation="h", customdata=bars["count"],
                            name=LABEL_TITLES[side], marker_color=LABEL_COLORS[side], legendgroup=side,
                            showlegend=column == 1, row=1, col=column,
-                           hovertemplate=f"%{{y}}: z %{{x:.1f}}, %{{customdata:,}} times<extra>{LABEL_TITLES[side]}</extra>")
+                           hovertemplate=f"%{{y}}: z %{{x:.1f}}, %{{customdata:,}} times"
+                           f"<extra>{LABEL_TITLES[side]}</extra>")
         figure.update_yaxes(categoryorder="array", categoryarray=part["ngram"].tolist(), tickfont_size=12,
                             row=1, col=column)
     figure.update_xaxes(title_text="z-score", title_standoff=4)
@@ -200,8 +202,8 @@ metrics[0].metric("duplicates within splits", f"{int(duplicate_counts[splits].su
 metrics[1].metric("test reviews also in train", f"{int(duplicate_counts[leak].sum()):,}",
                   help="Test reviews whose cleaned text is also in train or validation.")
 metrics[2].metric("reviews with HTML tags", f"{int(quality['html'].sum()):,}",
-                  f"{quality['html'].sum() / quality['reviews'].sum():.0%} of all", delta_color="off", delta_arrow="off",
-                  help="Mostly <br /> line breaks; the tokenizer strips them.")
+                  f"{quality['html'].sum() / quality['reviews'].sum():.0%} of all", delta_color="off",
+                  delta_arrow="off", help="Mostly <br /> line breaks; the tokenizer strips them.")
 metrics[3].metric(f"shorter than {eda.SHORT_REVIEW_WORDS} words", f"{int(quality['short'].sum()):,}",
                   f"{int(quality['empty'].sum()):,} empty", delta_color="off", delta_arrow="off")
 left, right = st.columns([3, 2])
@@ -209,7 +211,8 @@ left.table(quality.rename(columns={"html": "HTML tags", "short": f"< {eda.SHORT_
            hide_index=True)
 right.table(duplicate_counts.rename("reviews repeating a text").reset_index(), hide_index=True)
 with st.expander(f"Duplicated texts ({facts['duplicates']['group'].nunique():,})"):
-    st.dataframe(facts["duplicates"], hide_index=True, column_config={"text": st.column_config.TextColumn(width="large")})
+    st.dataframe(facts["duplicates"], hide_index=True,
+                 column_config={"text": st.column_config.TextColumn(width="large")})
 
 st.subheader("Browse reviews")
 controls = st.columns([1, 1, 2, 2])
@@ -224,7 +227,8 @@ found = eda.filter_reviews(split_tables(source, settings.validation_fraction, se
                            label=None if label_choice == "both" else label_choice,
                            min_words=word_range[0], max_words=word_range[1], search=search, limit=BROWSER_ROWS)
 matches = found.attrs["matches"]
-st.caption(f"{matches:,} reviews match" + (f"; the first {BROWSER_ROWS:,} are listed." if matches > BROWSER_ROWS else "."))
+st.caption(f"{matches:,} reviews match"
+           + (f"; the first {BROWSER_ROWS:,} are listed." if matches > BROWSER_ROWS else "."))
 if found.empty:
     st.info("No review matches: widen the word range, change the label or clear the search word.", icon="🔎")
 else:

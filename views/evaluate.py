@@ -71,7 +71,8 @@ def failures_view(results: dict, table: pd.DataFrame) -> None:
         test = result.test(name)
         with column:
             st.markdown(f"**{run_id}**: {test.failed} of {test.cases} cases fail ({test.failure_rate:.1%})"
-                        + (f" · mean change of P(positive) {test.mean_change:+.3f} (absolute {test.mean_abs_change:.3f})"
+                        + (f" · mean change of P(positive) {test.mean_change:+.3f} "
+                           f"(absolute {test.mean_abs_change:.3f})"
                            if test.mean_change is not None else ""))
             if not test.failures:
                 st.success("No failure.", icon="✅")
@@ -97,7 +98,8 @@ def behaviour_section(chosen: list[str]) -> None:
     st.caption(
         f"{len(behaviour.TEST_NAMES)} tests of {behaviour.CASES_PER_TEST} generated cases each (seed 0, suite "
         f"v{behaviour.SUITE_VERSION}). **MFT**: each case has an expected label (\"not negative\" means "
-        f"P(positive) ≥ {behaviour.NOT_NEGATIVE_MIN:.2f}, neutral or positive). **INV**: the change must not flip the label. **DIR**: appending a clearly positive "
+        f"P(positive) ≥ {behaviour.NOT_NEGATIVE_MIN:.2f}, neutral or positive). "
+        "**INV**: the change must not flip the label. **DIR**: appending a clearly positive "
         f"(negative) sentence must not lower (raise) P(positive) by more than {behaviour.DIR_TOLERANCE}. "
         "Results are kept per model and recomputed when a run's model changes.")
     results = suite_results(chosen)
@@ -171,8 +173,8 @@ def curves_view(frames: dict, threshold: float) -> None:
         (tn, fp), (fn, tp) = at["confusion_matrix"]
         roc.add_scatter(x=curve["roc"]["fpr"], y=curve["roc"]["tpr"], mode="lines", line_color=color,
                         name=f"{run_id} (AUC {curve['roc']['auc']:.3f})")
-        roc.add_scatter(x=[fp / max(fp + tn, 1)], y=[tp / max(tp + fn, 1)], mode="markers", marker=dict(color=color, size=11),
-                        name=f"threshold {threshold:.2f}", showlegend=False)
+        roc.add_scatter(x=[fp / max(fp + tn, 1)], y=[tp / max(tp + fn, 1)], mode="markers",
+                        marker=dict(color=color, size=11), name=f"threshold {threshold:.2f}", showlegend=False)
         pr.add_scatter(x=curve["pr"]["recall"], y=curve["pr"]["precision"], mode="lines", line_color=color,
                        name=f"{run_id} (AP {curve['pr']['average_precision']:.3f})")
         pr.add_scatter(x=[at["recall"]], y=[at["precision"]], mode="markers", marker=dict(color=color, size=11),

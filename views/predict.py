@@ -76,7 +76,8 @@ def load_other_model(source: str, labels: str) -> bool:
         return False
     bar.empty()
     name = loaded.source.text
-    st.session_state.setdefault(OTHER_SOURCES, {})[name] = f"{name} · {loaded.family} · {len(loaded.label_map.class_names)} classes"
+    st.session_state.setdefault(OTHER_SOURCES, {})[name] = (f"{name} · {loaded.family} · "
+                                                             f"{len(loaded.label_map.class_names)} classes")
     st.session_state.setdefault(LABELS_FOR, {})[name] = labels.strip()
     st.session_state["predict_run"] = name
     st.session_state[SELECT_NEXT] = True  # the Model box takes it on the rerun (its value is keyed: no index applies)
@@ -122,8 +123,10 @@ def use_example() -> None:
 # --- pieces of the result ----------------------------------------------------------------
 
 def probability_bar(probability: float) -> go.Figure:
-    figure = go.Figure(go.Bar(x=[probability], y=[""], orientation="h", marker_color=GREEN if probability >= 0.5 else RED,
-                              text=[f"P(positive) = {probability:.1%}"], textposition="inside", insidetextanchor="start"))
+    figure = go.Figure(go.Bar(x=[probability], y=[""], orientation="h",
+                              marker_color=GREEN if probability >= 0.5 else RED,
+                              text=[f"P(positive) = {probability:.1%}"], textposition="inside",
+                              insidetextanchor="start"))
     figure.add_vline(x=0.5, line_dash="dot", line_color="gray")
     figure.update_layout(height=90, margin=dict(l=0, r=0, t=0, b=0), xaxis=dict(range=[0, 1], tickformat=".0%"),
                          showlegend=False)
@@ -252,7 +255,8 @@ def single_review(source: str, method: str, option: int | None) -> None:
                 curve = faithfulness.deletion_curve(predictor(source), explanation, steps=10, max_fraction=0.5)
                 frame = pd.DataFrame({"share of words removed": curve.fractions + curve.fractions,
                                       "P(predicted class)": curve.attributed + curve.random,
-                                      "order": ["most attributed first"] * len(curve.fractions) + ["random"] * len(curve.fractions)})
+                                      "order": ["most attributed first"] * len(curve.fractions)
+                                      + ["random"] * len(curve.fractions)})
                 st.plotly_chart(px.line(frame, x="share of words removed", y="P(predicted class)", color="order",
                                         markers=True), key="single_deletion")
                 st.metric("Area between the curves", f"{curve.area_between:.3f}",
@@ -319,7 +323,8 @@ def batch_file(source: str, method: str, option: int | None) -> None:
     if predict_column.button(f"Predict {len(frame):,} reviews", key="predict_batch", type="primary"):
         bar = st.progress(0.0, text="Predicting...")
         result = prediction_files.predict_table(predictor(source), frame, column,
-                                         progress=lambda done, total: bar.progress(done / total, text=f"{done:,} / {total:,}"))
+                                         progress=lambda done, total: bar.progress(done / total,
+                                                                                   text=f"{done:,} / {total:,}"))
         bar.empty()
         st.session_state["predict_batch_result"] = (key, result)
     if explain_column.button(f"Explain {len(frame):,} reviews ({method.replace('_', ' ')})", key="explain_batch"):
@@ -434,7 +439,8 @@ method = method_column.selectbox("Explanation method", list(explain_methods.METH
                                  format_func=lambda name: explain_methods.METHODS[name].title,
                                  index=list(explain_methods.METHODS).index(family_method), key="predict_method",
                                  help=f"Default for this model: {family_method.replace('_', ' ')}, the most faithful "
-                                 "for its family per unit of time (docs/explanations.md, \"Which explanation to trust\").")
+                                 "for its family per unit of time (docs/explanations.md, "
+                                 "\"Which explanation to trust\").")
 chosen_method = explain_methods.METHODS[method]
 option = None
 if chosen_method.option:

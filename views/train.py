@@ -85,9 +85,11 @@ def new_run_form() -> None:
     st.subheader("New run")
     st.session_state.setdefault("train_family", "bow")
     family = st.selectbox("Model family", FAMILIES, key="train_family", on_change=apply_family_defaults,
-                          help="Choosing a family fills in its default epochs, batch size, learning rate and max length.")
+                          help="Choosing a family fills in its default epochs, batch size, learning rate and "
+                          "max length.")
     st.caption(FAMILY_HINTS[family])
-    names = [name for name in monitor.FORM_OPTIONS if name not in monitor.PRETRAINED_FORM_OPTIONS or family == "pretrained"]
+    names = [name for name in monitor.FORM_OPTIONS
+             if name not in monitor.PRETRAINED_FORM_OPTIONS or family == "pretrained"]
     specs = monitor.form_fields(family, names)
     forms.set_defaults(specs, "train_")
     if family == "pretrained" and st.session_state.get("train_backbone") == DEFAULT_BACKBONE:
@@ -159,7 +161,8 @@ def live_view(run_id: str, was_active: bool) -> None:
     if config:
         st.caption(f"{config.get('model')} · {config.get('loss')} · {config.get('epochs'):g} epochs · "
                    f"batch {config.get('batch_size')} · lr {config.get('lr'):g} · max length {config.get('max_length')}"
-                   + (f" · {config.get('max_train_samples'):,} train samples" if config.get("max_train_samples") else "")
+                   + (f" · {config.get('max_train_samples'):,} train samples" if config.get("max_train_samples")
+                      else "")
                    + f" · long reviews: {config.get('long_text') or 'truncate'}"
                    + (f" · {config['precision_used']}" if config.get("precision_used") else "")
                    + f" · on {config.get('device', '?')}")

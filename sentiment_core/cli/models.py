@@ -61,7 +61,8 @@ def _explain_file(args: argparse.Namespace, predictor) -> int:
             print(f"continuing an interrupted export after row {state['rows_written']} of {state['rows']} (the process "
                   "writing it ended: killed or crashed)", file=sys.stderr)
     result = explain_file(predictor, args.file, args.out, method=args.method, target=args.target, steps=args.steps,
-                          baseline=args.baseline, html_path=args.html, progress=progress_bar("explaining", "row"), model=predictor.name)
+                          baseline=args.baseline, html_path=args.html, progress=progress_bar("explaining", "row"),
+                          model=predictor.name)
     print(dumps(result.to_dict(), indent=2))
     return 0
 
@@ -109,7 +110,8 @@ def add_parsers(commands) -> None:
     add_model_options(explain)
     explain.add_argument("--method", choices=METHODS, help="attribution method (default: the model family's, "
                          "chosen on measured faithfulness: gradient_x_input for bow, integrated_gradients otherwise)")
-    explain.add_argument("--target", choices=["positive", "negative"], help="class to explain (default: the predicted one)")
+    explain.add_argument("--target", choices=["positive", "negative"],
+                         help="class to explain (default: the predicted one)")
     explain.add_argument("--steps", type=int, metavar="N", help=f"IG steps / GradientSHAP or LIME samples / occlusion "
                          f"window, 1 to {MAX_STEPS} (default: the method's)")
     explain.add_argument("--baseline", choices=BASELINES, default="empty", help="what a removed word becomes: "
@@ -126,7 +128,8 @@ def add_parsers(commands) -> None:
         "state finished): it sits in the runs table beside trained runs and can be compared with them.",
     )
     add_model_options(evaluate)
-    evaluate.add_argument("--max-test-samples", type=int, metavar="N", help="score a seeded random subset of N test reviews")
+    evaluate.add_argument("--max-test-samples", type=int, metavar="N",
+                          help="score a seeded random subset of N test reviews")
     evaluate.add_argument("--run-id", help="run folder name (default: eval-<source name>-<timestamp>)")
     evaluate.add_argument("--data", metavar="SRC", help="IMDB source (default: IMDB_DATA)")
     evaluate.add_argument("--seed", type=int, help="seed of the test subset (default: SENTIMENT_SEED)")

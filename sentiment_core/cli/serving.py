@@ -39,14 +39,17 @@ def _export(args: argparse.Namespace) -> int:
 def add_parsers(commands) -> None:
     serve = commands.add_parser(
         "serve", help="serve a model over a REST API (FastAPI + uvicorn)",
-        description="Serve a model (a run, a checkpoint folder or a hub id) over HTTP: GET /health, GET /models, POST /predict, POST /explain, "
+        description="Serve a model (a run, a checkpoint folder or a hub id) over HTTP: GET /health, GET /models, "
+        "POST /predict, POST /explain, "
         "OpenAPI docs at /docs. Limits and the optional API key come from the settings (SENTIMENT_MAX_TEXTS, "
         "SENTIMENT_MAX_CHARS, SENTIMENT_MAX_BODY_BYTES, SENTIMENT_API_KEY).",
     )
-    serve.add_argument("--model", metavar="SRC", help=MODEL_HELP.replace("(default:", "(default: SENTIMENT_SERVE_MODEL, "
-                       "else"))
+    serve.add_argument("--model", metavar="SRC",
+                       help=MODEL_HELP.replace("(default:", "(default: SENTIMENT_SERVE_MODEL, "
+                                               "else"))
     serve.add_argument("--run", metavar="RUN", help="a run id (the same as --model RUN)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 in a container)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default 127.0.0.1; 0.0.0.0 in a container)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes, each with its own model (default 1)")
     serve.add_argument("--no-access-log", action="store_true", help="do not log every request")

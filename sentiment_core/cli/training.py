@@ -179,7 +179,8 @@ def add_compare_parser(commands) -> None:
     compare.add_argument("--background", action="store_true",
                          help="run the comparison in its own process (log in the comparison folder) and return")
     compare.add_argument("--in-process", action="store_true",
-                         help="train the runs in this process instead of one process per run (a stop then acts between runs)")
+                         help="train the runs in this process instead of one process per run "
+                         "(a stop then acts between runs)")
     compare.set_defaults(handler=_compare_losses)
 
 

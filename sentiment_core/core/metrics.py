@@ -14,7 +14,8 @@ def classification_metrics(labels, probabilities, threshold: float = 0.5) -> dic
     probabilities = np.clip(np.asarray(probabilities, dtype=float), 1e-7, 1 - 1e-7)
     if labels.shape != probabilities.shape or labels.size == 0:
         raise ValueError(
-            f"labels and probabilities must be non-empty and the same length, got {labels.size} and {probabilities.size}"
+            f"labels and probabilities must be non-empty and the same length, got {labels.size} and "
+            f"{probabilities.size}"
         )
     from sklearn import metrics as skm  # here, not at import: the Dataset page needs only the buckets
 
@@ -83,7 +84,8 @@ def calibration(labels, probabilities, n_bins: int = N_CALIBRATION_BINS) -> dict
         confidence = float(probabilities[chosen].mean())
         observed = float(labels[chosen].mean())
         ece += chosen.mean() * abs(confidence - observed)
-        curve.append({"bin": index, "mean_probability": confidence, "fraction_positive": observed, "n": int(chosen.sum())})
+        curve.append({"bin": index, "mean_probability": confidence, "fraction_positive": observed,
+                      "n": int(chosen.sum())})
     return {"ece": float(ece), "n_bins": n_bins, "reliability": curve}
 
 

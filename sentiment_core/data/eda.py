@@ -253,7 +253,8 @@ def ngram_log_odds(
         raise InputError(f"prior_scale must be positive, got {prior_scale}")
     ids, docs, vocab = kernels.tokens(_column(data, split, "text"))
     if 2 * float(max(len(vocab), 1)) ** high >= 2**63:
-        raise InputError(f"{high}-grams of a {len(vocab):,}-word vocabulary do not fit the counter: use a smaller ngram_range")
+        raise InputError(f"{high}-grams of a {len(vocab):,}-word vocabulary do not fit the counter: "
+                         "use a smaller ngram_range")
     if remove_stopwords:
         stop = np.fromiter((word in STOP_WORDS for word in vocab), dtype=bool, count=len(vocab))
         keep = ~stop[ids]
@@ -282,7 +283,7 @@ def top_polarised(table: pd.DataFrame, k: int = 15) -> pd.DataFrame:
     Columns: n, side (neg/pos), ngram, z, count (in the class it leans to)."""
     _check_k(k)
     rows = []
-    for n, part in table.groupby("n", sort=True):
+    for _n, part in table.groupby("n", sort=True):
         negative = part.nsmallest(k, "z").assign(side="neg", count=lambda f: f["neg"])
         positive = part.nlargest(k, "z").assign(side="pos", count=lambda f: f["pos"])
         rows += [negative[negative["z"] < 0], positive[positive["z"] > 0]]

@@ -177,7 +177,8 @@ def seeded_subset(dataset: datasets.Dataset, n: int | None, seed: int) -> datase
     return dataset.shuffle(seed=seed).select(range(n))
 
 
-def stratified_split(dataset: datasets.Dataset, fraction: float, seed: int) -> tuple[datasets.Dataset, datasets.Dataset]:
+def stratified_split(dataset: datasets.Dataset, fraction: float,
+                     seed: int) -> tuple[datasets.Dataset, datasets.Dataset]:
     """The rows `dataset.train_test_split(test_size=fraction, stratify_by_column="label", seed=seed)`
     gives (train, held out), without its slow row-by-row read of the labels."""
     from datasets.utils.stratify import stratified_shuffle_split_generate_indices

@@ -60,7 +60,8 @@ def welch_t_test(values_a: Sequence[float], values_b: Sequence[float]) -> dict:
     """Unpaired (Welch) t-test, for two groups of runs that cannot be paired."""
     a = np.asarray([v for v in values_a if np.isfinite(v)], dtype=float)
     b = np.asarray([v for v in values_b if np.isfinite(v)], dtype=float)
-    out = {"test": "Welch t-test", "n_pairs": 0, "mean_difference": float(a.mean() - b.mean()) if a.size and b.size else None,
+    out = {"test": "Welch t-test", "n_pairs": 0,
+           "mean_difference": float(a.mean() - b.mean()) if a.size and b.size else None,
            "std_difference": None, "statistic": None, "p_value": None, "reason": None}
     if a.size < 2 or b.size < 2:
         out["reason"] = "needs two or more runs in each group"

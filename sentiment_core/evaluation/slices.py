@@ -73,7 +73,8 @@ def rating_slices(ratings) -> dict[str, np.ndarray]:
     return {f"rated {int(r)}/10": ratings == r for r in np.unique(ratings[~np.isnan(ratings)])}
 
 
-def slice_metrics(labels, probabilities, masks: dict[str, np.ndarray], group: str, threshold: float = 0.5) -> list[dict]:
+def slice_metrics(labels, probabilities, masks: dict[str, np.ndarray], group: str,
+                  threshold: float = 0.5) -> list[dict]:
     """Per slice: n, share of the reviews, accuracy (None when empty) and the 2x2 confusion matrix."""
     labels = np.asarray(labels, dtype=int)
     probabilities = np.asarray(probabilities, dtype=float)
@@ -82,7 +83,8 @@ def slice_metrics(labels, probabilities, masks: dict[str, np.ndarray], group: st
         mask = np.asarray(mask, dtype=bool)
         chosen_labels, chosen = labels[mask], probabilities[mask]
         correct = (chosen >= threshold).astype(int) == chosen_labels
-        rows.append({"group": group, "slice": name, "n": int(mask.sum()), "share": float(mask.mean()) if mask.size else 0.0,
+        rows.append({"group": group, "slice": name, "n": int(mask.sum()),
+                     "share": float(mask.mean()) if mask.size else 0.0,
                      "accuracy": float(correct.mean()) if mask.any() else None,
                      "confusion_matrix": confusion(chosen_labels, chosen, threshold)})
     return rows
@@ -144,13 +146,15 @@ def curves(labels, probabilities, max_points: int | None = None) -> dict:
     return {
         "roc": {"fpr": fpr[roc].tolist(), "tpr": tpr[roc].tolist(), "threshold": roc_thresholds[roc].tolist(),
                 "auc": float(skm.roc_auc_score(labels, probabilities))},
-        "pr": {"precision": precision[pr].tolist(), "recall": recall[pr].tolist(), "threshold": pr_thresholds[pr].tolist(),
+        "pr": {"precision": precision[pr].tolist(), "recall": recall[pr].tolist(),
+               "threshold": pr_thresholds[pr].tolist(),
                "average_precision": float(skm.average_precision_score(labels, probabilities))},
     }
 
 
 def threshold_metrics(labels, probabilities, threshold: float) -> dict:
-    """Accuracy, precision, recall, F1 and the confusion matrix when reviews with P(positive) >= threshold are positive."""
+    """Accuracy, precision, recall, F1 and the confusion matrix when reviews with P(positive) >= threshold
+    are positive."""
     if not 0.0 <= threshold <= 1.0:
         from sentiment_core.core.errors import InputError
 

@@ -81,7 +81,8 @@ class Explanation:
 
     @property
     def delta_is_large(self) -> bool:
-        return self.delta is not None and abs(self.delta) > LARGE_DELTA * max(abs(self.output - self.baseline_output), 2.0)
+        return (self.delta is not None
+                and abs(self.delta) > LARGE_DELTA * max(abs(self.output - self.baseline_output), 2.0))
 
     def positive_scores(self) -> list[float]:
         """Each word's push toward positive (what the page colours green)."""

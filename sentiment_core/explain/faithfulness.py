@@ -244,7 +244,8 @@ def explain_all_methods(predictor: Predictor, text: str, methods: Sequence[str] 
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
-        raise InputError(f"Unknown explanation method(s) {unknown or '(none given)'}: choose from {', '.join(METHODS)}.")
+        raise InputError(f"Unknown explanation method(s) {unknown or '(none given)'}: "
+                         f"choose from {', '.join(METHODS)}.")
     steps = steps or {}
     import captum.attr  # noqa: F401  (the first import takes a second: keep it off the first method's clock)
 

@@ -207,7 +207,8 @@ def _check_resumable(out_path: Path, meta_path: Path, asked: dict) -> int:
         changed = sorted(k for k in set(asked) | set(recorded) if asked.get(k) != recorded.get(k)) or ["format"]
         raise InputError(
             f"{out_path.name!r} holds explanations made with other settings ({', '.join(changed)} differ): "
-            "resume with the same file, model and method, or delete it (and its .meta.json) or choose another output path."
+            "resume with the same file, model and method, or delete it (and its .meta.json) or choose another "
+            "output path."
         )
     rows, size = _complete_rows(out_path)
     with open(out_path, "r+b") as handle:

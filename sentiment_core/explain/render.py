@@ -136,7 +136,8 @@ def legend_html(scale: float) -> str:
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 60rem; margin: 2rem auto;
        padding: 0 1rem; color: #111827; }
-h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin: 1.5rem 0 0.25rem; } h3 { font-size: 0.95rem; margin: 0.25rem 0; }
+h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin: 1.5rem 0 0.25rem; } \
+h3 { font-size: 0.95rem; margin: 0.25rem 0; }
 .caption { color: #4b5563; font-size: 0.9rem; margin: 0.25rem 0; }
 section, .row { border-top: 1px solid #e5e7eb; padding: 0.5rem 0; }
 .columns { display: flex; gap: 2rem; flex-wrap: wrap; }

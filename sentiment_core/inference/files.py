@@ -31,12 +31,14 @@ def read_reviews_csv(source) -> tuple["pd.DataFrame", str]:
         raise InputError(f"The file is not UTF-8 text (byte 0x{error.object[error.start]:02x} at position "
                          f"{error.start}): save it as UTF-8 CSV with a 'text' or 'review' column.") from None
     except (ValueError, pd.errors.ParserError) as error:
-        raise InputError(f"Cannot read the file as CSV ({error}): upload a UTF-8 CSV with a 'text' or 'review' column.") from None
+        raise InputError(f"Cannot read the file as CSV ({error}): upload a UTF-8 CSV with a 'text' or "
+                         "'review' column.") from None
     by_lower = {str(c).strip().lower(): c for c in frame.columns}
     column = next((by_lower[name] for name in TEXT_COLUMNS if name in by_lower), None)
     if column is None:
         found = ", ".join(map(str, frame.columns[:10])) or "none"
-        raise InputError(f"The file has no 'text' or 'review' column (columns: {found}): rename the column holding the reviews.")
+        raise InputError(f"The file has no 'text' or 'review' column (columns: {found}): "
+                         "rename the column holding the reviews.")
     return frame, column
 
 

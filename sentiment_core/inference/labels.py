@@ -172,7 +172,8 @@ def parse_label_spec(spec: str, names: Sequence[str]) -> LabelMap:
             key = key.strip()
             index = int(key) if key.isdigit() and int(key) < len(names) else by_name.get(_normalise(key))
             if index is None:
-                raise _spec_error(spec, names, f"{key!r} is neither a class index (0-{len(names) - 1}) nor one of its labels")
+                raise _spec_error(spec, names, f"{key!r} is neither a class index (0-{len(names) - 1}) "
+                                               "nor one of its labels")
             if weights[index] is not None:
                 raise _spec_error(spec, names, f"class {names[index]!r} is given twice")
             weights[index] = _weight(value, spec, names)

@@ -130,7 +130,8 @@ def length_batches(lengths: Sequence[int], batch_size: int, spread: float = BATC
     order = np.argsort(lengths, kind="stable")
     batches, start = [], 0
     for end in range(1, len(order) + 1):
-        if end == len(order) or end - start == batch_size or lengths[order[end]] > spread * max(lengths[order[start]], 1):
+        if (end == len(order) or end - start == batch_size
+                or lengths[order[end]] > spread * max(lengths[order[start]], 1)):
             batches.append(order[start:end])
             start = end
     return batches
@@ -169,7 +170,8 @@ class Predictor:
         check_long_text(long_text or self.long_text)
         chosen = copy.copy(self)
         chosen.long_text = long_text or self.long_text
-        chosen.head_tokens = head_tokens if head_tokens is not None else (self.head_tokens if long_text is None else None)
+        chosen.head_tokens = head_tokens if head_tokens is not None else (
+            self.head_tokens if long_text is None else None)
         chosen.window_stride = window_stride if window_stride is not None else (
             self.window_stride if long_text is None else None)
         return chosen

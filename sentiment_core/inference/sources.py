@@ -130,7 +130,8 @@ def _load_run(source: ModelSource, labels: str | None, device: str) -> Predictor
         )
     config = runs.read_config(run_dir)
     labels = labels or config.get("labels") or None  # an evaluation run keeps the mapping it was scored with
-    key = ("run", str(folder.resolve()), _folder_stamp(folder), config["model"], int(config["max_length"]), labels, device)
+    key = ("run", str(folder.resolve()), _folder_stamp(folder), config["model"], int(config["max_length"]),
+           labels, device)
 
     def load() -> Predictor:
         try:

@@ -90,7 +90,8 @@ class LstmForSequenceClassification(PreTrainedModel):
         directions = 2 if config.bidirectional else 1
         self.layers = nn.ModuleList(
             nn.ModuleList(
-                nn.LSTM(config.embed_dim if layer == 0 else config.hidden_size * directions, config.hidden_size, batch_first=True)
+                nn.LSTM(config.embed_dim if layer == 0 else config.hidden_size * directions, config.hidden_size,
+                        batch_first=True)
                 for _ in range(directions)
             )
             for layer in range(config.num_layers)
@@ -116,7 +117,8 @@ class LstmForSequenceClassification(PreTrainedModel):
         positions = torch.arange(sequence.shape[1], device=sequence.device)[None, :]  # (1, seq_len)
         source = lengths[:, None] - 1 - positions  # (batch, seq_len)
         source = torch.where(source >= 0, source, positions)  # padding maps to itself
-        return sequence.gather(1, source.unsqueeze(-1).expand(-1, -1, sequence.shape[-1]))  # not expand_as: ONNX keeps seq_len dynamic
+        # not expand_as: ONNX keeps seq_len dynamic
+        return sequence.gather(1, source.unsqueeze(-1).expand(-1, -1, sequence.shape[-1]))
 
     def _drop_tokens(self, embedded: torch.Tensor) -> torch.Tensor:
         """Zero whole token embeddings at random in training (word dropout). (batch, seq_len, dim)"""

@@ -177,7 +177,8 @@ class TransformerForSequenceClassification(PreTrainedModel):
             attention_mask = input_ids.ne(self.config.pad_token_id)
         mask = attention_mask.bool()  # (batch, seq_len)
         positions = torch.arange(seq_len, device=input_ids.device)  # (seq_len,)
-        hidden = self._drop_tokens(self.embeddings(input_ids)) + self.position_embeddings(positions)[None]  # (batch, seq_len, d_model)
+        hidden = (self._drop_tokens(self.embeddings(input_ids))
+                  + self.position_embeddings(positions)[None])  # (batch, seq_len, d_model)
         hidden = self.dropout(self.embedding_norm(hidden))
         # An all-padding row would attend to nothing (NaN): let it see its first position.
         padding = ~mask

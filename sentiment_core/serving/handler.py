@@ -50,7 +50,8 @@ def model_fn(model_dir, context=None):
         raise ModelSourceError(f"{meta_file} is corrupted ({error}): export the run again.") from None
     predictor = load_checkpoint(folder, family=meta.get("family"), max_length=meta.get("max_length"),
                                 run_id=meta.get("run_id"), labels=meta.get("label_map"))
-    return predictor.with_reading(meta.get("long_text") or "truncate", meta.get("head_tokens"), meta.get("window_stride"))
+    return predictor.with_reading(meta.get("long_text") or "truncate", meta.get("head_tokens"),
+                                  meta.get("window_stride"))
 
 
 def _media_type(header: str | None, default: str) -> str:
@@ -67,7 +68,8 @@ def input_fn(input_data, content_type: str = "application/json", context=None) -
         try:
             body = bytes(input_data).decode("utf-8")
         except UnicodeDecodeError as error:
-            raise InputError(f"The request body is not valid UTF-8 (position {error.start}): encode it as UTF-8.") from None
+            raise InputError(f"The request body is not valid UTF-8 (position {error.start}): "
+                             "encode it as UTF-8.") from None
     elif isinstance(input_data, str):
         body = input_data
     else:
@@ -182,7 +184,8 @@ def output_fn(prediction: list[dict], accept: str | None = "application/json") -
     if media == "application/json":
         return json.dumps({"predictions": prediction})
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")  # no header: one output row per input row, as batch transform joins them
+    # no header: one output row per input row, as batch transform joins them
+    writer = csv.writer(out, lineterminator="\n")
     for row in prediction:
         writer.writerow([row["label"], f"{row['probability']:.6f}", str(bool(row["truncated"])).lower()])
     return out.getvalue()

@@ -1,4 +1,5 @@
-"""Trainer callbacks: stop cleanly on a STOP file or SIGTERM, and write the run directory (metrics.csv, status.json) as training goes."""
+"""Trainer callbacks: stop cleanly on a STOP file or SIGTERM, and write the run directory (metrics.csv, status.json)
+as training goes."""
 
 from __future__ import annotations
 
@@ -62,14 +63,15 @@ class RunDirectoryCallback(TrainerCallback):
         if state.global_step > self.last_step:
             self.throughput = (state.global_step - self.last_step) * self.samples_per_step / (now - self.last_time)
             self.last_time, self.last_step = now, state.global_step
-        base = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4), "wall_seconds": round(now - self.started, 3)}
+        base = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4),
+                "wall_seconds": round(now - self.started, 3)}
         rows = []
         if "loss" in logs:
             rows.append({**base, "split": "train", "loss": logs["loss"], "accuracy": logs.get("accuracy"),
                          "lr": logs.get("learning_rate"), "samples_per_second": self.throughput})
         if "eval_loss" in logs:
-            rows.append({**base, "split": "validation", "loss": logs["eval_loss"], "accuracy": logs.get("eval_accuracy"),
-                         "f1": logs.get("eval_f1"), "bce": logs.get("eval_bce")})
+            rows.append({**base, "split": "validation", "loss": logs["eval_loss"],
+                         "accuracy": logs.get("eval_accuracy"), "f1": logs.get("eval_f1"), "bce": logs.get("eval_bce")})
         if rows:
             runs.append_metrics(self.run_dir, rows)
         done = state.global_step - self.first_step

@@ -33,8 +33,8 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "bow": dict(epochs=3, batch_size=128, lr=5e-3, max_length=1024, vocab_size=60_000, min_frequency=2),
     "lstm": dict(epochs=5, batch_size=64, lr=2e-3, max_length=512, vocab_size=30_000, min_frequency=2),
     "transformer": dict(epochs=3, batch_size=64, lr=1e-3, max_length=512, vocab_size=30_000, min_frequency=2),
-    # The CPU recipe (docs/training.md, "The pretrained family on a CPU"): one epoch, 256 tokens of head and tail, a mean-
-    # pooled head, a short warm-up; bfloat16 where the CPU has it (precision auto).
+    # The CPU recipe (docs/training.md, "The pretrained family on a CPU"): one epoch, 256 tokens of head and tail,
+    # a mean-pooled head, a short warm-up; bfloat16 where the CPU has it (precision auto).
     "pretrained": dict(epochs=1, batch_size=16, lr=5e-5, max_length=256, backbone=DEFAULT_BACKBONE,
                        long_text="head_tail", pooling="mean", warmup_ratio=0.06, weight_decay=0.01),
 }
@@ -70,7 +70,8 @@ class TrainConfig:
     model: str = option("bow", kind="choice", choices=FAMILIES, noun="model family", per_run=True,
                         help="model family")
     loss: str = option("bce", kind="choice", choices=LOSSES, noun="loss", per_run=True, label="Loss",
-                       help="training loss: " + "; ".join(f"{name}: {text}" for name, text in LOSS_DESCRIPTIONS.items()))
+                       help="training loss: " + "; ".join(f"{name}: {text}"
+                                                          for name, text in LOSS_DESCRIPTIONS.items()))
     epochs: float | None = option(kind="positive_float", label="Epochs", step=1.0,
                                   help="passes over the training data (fractions allowed, e.g. 0.5)")
     batch_size: int | None = option(kind="positive_int", label="Batch size", step=8,
@@ -85,7 +86,8 @@ class TrainConfig:
     max_eval_samples: int | None = option(kind="optional_positive_int", metavar="N",
                                           help="validate on a seeded random subset of N reviews")
     max_test_samples: int | None = option(kind="optional_positive_int", metavar="N",
-                                          help="test on a seeded random subset of N reviews (eval.json records how many)")
+                                          help="test on a seeded random subset of N reviews "
+                                          "(eval.json records how many)")
     seed: int | None = option(kind="seed", per_run=True, label="Seed", step=1,
                               help="seeds the subset, the initial weights and the data order (default: SENTIMENT_SEED)")
     run_id: str | None = option(kind="text", per_run=True,
@@ -124,11 +126,13 @@ class TrainConfig:
                                  "(cls) or the mean of all tokens' (mean, what sentence encoders such as MiniLM were "
                                  "trained with)")
     vocab_size: int | None = option(kind="positive_int", help="word tokenizer vocabulary size (bow, lstm, transformer)")
-    min_frequency: int | None = option(kind="positive_int", help="word tokenizer minimum word count (bow, lstm, transformer)")
+    min_frequency: int | None = option(kind="positive_int",
+                                       help="word tokenizer minimum word count (bow, lstm, transformer)")
     weight_decay: float | None = option(kind="non_negative_float", help="AdamW weight decay")
     warmup_ratio: float | None = option(kind="fraction", help="share of the steps spent warming the learning rate up")
     logging_steps: int | None = option(kind="optional_positive_int", metavar="N",
-                                       help="log a train row every N steps (default: about 25 per epoch, at most 50 steps)")
+                                       help="log a train row every N steps (default: about 25 per epoch, "
+                                       "at most 50 steps)")
     model_options: dict = option({}, kind="dict", cli=False,
                                  help="extra keyword arguments for the family's config, e.g. {\"hidden_size\": 64}")
 

@@ -133,7 +133,8 @@ def _training_arguments(config: TrainConfig, run_dir: Path, device: str, steps_p
     return TrainingArguments(
         output_dir=str(run_dir / runs.CHECKPOINTS_DIR),
         per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=max(config.batch_size, 64) if config.model != "pretrained" else config.batch_size * 2,
+        per_device_eval_batch_size=(max(config.batch_size, 64) if config.model != "pretrained"
+                                    else config.batch_size * 2),
         num_train_epochs=config.epochs,
         learning_rate=config.lr,
         weight_decay=config.weight_decay,
@@ -225,7 +226,8 @@ def train(config: TrainConfig) -> Path:
             runs.drop_metrics_after(run_dir, runs.checkpoint_step(checkpoint))
     state.wait_for_everyone()
     if is_main:
-        runs.update_status(run_dir, state="running", pid=os.getpid(), started=runs.read_status(run_dir).get("started") or runs.now_iso(),
+        runs.update_status(run_dir, state="running", pid=os.getpid(),
+                           started=runs.read_status(run_dir).get("started") or runs.now_iso(),
                            error=None, ended=None, device=device, world_size=state.num_processes)
     jobs.TerminationFlag.install()
     try:
@@ -255,7 +257,8 @@ def _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoi
     test_split = seeded_subset(dataset["test"], config.max_test_samples, config.seed)
     encoded = {
         "train": encode_split(tokenizer, train_split, config),
-        "validation": encode_split(tokenizer, seeded_subset(dataset["validation"], config.max_eval_samples, config.seed),
+        "validation": encode_split(tokenizer,
+                                   seeded_subset(dataset["validation"], config.max_eval_samples, config.seed),
                                    config),
         "test": encode_split(tokenizer, test_split, config, reading=config.long_text),
     }
@@ -342,7 +345,8 @@ def _write_test_report(config, run_dir, trainer, output, test_views, order, test
     history = runs.read_metrics(run_dir)
     validation = history[history["split"] == "validation"]
     chosen = pd.to_numeric(validation[config.best_metric], errors="coerce")
-    best = validation.loc[chosen.idxmax() if config.best_metric != "bce" else chosen.idxmin()] if chosen.notna().any() else None
+    best = (validation.loc[chosen.idxmax() if config.best_metric != "bce" else chosen.idxmin()]
+            if chosen.notna().any() else None)
     report = {
         "run_id": run_dir.name,
         "model": config.model,

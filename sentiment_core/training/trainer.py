@@ -115,7 +115,8 @@ class SentimentTrainer(Trainer):
         if self.optimizer is None and sparse:
             sparse_ids = {id(p) for p in sparse}
             dense = [p for p in model.parameters() if p.requires_grad and id(p) not in sparse_ids]
-            self.optimizer = SparseAwareAdam(dense, sparse, lr=self.args.learning_rate, weight_decay=self.args.weight_decay)
+            self.optimizer = SparseAwareAdam(dense, sparse, lr=self.args.learning_rate,
+                                             weight_decay=self.args.weight_decay)
             return self.optimizer
         return super().create_optimizer(model)
 

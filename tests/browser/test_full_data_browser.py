@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.mark.skipif(not SHARED_IMDB.exists(), reason="needs the full dataset in ../shared/data/imdb")
-def test_a_person_explores_trains_and_predicts_on_the_full_data(streamlit_app, browser_page, models):
+def test_a_person_explores_trains_and_predicts_on_the_full_data(streamlit_app, browser_page, models):  # noqa: F811
     url = streamlit_app({"IMDB_DATA": str(SHARED_IMDB), "SENTIMENT_MODELS_DIR": str(models)})
     page = browser_page
     page.set_default_timeout(60_000)

@@ -48,7 +48,8 @@ def test_bad_uploads_get_a_message_and_nothing_else_breaks(streamlit_app, browse
     latin.write_bytes("text\nun film tr\xe8s beau\n".encode("latin-1"))
     no_column.write_text("comment\ngreat\n")
     upload = page.locator("input[type=file]")
-    for path, message in ((big, "SENTIMENT_MAX_UPLOAD_BYTES"), (latin, "not UTF-8"), (no_column, "no 'text' or 'review' column")):
+    for path, message in ((big, "SENTIMENT_MAX_UPLOAD_BYTES"), (latin, "not UTF-8"),
+                          (no_column, "no 'text' or 'review' column")):
         upload.set_input_files(str(path))
         page.get_by_text(message).first.wait_for(timeout=60_000)
     page.screenshot(path=str(SCREENSHOTS / "predict-bad-upload.png"), full_page=True)

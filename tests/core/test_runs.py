@@ -7,7 +7,8 @@ import pytest
 from sentiment_core.core import runs
 
 
-@pytest.mark.parametrize("bad", ["../evil", "/abs/path", "a/b", "..", "", ".hidden", "x" * 101, "a..b", "name with space"])
+@pytest.mark.parametrize("bad", ["../evil", "/abs/path", "a/b", "..", "", ".hidden", "x" * 101, "a..b",
+                                 "name with space"])
 def test_bad_run_ids_are_refused(bad):
     with pytest.raises(runs.RunError, match="Invalid run id"):
         runs.run_path(bad)

@@ -50,7 +50,8 @@ class WordPolarity:
         answers = []
         for start in range(0, len(texts), batch_size):
             for text in texts[start:start + batch_size]:
-                positive, negative = (sum(w in group for w in words(text)) for group in (POSITIVE_WORDS, NEGATIVE_WORDS))
+                positive, negative = (sum(w in group for w in words(text))
+                                      for group in (POSITIVE_WORDS, NEGATIVE_WORDS))
                 probability = 1 / (1 + math.exp(-2 * (positive - negative)))
                 answers.append(Answer(probability, "positive" if probability >= 0.5 else "negative"))
             if progress:
@@ -135,7 +136,8 @@ def test_rating_and_comparison_cases_say_what_they_expect():
         assert (score >= 8) == (case.expected == "positive") and (score <= 3) == (case.expected == "negative"), case
     for case in suite["rating_words"].cases:
         lowered = case.text.lower()
-        score = next(n for n, word in enumerate(lx.NUMBER_WORDS) if re.search(rf"\b{word} (out of ten|stars?)", lowered))
+        score = next(n for n, word in enumerate(lx.NUMBER_WORDS)
+                     if re.search(rf"\b{word} (out of ten|stars?)", lowered))
         high = 8 if "out of ten" in lowered else 4
         assert (score >= high) == (case.expected == "positive"), case
     for case in suite["comparisons"].cases:
@@ -184,7 +186,8 @@ def test_invariance_cases_change_only_what_they_say():
     for case in suite["neutral_sentence"].cases:
         added = case.text.replace(case.original, "").strip()
         assert case.text in (f"{added} {case.original}", f"{case.original} {added}"), case
-        assert re.sub(r"Lisbon|Chicago|Lagos|Mumbai|Seoul|Toronto|Cairo|Oslo|Lima|Melbourne|\d{4}", "", added) in neutral
+        assert re.sub(r"Lisbon|Chicago|Lagos|Mumbai|Seoul|Toronto|Cairo|Oslo|Lima|Melbourne|\d{4}", "",
+                      added) in neutral
         assert polarity_words(added) == (set(), set())
     for case in suite["change_names"].cases:
         old, new = _changed_span(case.original, case.text)
@@ -279,7 +282,8 @@ def test_tables_and_text_put_models_side_by_side():
     table = behaviour.suite_table(first, second)
     assert list(table.columns) == ["capability", "test", "type", "cases", "description", "a", "a (2)"]
     assert table.set_index("test").loc["negated_positive", "a"] == first.test("negated_positive").failure_rate
-    assert table.set_index("test").loc["typos", "a (2)"] != table.set_index("test").loc["typos", "a (2)"]  # NaN: not run
+    # NaN: not run
+    assert table.set_index("test").loc["typos", "a (2)"] != table.set_index("test").loc["typos", "a (2)"]
     capabilities = behaviour.capability_table(first)
     assert capabilities["capability"].tolist() == ["Negation", "Robustness"]
     text = behaviour.format_suite(first, second)
@@ -328,9 +332,11 @@ def test_the_suite_on_a_trained_run_is_cached_in_its_folder(tiny_bow_run, capsys
     assert all(0.0 <= t.failure_rate <= 1.0 for t in result.tests)
     with capsys.disabled():
         print(f"\nsuite on tiny-bow: {result.texts} texts, {sum(t.cases for t in result.tests)} cases, predicted in "
-              f"{result.seconds:.2f} s ({result.texts / max(result.seconds, 1e-9):.0f} texts/s), {seconds:.2f} s in all")
+              f"{result.seconds:.2f} s ({result.texts / max(result.seconds, 1e-9):.0f} texts/s), "
+              f"{seconds:.2f} s in all")
     assert behaviour.run_fingerprint("tiny-bow").startswith("run:tiny-bow:config.json@")
     cached = behaviour.cached_result(behaviour.run_fingerprint("tiny-bow"), run_id="tiny-bow", cases_per_test=SMALL)
     assert cached.to_dict() == result.to_dict()
     (run_dir / runs.BEST_DIR / "config.json").touch()  # the model is rewritten: the cache no longer matches
-    assert behaviour.cached_result(behaviour.run_fingerprint("tiny-bow"), run_id="tiny-bow", cases_per_test=SMALL) is None
+    assert behaviour.cached_result(behaviour.run_fingerprint("tiny-bow"), run_id="tiny-bow",
+                                   cases_per_test=SMALL) is None

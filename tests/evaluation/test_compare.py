@@ -155,7 +155,8 @@ def test_a_hand_made_comparison_gives_the_known_answer():
     headline = results["verdict"]["headline"]
     assert headline.startswith("length_weighted_bce is better on long reviews (Q4: 30-40 tokens) by 70.0 points")
     assert "p = 0.007" in headline
-    assert any(s.startswith("length_weighted_bce is better overall by 17.5 points") for s in results["verdict"]["sentences"])
+    assert any(s.startswith("length_weighted_bce is better overall by 17.5 points")
+               for s in results["verdict"]["sentences"])
     json.dumps(payload, allow_nan=False)  # strict JSON on disk
 
 
@@ -167,7 +168,8 @@ def test_no_difference_is_called_no_significant_difference():
     for entry in plan["runs"]:
         fake_run(entry["run_id"], entry["loss"], entry["seed"], correct[entry["seed"]])
     results = compare.write_comparison("null")["results"]
-    assert results["verdict"]["headline"] == "No significant difference between bce and length_weighted_bce (alpha 0.05)."
+    assert results["verdict"]["headline"] == ("No significant difference between bce and length_weighted_bce "
+                                              "(alpha 0.05).")
     assert results["verdict"]["sentences"][0].startswith("No significant difference in test accuracy")
     assert "paired t-test across seeds p = 1.000" in results["verdict"]["sentences"][0]
 
@@ -239,10 +241,12 @@ def test_a_tiny_comparison_resumes_and_agrees_with_its_runs(tiny_data, capsys, m
     on_disk = json.loads((compare.comparison_path("tiny") / "comparison.json").read_text())
     assert on_disk["results"] == payload["results"]
     results = payload["results"]
-    assert set(results) >= {"metrics", "length_buckets", "calibration", "significance", "convergence", "verdict", "note"}
+    assert set(results) >= {"metrics", "length_buckets", "calibration", "significance", "convergence", "verdict",
+                            "note"}
     assert "smaller by construction" in results["note"]
 
-    reports = {e["run_id"]: json.loads((runs.run_path(e["run_id"]) / "eval.json").read_text())["test"] for e in plan["runs"]}
+    reports = {e["run_id"]: json.loads((runs.run_path(e["run_id"]) / "eval.json").read_text())["test"]
+               for e in plan["runs"]}
     predictions = {e["run_id"]: pd.read_csv(runs.run_path(e["run_id"]) / "predictions.csv") for e in plan["runs"]}
     for loss in plan["losses"]:
         ids = [e["run_id"] for e in plan["runs"] if e["loss"] == loss]
@@ -251,7 +255,8 @@ def test_a_tiny_comparison_resumes_and_agrees_with_its_runs(tiny_data, capsys, m
             values = [reports[r][metric] for r in ids]
             assert results["metrics"][loss][metric]["mean"] == pytest.approx(np.mean(values))
             assert results["metrics"][loss][metric]["std"] == pytest.approx(np.std(values, ddof=1))
-        assert results["calibration"][loss]["ece"]["mean"] == pytest.approx(np.mean([reports[r]["calibration"]["ece"] for r in ids]))
+        assert results["calibration"][loss]["ece"]["mean"] == pytest.approx(
+            np.mean([reports[r]["calibration"]["ece"] for r in ids]))
         for row in (r for r in results["length_buckets"]["rows"] if r["group"] == loss):
             index = int(row["bucket"][1:]) - 1
             assert row["values"] == pytest.approx([reports[r]["length_buckets"][index]["accuracy"] for r in ids])
@@ -352,7 +357,8 @@ def test_a_killed_comparison_shows_as_failed_and_resumes(tmp_path, tiny_data):
         compare.request_stop("killed")
     for entry in plan["runs"]:  # a run it had started lives on in its own process: let it end
         run_dir = runs.run_path(entry["run_id"])
-        _wait(lambda: not run_dir.is_dir() or runs.effective_status(run_dir).get("state") not in runs.ACTIVE_STATES,
+        _wait(lambda run_dir=run_dir: not run_dir.is_dir()
+              or runs.effective_status(run_dir).get("state") not in runs.ACTIVE_STATES,
               what="the orphaned run to end")
     result = compare.run_comparison("killed", poll_seconds=0.2, log=lambda line: None)
     assert result["state"] == "finished" and result["complete"]

@@ -33,7 +33,8 @@ def test_a_folder_is_evaluated_into_a_run_like_a_trained_one(tmp_path, data):
                              progress=lambda done, total: progress.append((done, total)))
     assert run_dir == runs.run_path("eval-stars") and progress[-1] == (16, 16)
     config = runs.read_config(run_dir)
-    assert config["kind"] == "evaluation" and config["source"] == str(folder.resolve()) and config["source_kind"] == "folder"
+    assert (config["kind"] == "evaluation" and config["source"] == str(folder.resolve())
+            and config["source_kind"] == "folder")
     assert config["model"] == FOREIGN_FAMILY and config["max_length"] == 64 and config["revision"] is None
     assert config["labels"] == "0=negative,1=negative,2=neutral,3=positive,4=positive"
     assert config["label_map"]["definition"] == "P(positive) = 0.5 x P(3 stars) + P(4 stars) + P(5 stars)"
@@ -49,7 +50,8 @@ def test_a_folder_is_evaluated_into_a_run_like_a_trained_one(tmp_path, data):
 
     table = runs.list_runs()  # in the runs table beside trained runs
     row = table[table["run_id"] == "eval-stars"].iloc[0]
-    assert row["state"] == "finished" and row["family"] == FOREIGN_FAMILY and row["test_accuracy"] == report["test"]["accuracy"]
+    assert (row["state"] == "finished" and row["family"] == FOREIGN_FAMILY
+            and row["test_accuracy"] == report["test"]["accuracy"])
     assert [r["run_id"] for r in finished_runs()] == ["eval-stars"]
     sources.clear_loaded_models()
     again = load_run("eval-stars")  # best/ holds the model as scored, with its label mapping

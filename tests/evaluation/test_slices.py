@@ -31,14 +31,15 @@ def test_unknown_share_and_rating_slices():
         "no unknown words": 2, "0%-1% unknown words": 2, "1%-2% unknown words": 1, "2%-5% unknown words": 1,
         "over 5% unknown words": 1}
     ratings = slices.rating_slices([1, 10, 1, None, 8])
-    assert {name: int(mask.sum()) for name, mask in ratings.items()} == {"rated 1/10": 2, "rated 8/10": 1, "rated 10/10": 1}
+    assert {name: int(mask.sum()) for name, mask in ratings.items()} == {"rated 1/10": 2, "rated 8/10": 1,
+                                                                          "rated 10/10": 1}
 
 
 def test_error_slices_give_n_accuracy_and_confusion_per_slice():
     labels = [0, 0, 1, 0, 1, 1, 0, 1, 0, 1]
     probabilities = [0.1, 0.8, 0.9, 0.2, 0.7, 0.6, 0.4, 0.3, 0.45, 0.99]
-    masks = slices.slice_masks(SLICE_TEXTS, unknown_shares=[0.0] * 5 + [0.5] * 5, ratings=[1, 2, 9, 3, 7, 8, 4, 10, 1, 9],
-                                   lengths=list(range(10, 20)))
+    masks = slices.slice_masks(SLICE_TEXTS, unknown_shares=[0.0] * 5 + [0.5] * 5,
+                               ratings=[1, 2, 9, 3, 7, 8, 4, 10, 1, 9], lengths=list(range(10, 20)))
     rows = {(r["group"], r["slice"]): r for r in slices.error_slices(labels, probabilities, masks)}
     everything = rows["all", "all reviews"]
     assert everything["n"] == 10 and everything["accuracy"] == pytest.approx(0.8)

@@ -183,7 +183,8 @@ def test_windows_are_stitched_into_one_complete_explanation(word_tokenizer):
 
     predictor = random_predictor("transformer", word_tokenizer).with_reading("windows")
     explanation = explain(predictor, LONG, method="integrated_gradients", steps=64)[0]
-    assert explanation.windows == len(predictor.views(LONG)) > 2 and len(explanation.window_deltas) == explanation.windows
+    assert (explanation.windows == len(predictor.views(LONG)) > 2
+            and len(explanation.window_deltas) == explanation.windows)
     words = [m.span() for m in __import__("re").finditer(r"\w+", LONG)]
     assert {(w.start, w.end) for w in explanation.words} >= set(words)  # every word of the review is scored
     total = sum(w.score for w in explanation.words)
@@ -213,7 +214,8 @@ def test_the_undecided_baseline_sits_at_even_odds_and_stays_complete(word_tokeni
     if (empty.output > 0) != (empty.baseline_output > 0):  # a crossing exists: the baseline is 50/50
         assert abs(undecided.baseline_output) < 0.01
     else:
-        assert undecided.baseline_output == pytest.approx(empty.baseline_output) and "no undecided point" in " ".join(undecided.notes)
+        assert (undecided.baseline_output == pytest.approx(empty.baseline_output)
+                and "no undecided point" in " ".join(undecided.notes))
     total = sum(w.score for w in undecided.words)
     assert total - undecided.delta == pytest.approx(undecided.output - undecided.baseline_output, abs=1e-4)
     for method in METHODS:  # every method takes it

@@ -53,7 +53,8 @@ class LinearPredictor:
         return (self.table[input_ids] * weights).sum(-1)
 
 
-def hand_explanation(predictor: LinearPredictor, text: str, scores: list[float], method: str = "by_hand") -> Explanation:
+def hand_explanation(predictor: LinearPredictor, text: str, scores: list[float],
+                     method: str = "by_hand") -> Explanation:
     """An explanation of the predicted class with the given word scores (toward it)."""
     encoded = predictor.encode(text)
     log_odds = float(predictor.positive_log_odds(*predictor.batch_tensors([encoded]))[0])
@@ -150,7 +151,8 @@ def test_special_tokens_stay_when_words_go(tiny_backbone):
     torch.manual_seed(0)
     model = PretrainedEncoderForSequenceClassification.from_backbone(tiny_backbone)
     predictor = Predictor(model, AutoTokenizer.from_pretrained(tiny_backbone), "pretrained", max_length=32)
-    (explanation,) = explain(predictor, "A great movie, unbelievable acting and a dull plot.", method="gradient_x_input")
+    (explanation,) = explain(predictor, "A great movie, unbelievable acting and a dull plot.",
+                             method="gradient_x_input")
     (curve,) = erasures(predictor, [explanation])
     assert curve.full == pytest.approx(max(explanation.probability, 1 - explanation.probability), abs=1e-5)
     assert all(0 <= p <= 1 for p in curve.without_top + curve.only_top)

@@ -66,7 +66,8 @@ def test_export_writes_one_valid_json_line_per_row(word_tokenizer, reviews_csv, 
     assert [w.score for w in restored.words] == pytest.approx([w.score for w in direct.words], abs=1e-6)
     assert restored.probability == pytest.approx(direct.probability)
     meta = json.loads(meta_path_for(result.out_path).read_text())
-    assert meta["rows"] == 16 and meta["asked"]["method"] == "integrated_gradients" and meta["asked"]["column"] == "Review"
+    assert (meta["rows"] == 16 and meta["asked"]["method"] == "integrated_gradients"
+            and meta["asked"]["column"] == "Review")
 
 
 def test_interrupted_export_resumes_without_gaps_or_duplicates(word_tokenizer, reviews_csv, tmp_path):  # noqa: F811

@@ -52,7 +52,8 @@ def test_positive_log_odds_is_logit_of_p_positive_for_any_mapping():
     pair = logits[:, :2]
     assert torch.equal(two.positive_log_odds(pair), pair[:, 1] - pair[:, 0])  # exactly, as before
     assert torch.equal(default_label_map(1).positive_log_odds(logits[:, :1]), logits[:, 0])
-    torch.testing.assert_close(infer_label_map(("POSITIVE", "NEGATIVE")).positive_log_odds(pair), pair[:, 0] - pair[:, 1])
+    torch.testing.assert_close(infer_label_map(("POSITIVE", "NEGATIVE")).positive_log_odds(pair),
+                               pair[:, 0] - pair[:, 1])
 
 
 def test_neutral_splits_equally_so_the_decision_is_pos_against_neg():

@@ -137,7 +137,8 @@ def test_reading_spans_cover_what_each_reading_promises():
     assert reading_spans(300, 64, "head_tail") == [[(0, 16), (252, 300)]]  # a quarter head, the rest tail
     assert reading_spans(300, 64, "head_tail", head_tokens=10) == [[(0, 10), (246, 300)]]
     windows = reading_spans(300, 64, "windows")
-    assert windows[0] == [(0, 64)] and windows[-1] == [(236, 300)] and all(end - start == 64 for [(start, end)] in windows)
+    assert (windows[0] == [(0, 64)] and windows[-1] == [(236, 300)]
+            and all(end - start == 64 for [(start, end)] in windows))
     assert [w[0][0] for w in windows][:3] == [0, 32, 64]  # half a window apart
     covered = np.zeros(300, dtype=bool)
     for [(start, end)] in windows:
@@ -160,7 +161,8 @@ def test_windows_average_the_log_odds_and_a_short_review_reads_as_truncate(word_
     truncating = random_predictor("transformer", word_tokenizer)
     windows = truncating.with_reading("windows")
     short = "a great movie, the actor was brilliant"
-    assert windows.predict([short])[0].probability == pytest.approx(truncating.predict([short])[0].probability, abs=1e-7)
+    assert windows.predict([short])[0].probability == pytest.approx(truncating.predict([short])[0].probability,
+                                                                    abs=1e-7)
     views = windows.views(LONG)
     assert len(views) > 2 and not views[0].unread
     log_odds, _ = windows.view_log_odds(views)

@@ -92,7 +92,8 @@ def test_each_tokenizer_style_predicts_and_explains_with_every_method(style, che
     assert sum(prediction.class_probabilities.values()) == pytest.approx(1.0, abs=1e-5)
     assert prediction.label == ("positive" if prediction.probability >= 0.5 else "negative")
     for method in METHODS:
-        (explanation,) = explain(predictor, TRICKY_TEXT, method=method, target="positive", steps=FEW_SAMPLES.get(method))
+        (explanation,) = explain(predictor, TRICKY_TEXT, method=method, target="positive",
+                                 steps=FEW_SAMPLES.get(method))
         assert explanation.probability == pytest.approx(prediction.probability, abs=1e-5)
         words = [w.word for w in explanation.words]
         for w in explanation.words:  # spans point at the typed characters, trimmed of BPE/SentencePiece spaces
@@ -103,7 +104,8 @@ def test_each_tokenizer_style_predicts_and_explains_with_every_method(style, che
         assert "unbelievable" in words  # sub-word pieces summed into their word
         if explanation.delta is not None:  # integrated gradients, gradient SHAP: complete within the delta
             total = sum(w.score for w in explanation.words)
-            assert total - explanation.delta == pytest.approx(explanation.output - explanation.baseline_output, abs=1e-4)
+            assert total - explanation.delta == pytest.approx(explanation.output - explanation.baseline_output,
+                                                              abs=1e-4)
     (integrated,) = explain(predictor, TRICKY_TEXT, steps=FEW_SAMPLES["integrated_gradients"])
     assert abs(integrated.output - integrated.baseline_output) > 1e-3  # the check means something
     assert abs(integrated.delta) < 0.05 * abs(integrated.output - integrated.baseline_output) + 1e-4
@@ -192,9 +194,11 @@ def test_pickle_only_weights_are_refused_unless_allowed(tmp_path, monkeypatch):
         sources.load_predictor(str(folder))
     message = str(error.value)
     assert "pytorch_model.bin, a pickle" in message and "can run any code" in message
-    assert "save_pretrained(OUT)" in message and "SENTIMENT_ALLOW_PICKLE_WEIGHTS=1" in message and "weights_only" in message
+    assert ("save_pretrained(OUT)" in message and "SENTIMENT_ALLOW_PICKLE_WEIGHTS=1" in message
+            and "weights_only" in message)
     set_env(monkeypatch, SENTIMENT_ALLOW_PICKLE_WEIGHTS=1)
-    assert sources.load_predictor(str(folder)).predict(["great movie"])[0].probability == pytest.approx(expected, abs=1e-6)
+    assert sources.load_predictor(str(folder)).predict(["great movie"])[0].probability == pytest.approx(
+        expected, abs=1e-6)
 
 
 def test_a_checkpoint_that_needs_remote_code_is_refused(tmp_path):
@@ -231,7 +235,8 @@ def test_a_hub_id_offline_fails_at_once_and_says_how_to_use_a_folder(monkeypatch
     assert "hub is unreachable" in message and "local folder" in message
     assert "hf download distilbert/distilbert-base-uncased-finetuned-sst-2-english --local-dir" in message
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(ModelSourceError, match="HF_HUB_OFFLINE is set and 'nobody/not-cached@v2' is not in the Hugging Face cache"):
+    with pytest.raises(ModelSourceError, match="HF_HUB_OFFLINE is set and 'nobody/not-cached@v2' is not in the "
+                                               "Hugging Face cache"):
         sources.load_predictor("nobody/not-cached@v2")
 
 
@@ -304,7 +309,8 @@ def test_resident_models_are_bounded_and_a_rewritten_folder_reloads(checkpoints,
     bert_checkpoint(copy, seed=1)  # retrained in place
     after = sources.load_predictor(str(copy))
     assert after is not before
-    assert after.predict(["great movie"])[0].probability != pytest.approx(before.predict(["great movie"])[0].probability)
+    assert after.predict(["great movie"])[0].probability != pytest.approx(
+        before.predict(["great movie"])[0].probability)
 
 
 # --- a real pretrained encoder -------------------------------------------------------------------

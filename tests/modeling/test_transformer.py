@@ -110,7 +110,8 @@ def test_exports_with_dynamic_shapes_and_keeps_the_padding_mask():
     ids, _ = make_task(4)
     model = tiny().eval()
     batch, length = torch.export.Dim("batch", min=1, max=64), torch.export.Dim("length", min=2, max=32)
-    program = torch.export.export(model, (ids, ids.ne(0)), dynamic_shapes=({0: batch, 1: length}, {0: batch, 1: length}))
+    program = torch.export.export(model, (ids, ids.ne(0)),
+                                  dynamic_shapes=({0: batch, 1: length}, {0: batch, 1: length}))
     padded = torch.cat([ids, torch.zeros(4, 5, dtype=torch.long)], dim=1)
     with torch.no_grad():
         for inputs in (padded, ids[:1, :6]):

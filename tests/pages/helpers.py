@@ -27,4 +27,5 @@ def run_page(path: str, query: dict | None = None, session: dict | None = None, 
 
 def page_text(app: AppTest) -> str:
     """Every markdown, caption and message on the page, as one string."""
-    return " ".join(str(m.value) for m in [*app.markdown, *app.caption, *app.info, *app.success, *app.error, *app.warning])
+    return " ".join(str(m.value)
+                    for m in [*app.markdown, *app.caption, *app.info, *app.success, *app.error, *app.warning])

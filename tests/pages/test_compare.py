@@ -69,7 +69,8 @@ def test_a_finished_comparison_is_shown_side_by_side(handmade):
     assert metrics.loc["bce", "accuracy"] == "0.825 ± 0.025"
     assert metrics.loc["length_weighted_bce", "accuracy"] == "1.000 ± 0.000"
     tests = next(t for t in tables if "difference_points" in t.columns).set_index("reviews")
-    assert tests.loc["all reviews", "significant"] and tests.loc["Q4: 30-40 tokens", "difference_points"] == pytest.approx(-70)
+    assert (tests.loc["all reviews", "significant"]
+            and tests.loc["Q4: 30-40 tokens", "difference_points"] == pytest.approx(-70))
     specs = _specs(app)
     for title in ("Accuracy per review length", "Reliability curves", "Loss: train", "Accuracy: train"):
         assert any(title in spec for spec in specs), title

@@ -111,7 +111,8 @@ def test_explain_gives_words_spans_and_delta(client):
     total = sum(w["score"] for w in body["words"]) - body["delta"]  # Captum: delta = sum - (f(x) - f(b))
     assert total == pytest.approx(body["output"] - body["baseline_output"], abs=1e-4)
     flipped = assert_names(client.post("/explain", json={
-        "text": text, "method": "occlusion", "target": "negative" if body["target"] == "positive" else "positive"}), 200)
+        "text": text, "method": "occlusion",
+        "target": "negative" if body["target"] == "positive" else "positive"}), 200)
     assert flipped["target"] != body["target"] and flipped["delta"] is None
     assert assert_names(client.post("/explain", json={"text": text, "method": "lime", "steps": 40}), 200)["words"]
 
@@ -473,7 +474,8 @@ def test_auto_keeps_torch_with_the_reason_and_onnxruntime_refuses_to_start(monke
         assert client.get("/health").json()["runtime_note"].startswith("torch: faster than onnxruntime here (2.0 ms")
     with TestClient(api.create_app(RUN_ID)) as client:  # bow: auto does not even export it
         assert client.get("/health").json()["runtime_note"] == (
-            "torch: auto tries onnxruntime for transformer models only; SENTIMENT_SERVE_RUNTIME=onnxruntime tries it for bow")
+            "torch: auto tries onnxruntime for transformer models only; "
+            "SENTIMENT_SERVE_RUNTIME=onnxruntime tries it for bow")
     monkeypatch.setattr(export, "serving_model", lambda predictor, threads: (None, {"reason": reason}))
     settings_env(monkeypatch, SENTIMENT_SERVE_RUNTIME="ONNXRuntime")
     with pytest.raises(SettingsError, match=r"SENTIMENT_SERVE_RUNTIME=onnxruntime, but torch.onnx.export failed.*"
@@ -625,7 +627,8 @@ def started_pids(folder: Path) -> list[int]:
 
 
 def test_explanations_are_bounded_and_never_hold_up_predictions(monkeypatch, run_dir, tmp_path):
-    settings_env(monkeypatch, SENTIMENT_EXPLAIN_CONCURRENCY=1, SENTIMENT_EXPLAIN_QUEUE=1, SENTIMENT_EXPLAIN_TIMEOUT_S=60)
+    settings_env(monkeypatch, SENTIMENT_EXPLAIN_CONCURRENCY=1, SENTIMENT_EXPLAIN_QUEUE=1,
+                 SENTIMENT_EXPLAIN_TIMEOUT_S=60)
     app = api.create_app(predictor=blocking_predictor(tmp_path))
 
     async def scenario():

@@ -52,7 +52,8 @@ def test_hadolint_finds_nothing():
 def test_base_image_torch_build_user_volume_ports_and_default_command():
     assert of("ARG")[0] == "BASE_IMAGE=python:3.11-slim" and of("FROM") == ["${BASE_IMAGE}"]
     runs = " ".join(of("RUN"))
-    assert "--index-url \"${TORCH_INDEX_URL}\"" in runs and "TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in of("ARG")
+    assert ("--index-url \"${TORCH_INDEX_URL}\"" in runs
+            and "TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in of("ARG"))
     assert runs.index("torch==") < runs.index('pip install --no-cache-dir ".[onnx]"')  # CPU torch before the package
     (user,) = of("USER")
     assert user.split(":")[0] not in ("root", "0")
@@ -96,12 +97,15 @@ def test_the_healthcheck_command_tells_up_from_down():
     try:
         url = f"http://127.0.0.1:{server.server_port}"
         check = [sys.executable, *argv[1:]]
-        assert subprocess.run(check, env={"HEALTHCHECK_URL": f"{url}/health"}, capture_output=True, timeout=30).returncode == 0
-        assert subprocess.run(check, env={"HEALTHCHECK_URL": f"{url}/missing"}, capture_output=True, timeout=30).returncode != 0
+        assert subprocess.run(check, env={"HEALTHCHECK_URL": f"{url}/health"}, capture_output=True,
+                              timeout=30).returncode == 0
+        assert subprocess.run(check, env={"HEALTHCHECK_URL": f"{url}/missing"}, capture_output=True,
+                              timeout=30).returncode != 0
     finally:
         server.shutdown()
         server.server_close()
-    assert subprocess.run(check, env={"HEALTHCHECK_URL": f"{url}/health"}, capture_output=True, timeout=30).returncode != 0
+    assert subprocess.run(check, env={"HEALTHCHECK_URL": f"{url}/health"}, capture_output=True,
+                          timeout=30).returncode != 0
 
 
 @pytest.mark.slow
@@ -134,7 +138,8 @@ def test_the_install_steps_work_in_a_fresh_virtual_environment(tmp_path):
         result = subprocess.run([python, "-m", *shlex.split(command)], cwd=context, capture_output=True, text=True,
                                 timeout=1800)
         assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
-    smoke = ("import sentiment_core.serving.api, sentiment_core.cli, sentiment_core.serving.handler, sentiment_core.serving.export, streamlit; "
+    smoke = ("import sentiment_core.serving.api, sentiment_core.cli, sentiment_core.serving.handler, "
+             "sentiment_core.serving.export, streamlit; "
              "from fastapi.testclient import TestClient")
     result = subprocess.run([python, "-c", smoke], cwd=context, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -20,7 +20,8 @@ from sentiment_core.serving.export import onnx_export
 from tests.conftest import TINY_OPTIONS, make_reviews
 from tests.serving_helpers import RUN_ID, install_tiny_run
 
-HAS_ONNXRUNTIME = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnxscript") is not None
+HAS_ONNXRUNTIME = (importlib.util.find_spec("onnxruntime") is not None
+                   and importlib.util.find_spec("onnxscript") is not None)
 TEXTS = ["A wonderful film, I loved it.", "Awful, boring, the worst plot.", "great " * 80]
 
 
@@ -38,7 +39,8 @@ def test_export_round_trip_gives_identical_predictions(run_dir, tmp_path):
     assert {"config.json", "model.safetensors", "tokenizer.json", "README.md", "requirements.txt",
             export.EXPORT_FILE} <= set(report["files"])
     assert not list(out.rglob("*.bin")) and not list(out.rglob("*.pt")) and not list(out.rglob("*.pkl"))
-    assert (out / "code" / "inference.py").exists() and (out / "code" / "sentiment_core" / "serving" / "handler.py").exists()
+    assert ((out / "code" / "inference.py").exists()
+            and (out / "code" / "sentiment_core" / "serving" / "handler.py").exists())
 
     model = AutoModelForSequenceClassification.from_pretrained(out, use_safetensors=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(out)
@@ -46,7 +48,8 @@ def test_export_round_trip_gives_identical_predictions(run_dir, tmp_path):
     source = load_run(RUN_ID)
     ids, mask = source.batch_tensors([source.encode(t) for t in TEXTS])
     with torch.no_grad():
-        assert torch.equal(model(input_ids=ids, attention_mask=mask).logits, source.model(input_ids=ids, attention_mask=mask).logits)
+        assert torch.equal(model(input_ids=ids, attention_mask=mask).logits,
+                           source.model(input_ids=ids, attention_mask=mask).logits)
     again = load_checkpoint(out)
     assert again.family == "bow" and again.max_length == 64
     assert [p.probability for p in again.predict(TEXTS)] == [p.probability for p in source.predict(TEXTS)]
@@ -58,7 +61,8 @@ def test_export_round_trip_gives_identical_predictions(run_dir, tmp_path):
 
 def test_requirements_pin_the_versions_used(run_dir, tmp_path):
     export.export_run(RUN_ID, tmp_path / "export")
-    pins = dict(line.split("  #")[0].split("==") for line in (tmp_path / "export" / "requirements.txt").read_text().splitlines()
+    pins = dict(line.split("  #")[0].split("==")
+                for line in (tmp_path / "export" / "requirements.txt").read_text().splitlines()
                 if line and not line.startswith("#"))
     for name in ("torch", "transformers", "tokenizers", "safetensors", "numpy"):
         assert pins[name] == importlib.metadata.version(name).split("+")[0]
@@ -126,7 +130,8 @@ def test_onnx_export_matches_pytorch(run_dir, tmp_path):
     assert "onnxruntime==" in (tmp_path / "export" / "requirements.txt").read_text()
     assert "onnx/model.onnx" in (tmp_path / "export" / "README.md").read_text()
     # Our own check on texts the exporter never saw, batch and lengths differing from its example.
-    session = onnxruntime.InferenceSession(str(tmp_path / "export" / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(str(tmp_path / "export" / "onnx" / "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
     predictor = load_checkpoint(tmp_path / "export")
     texts = list(make_reviews(6, seed=9).text)
     ids, mask = predictor.batch_tensors([predictor.encode(t) for t in texts])
@@ -171,7 +176,8 @@ def test_onnx_for_the_other_families(family, tmp_path, tiny_backbone):
     else:
         tokenizer = build_word_tokenizer(make_reviews(40).text, TokenizerConfig(vocab_size=200, min_frequency=1))
         options = {**TINY_OPTIONS[family], **({"max_position_embeddings": 64} if family == "transformer" else {})}
-        model = build_model(family, vocab_size=len(tokenizer), num_labels=1, pad_token_id=tokenizer.pad_token_id, **options)
+        model = build_model(family, vocab_size=len(tokenizer), num_labels=1, pad_token_id=tokenizer.pad_token_id,
+                            **options)
     predictor = Predictor(model, tokenizer, family, max_length=48)
     info = onnx_export.export_onnx(predictor, tmp_path / "onnx" / "model.onnx")
     print(family, json.dumps(info))

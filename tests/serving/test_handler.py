@@ -37,14 +37,16 @@ def test_the_four_functions_in_container_order(export_dir):
     assert model.family == "bow" and model.run_id == RUN_ID and model.max_length == 64
     expected = load_run(RUN_ID).predict(TEXTS)
 
-    body = json.loads(container_call(model, json.dumps({"texts": TEXTS}).encode(), "application/json", "application/json"))
+    body = json.loads(container_call(model, json.dumps({"texts": TEXTS}).encode(), "application/json",
+                                     "application/json"))
     got = body["predictions"]
     assert [p["label"] for p in got] == [p.label for p in expected]
     assert [p["probability"] for p in got] == pytest.approx([p.probability for p in expected], abs=1e-6)
     assert set(got[0]) >= {"label", "probability", "truncated", "notes"}
 
     for payload in ({"text": TEXTS[0]}, {"inputs": TEXTS[0]}, TEXTS[0], [TEXTS[0]]):
-        (one,) = json.loads(container_call(model, json.dumps(payload), "application/json; charset=utf-8", "*/*"))["predictions"]
+        (one,) = json.loads(container_call(model, json.dumps(payload), "application/json; charset=utf-8",
+                                           "*/*"))["predictions"]
         assert one["probability"] == pytest.approx(expected[0].probability, abs=1e-6)
 
     (plain,) = json.loads(container_call(model, TEXTS[1].encode(), "text/plain", "application/json"))["predictions"]
@@ -133,7 +135,8 @@ def test_headerless_csv_keeps_commas_inside_reviews(export_dir):
     assert [line.split(",")[0] for line in out] == [p.label for p in expected]
     assert handler.input_fn(b'"Great film, loved it"\r\n"He said ""wow"", twice"\n', "text/csv") == [
         "Great film, loved it", 'He said "wow", twice']
-    assert handler.input_fn('"A review\nover two lines, still one"\n', "text/csv") == ["A review\nover two lines, still one"]
+    assert handler.input_fn('"A review\nover two lines, still one"\n', "text/csv") == [
+        "A review\nover two lines, still one"]
 
 
 def test_ambiguous_csv_rows_are_refused():

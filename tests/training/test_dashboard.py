@@ -162,7 +162,8 @@ def test_log_tail_splits_carriage_returns(tmp_path):
     assert monitor.log_tail(tmp_path, lines=20).splitlines() == [
         "loading data", " 20%|##        | 10/50", "{'loss': 0.69, 'epoch': 1.0}", " 40%|####      | 20/50",
     ]
-    assert monitor.log_tail(tmp_path, lines=2).splitlines() == ["{'loss': 0.69, 'epoch': 1.0}", " 40%|####      | 20/50"]
+    assert monitor.log_tail(tmp_path, lines=2).splitlines() == ["{'loss': 0.69, 'epoch': 1.0}",
+                                                                " 40%|####      | 20/50"]
     assert monitor.log_tail(tmp_path / "nowhere") == ""
 
 
@@ -191,7 +192,8 @@ def test_a_launched_run_without_run_json_shows_as_queued():
     path = runs.run_path("just-launched")
     path.mkdir(parents=True)
     runs.update_status(path, state="queued", created=runs.now_iso(),
-                       command=["python", "-m", "sentiment_core", "train", "--model", "lstm", "--loss", "cross_entropy"])
+                       command=["python", "-m", "sentiment_core", "train", "--model", "lstm", "--loss",
+                                "cross_entropy"])
     table = monitor.runs_table()
     assert table.loc[0, ["run_id", "state", "family", "loss"]].tolist() == ["just-launched", "queued", "lstm",
                                                                            "cross_entropy"]

@@ -135,7 +135,8 @@ def judge(case: Case, probability: float, label: str, original_probability: floa
     if case.expected in (POSITIVE, NEGATIVE):
         return label != case.expected, abs(probability - 0.5), case.expected
     if case.expected == NOT_NEGATIVE:
-        return probability < NOT_NEGATIVE_MIN, NOT_NEGATIVE_MIN - probability, f"{NOT_NEGATIVE} (P(positive) >= {NOT_NEGATIVE_MIN:.3f})"
+        return (probability < NOT_NEGATIVE_MIN, NOT_NEGATIVE_MIN - probability,
+                f"{NOT_NEGATIVE} (P(positive) >= {NOT_NEGATIVE_MIN:.3f})")
     change = probability - original_probability
     if case.expected == SAME_LABEL:
         return label != original_label, abs(change), f"{original_label} (as the original)"
@@ -146,7 +147,8 @@ def judge(case: Case, probability: float, label: str, original_probability: floa
     raise ValueError(f"unknown expectation {case.expected!r}")
 
 
-def _judge_test(test: BehaviourTest, answers: Mapping[str, tuple[float, str]], max_failures: int) -> BehaviourTestResult:
+def _judge_test(test: BehaviourTest, answers: Mapping[str, tuple[float, str]],
+                max_failures: int) -> BehaviourTestResult:
     failures, changes = [], []
     for case in test.cases:
         probability, label = answers[case.text]
@@ -155,7 +157,8 @@ def _judge_test(test: BehaviourTest, answers: Mapping[str, tuple[float, str]], m
         if original_probability is not None:
             changes.append(probability - original_probability)
         if failed:
-            failures.append((badness, Failure(case.text, expected, label, probability, case.original, original_probability)))
+            failures.append((badness, Failure(case.text, expected, label, probability, case.original,
+                                              original_probability)))
     failures.sort(key=lambda pair: -pair[0])
     return BehaviourTestResult(
         name=test.name, capability=test.capability, type=test.type, description=test.description,
@@ -168,7 +171,8 @@ def _judge_test(test: BehaviourTest, answers: Mapping[str, tuple[float, str]], m
 
 # --- running ----------------------------------------------------------------------------
 
-def _tests(tests: Sequence[BehaviourTest] | Sequence[str] | str | None, seed: int, cases_per_test: int) -> tuple[BehaviourTest, ...]:
+def _tests(tests: Sequence[BehaviourTest] | Sequence[str] | str | None, seed: int,
+           cases_per_test: int) -> tuple[BehaviourTest, ...]:
     if tests is not None and not isinstance(tests, str) and all(isinstance(t, BehaviourTest) for t in tests):
         return tuple(tests)
     return select_tests(tests, seed, cases_per_test)
@@ -192,7 +196,8 @@ def run_suite(predictor: Model, tests: Sequence[BehaviourTest] | Sequence[str] |
     predictions = predictor.predict(texts, batch_size=batch_size, progress=progress) if texts else []
     seconds = time.perf_counter() - started
     answers = {text: (float(p.probability), str(p.label)) for text, p in zip(texts, predictions)}
-    return SuiteResult(model=model or model_name(predictor), tests=[_judge_test(t, answers, max_failures) for t in chosen],
+    return SuiteResult(model=model or model_name(predictor),
+                       tests=[_judge_test(t, answers, max_failures) for t in chosen],
                        seed=seed, cases_per_test=cases_per_test, texts=len(texts), seconds=seconds)
 
 
@@ -215,7 +220,8 @@ def folder_fingerprint(folder: str | Path) -> str:
 
 
 def cache_file(key: str, run_id: str | None = None) -> Path:
-    """`<run>/behaviour.json` for a run; otherwise a file named by the key under SENTIMENT_MODELS_DIR/.cache/behaviour/."""
+    """`<run>/behaviour.json` for a run; otherwise a file named by the key under
+    SENTIMENT_MODELS_DIR/.cache/behaviour/."""
     if run_id is not None:
         return runs.run_path(run_id) / CACHE_FILE
     return runs.models_dir().joinpath(*CACHE_DIR, f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json")
@@ -267,7 +273,8 @@ def cached_suite(predictor: Model | Callable[[], Model], key: str, *, run_id: st
     texts, seconds = (stored.texts, stored.seconds) if stored else (0, 0.0)
     if missing:
         loaded = predictor() if callable(predictor) and not hasattr(predictor, "predict") else predictor
-        fresh = run_suite(loaded, missing, seed, progress, cases_per_test=cases_per_test, batch_size=batch_size, model=name)
+        fresh = run_suite(loaded, missing, seed, progress, cases_per_test=cases_per_test, batch_size=batch_size,
+                          model=name)
         name, texts, seconds = fresh.model, texts + fresh.texts, seconds + fresh.seconds
         have.update({t.name: t for t in fresh.tests})
         everything = [have[t.name] for t in select_tests(None, seed, cases_per_test) if t.name in have]
@@ -389,7 +396,8 @@ def suite_markdown(result: SuiteResult) -> str:
              "per test; MFT: expected label, INV: label unchanged, DIR: P(positive) moves the right way). "
              "Failure rates, lower is better.", "", "| capability | failure rate |", "| --- | --- |"]
     lines += [f"| {c['capability']} | {c['failure_rate']:.1%} |" for c in result.capabilities()]
-    lines += ["", "| test | type | capability | cases | failure rate | what it checks |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += ["", "| test | type | capability | cases | failure rate | what it checks |",
+              "| --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {t.name} | {t.type} | {t.capability} | {t.cases} | {t.failure_rate:.1%} | {t.description} |"
               for t in result.tests]
     return "\n".join(lines)

@@ -76,10 +76,12 @@ def _fields(frame: str) -> set[str]:
     return {name for _, name, _, _ in _FORMATTER.parse(frame) if name}
 
 
-def _person(rng: random.Random, origin: str | None = None, gender: str | None = None, family: str | None = None) -> Person:
+def _person(rng: random.Random, origin: str | None = None, gender: str | None = None,
+            family: str | None = None) -> Person:
     origin = origin or rng.choice(lx.ORIGINS)
     gender = gender or rng.choice(lx.GENDERS)
-    return Person(rng.choice(lx.FIRST_NAMES[origin, gender]), family or rng.choice(lx.FAMILY_NAMES[origin]), origin, gender)
+    return Person(rng.choice(lx.FIRST_NAMES[origin, gender]), family or rng.choice(lx.FAMILY_NAMES[origin]),
+                  origin, gender)
 
 
 def _other_person(rng: random.Random, taken: set[str], origin: str | None = None, gender: str | None = None,
@@ -169,7 +171,8 @@ def _opinion_plain(rng: random.Random, polarity: int) -> str:
 
 def _negated(polarity: int) -> Callable[[random.Random], Case]:
     expected = NEGATIVE if polarity else NOT_NEGATIVE
-    return lambda rng: Case(_fill(rng, rng.choice(lx.NEGATED_ADJECTIVE_FRAMES + lx.NEGATED_VERB_FRAMES), polarity), expected)
+    return lambda rng: Case(_fill(rng, rng.choice(lx.NEGATED_ADJECTIVE_FRAMES + lx.NEGATED_VERB_FRAMES),
+                                  polarity), expected)
 
 
 def _distant_negation(rng: random.Random) -> Case:
@@ -193,7 +196,8 @@ def _intensity(intensifier: bool) -> Callable[[random.Random], Case]:
             frame, modifier = rng.choice(lx.INTENSE_VERB_FRAMES), rng.choice(lx.VERB_INTENSIFIERS)
         else:
             frame = rng.choice(lx.INTENSITY_FRAMES)
-            modifiers = lx.INTENSIFIERS if intensifier else (lx.POSITIVE_DOWNTONERS if polarity else lx.NEGATIVE_DOWNTONERS)
+            modifiers = lx.INTENSIFIERS if intensifier else (lx.POSITIVE_DOWNTONERS if polarity
+                                                             else lx.NEGATIVE_DOWNTONERS)
             modifier = rng.choice(modifiers)
         return Case(_fill(rng, frame, polarity, modifier=modifier), POSITIVE if polarity else NEGATIVE)
 
@@ -226,7 +230,8 @@ def _rating_words(rng: random.Random) -> Case:
 def _comparison(rng: random.Random) -> Case:
     polarity = rng.randint(0, 1)
     frame = rng.choice(lx.POSITIVE_COMPARISONS if polarity else lx.NEGATIVE_COMPARISONS)
-    return Case(_fill(rng, frame, polarity, reference=rng.choice(lx.COMPARISON_REFERENCES)), POSITIVE if polarity else NEGATIVE)
+    return Case(_fill(rng, frame, polarity, reference=rng.choice(lx.COMPARISON_REFERENCES)),
+                POSITIVE if polarity else NEGATIVE)
 
 
 # INV: the original is a short clear review; the case changes only what the test names.
@@ -388,7 +393,8 @@ def build_suite(seed: int = 0, cases_per_test: int = CASES_PER_TEST) -> tuple[Be
     if isinstance(cases_per_test, bool) or not isinstance(cases_per_test, int) or cases_per_test < 1:
         raise InputError(f"cases_per_test must be a positive whole number, got {cases_per_test!r}.")
     return tuple(
-        BehaviourTest(name, capability, kind, description, _sample(make, random.Random(f"{seed}:{name}"), cases_per_test))
+        BehaviourTest(name, capability, kind, description,
+                      _sample(make, random.Random(f"{seed}:{name}"), cases_per_test))
         for name, capability, kind, description, make in _TESTS
     )
 

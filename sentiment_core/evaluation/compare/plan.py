@@ -75,7 +75,8 @@ def parse_seeds(seeds: int | str | Sequence[int], first_seed: int | None = None)
         try:
             numbers = [int(v) for v in values]
         except ValueError:
-            raise InputError(f"seeds must be a count (e.g. 3) or a comma-separated list of seeds, got {seeds!r}.") from None
+            raise InputError("seeds must be a count (e.g. 3) or a comma-separated list of seeds, "
+                             f"got {seeds!r}.") from None
         seeds = numbers[0] if len(numbers) == 1 and "," not in text else numbers
     if isinstance(seeds, bool):
         raise InputError(f"seeds must be a count or a list of seeds, got {seeds!r}.")
@@ -93,7 +94,8 @@ def parse_seeds(seeds: int | str | Sequence[int], first_seed: int | None = None)
     return [int(s) for s in seeds]
 
 
-def make_plan(model: str, losses: str | Sequence[str] = DEFAULT_LOSSES, seeds: int | str | Sequence[int] = DEFAULT_SEEDS,
+def make_plan(model: str, losses: str | Sequence[str] = DEFAULT_LOSSES,
+              seeds: int | str | Sequence[int] = DEFAULT_SEEDS,
               first_seed: int | None = None, comparison_id: str | None = None,
               model_options: dict | None = None, **options) -> dict:
     """The plan of a comparison: every (loss, seed) run with the same options. Bad values raise InputError.

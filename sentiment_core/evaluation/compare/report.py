@@ -83,7 +83,8 @@ def analyze(groups: dict[str, Sequence[str]], alpha: float = ALPHA) -> dict:
         pooled = calibration(np.concatenate([r.predictions["label"].to_numpy() for r in results]),
                              np.concatenate([r.predictions["probability"].to_numpy() for r in results]),
                              N_CALIBRATION_BINS)
-        calibration_rows[name] = {"ece": summarise([r.report["test"].get("calibration", {}).get("ece") for r in results]),
+        calibration_rows[name] = {"ece": summarise([r.report["test"].get("calibration", {}).get("ece")
+                                                    for r in results]),
                                   "pooled_ece": pooled["ece"], "n_bins": pooled["n_bins"],
                                   "reliability": pooled["reliability"]}
         metrics[name]["ece"] = calibration_rows[name]["ece"]
@@ -128,9 +129,9 @@ def comparison_runs(comparison_id: str, plan: dict | None = None) -> pd.DataFram
         if run_dir.is_dir():
             status = monitor.run_status(entry["run_id"])
             report = runs.read_json(run_dir / runs.EVAL_FILE) or {}
-            row.update(state=status.get("state", "queued"), step=status.get("step"), total_steps=status.get("total_steps"),
-                       epoch=status.get("epoch"), test_accuracy=(report.get("test") or {}).get("accuracy"),
-                       error=status.get("error"))
+            row.update(state=status.get("state", "queued"), step=status.get("step"),
+                       total_steps=status.get("total_steps"), epoch=status.get("epoch"),
+                       test_accuracy=(report.get("test") or {}).get("accuracy"), error=status.get("error"))
         rows.append(row)
     return pd.DataFrame(rows, columns=["run_id", "loss", "seed", "state", "step", "total_steps", "epoch",
                                        "test_accuracy", "error"])
@@ -247,7 +248,8 @@ def significance_table(results: dict) -> pd.DataFrame:
         for item in pair["pairs"]:
             long = (item.get("buckets") or {}).get(LONG_BUCKET) or {}
             rows.append({"a": pair["a"], "b": pair["b"], "seed": item.get("seed"), "run_a": item["run_a"],
-                         "run_b": item["run_b"], "accuracy_a": item.get("accuracy_a"), "accuracy_b": item.get("accuracy_b"),
+                         "run_b": item["run_b"], "accuracy_a": item.get("accuracy_a"),
+                         "accuracy_b": item.get("accuracy_b"),
                          "a_only": item.get("a_only"), "b_only": item.get("b_only"), "p_value": item.get("p_value"),
                          "long_a_only": long.get("a_only"), "long_b_only": long.get("b_only"),
                          "long_p_value": long.get("p_value"), "note": item.get("reason")})
@@ -278,7 +280,8 @@ def disagreements(run_a: str, run_b: str, min_tokens: float | None = None, max_t
     """Test reviews the two runs classify differently: id, length, bucket, label, both probabilities, who is right."""
     a, b = load_run(run_a), load_run(run_b)
     if not aligned(a.predictions, b.predictions):
-        raise ComparisonError(f"Runs {run_a!r} and {run_b!r} were tested on different reviews: their predictions cannot be paired.")
+        raise ComparisonError(f"Runs {run_a!r} and {run_b!r} were tested on different reviews: "
+                              "their predictions cannot be paired.")
     edges = edges or length_bucket_edges(a.predictions["length"])
     frame = pd.DataFrame({
         "id": a.predictions["id"], "length": a.predictions["length"], "label": a.predictions["label"],

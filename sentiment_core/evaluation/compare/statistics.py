@@ -45,7 +45,8 @@ def load_run(run_id: str, group: str | None = None) -> RunResult:
     predictions_file = run_dir / runs.PREDICTIONS_FILE
     if report is None or not predictions_file.exists():
         state = runs.effective_status(run_dir).get("state", "unknown")
-        raise ComparisonError(f"Run {run_id!r} has no test report yet (it is {state}): only finished runs can be compared.")
+        raise ComparisonError(f"Run {run_id!r} has no test report yet (it is {state}): "
+                              "only finished runs can be compared.")
     predictions = pd.read_csv(predictions_file)
     return RunResult(run_id=run_id, group=group or config.get("loss") or run_id, seed=config.get("seed"),
                      loss=config.get("loss"), report=report, predictions=predictions,
@@ -143,8 +144,10 @@ def pair_significance(name_a: str, group_a: list[RunResult], name_b: str, group_
         if not aligned(run_a.predictions, run_b.predictions):
             per_pair.append({**row, "p_value": None, "reason": "the two runs were tested on different reviews"})
             continue
-        correct_a = (run_a.predictions["probability"].to_numpy() >= 0.5) == run_a.predictions["label"].to_numpy().astype(bool)
-        correct_b = (run_b.predictions["probability"].to_numpy() >= 0.5) == run_b.predictions["label"].to_numpy().astype(bool)
+        correct_a = ((run_a.predictions["probability"].to_numpy() >= 0.5)
+                     == run_a.predictions["label"].to_numpy().astype(bool))
+        correct_b = ((run_b.predictions["probability"].to_numpy() >= 0.5)
+                     == run_b.predictions["label"].to_numpy().astype(bool))
         test = mcnemar(correct_a, correct_b)
         buckets = assign_buckets(run_a.predictions["length"], edges)
         per_bucket = {}

@@ -21,7 +21,8 @@ def verdict(result: dict) -> dict:
     """Plain-language sentences that follow from the numbers; only significant differences are claimed."""
     alpha = result["alpha"]
     sentences, findings = [], []
-    long_label = next((b["label"] for b in result["length_buckets"]["buckets"] if b["bucket"] == LONG_BUCKET), LONG_BUCKET)
+    long_label = next((b["label"] for b in result["length_buckets"]["buckets"] if b["bucket"] == LONG_BUCKET),
+                      LONG_BUCKET)
     long_text = long_label
     for pair in result["significance"]:
         a, b = pair["a"], pair["b"]

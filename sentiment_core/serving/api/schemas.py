@@ -83,7 +83,8 @@ class PredictionOut(BaseModel):
     read_until: int = Field(description="the model read characters [0, read_until) of the text")
     notes: list[str]
     class_probabilities: dict[str, float] = Field(
-        default_factory=dict, description="each of the model's classes (a neutral or star-rated model has more than two)")
+        default_factory=dict,
+        description="each of the model's classes (a neutral or star-rated model has more than two)")
 
 
 class PredictResponse(BaseModel):

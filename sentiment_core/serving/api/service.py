@@ -101,7 +101,8 @@ class Service:
         with self.lock:
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
-            return getattr(predictor, call)(*args, **kwargs) if isinstance(call, str) else call(predictor, *args, **kwargs)
+            return (getattr(predictor, call)(*args, **kwargs) if isinstance(call, str)
+                    else call(predictor, *args, **kwargs))
 
     async def predictor_for(self, source: str | None):
         """The served predictor, or a finished run's (loaded off the event loop, cached). Other folders and
@@ -132,7 +133,8 @@ class Service:
             text.encode("utf-8")
         except UnicodeEncodeError as error:
             raise ApiError(422, f"{location(loc)} holds an unpaired surrogate ({error.object[error.start]!r} at "
-                                f"character {error.start}), which is not valid Unicode text: send UTF-8 text.", loc) from None
+                                f"character {error.start}), which is not valid Unicode text: "
+                                "send UTF-8 text.", loc) from None
 
 
 def get_service(request: Request) -> Service:

@@ -67,7 +67,8 @@ def export_run(run_id: str, out: str | Path, onnx: bool = False, force: bool = F
 
     run_dir = runs.run_path(run_id)
     if not run_dir.is_dir():
-        raise runs.RunError(f"No run {run_id!r} in {runs.models_dir()}: pick one from `python -m sentiment_core runs list`.")
+        raise runs.RunError(f"No run {run_id!r} in {runs.models_dir()}: "
+                            "pick one from `python -m sentiment_core runs list`.")
     config = runs.read_config(run_dir)
     status = runs.effective_status(run_dir)
     if status.get("state") != "finished":
@@ -115,7 +116,8 @@ def _write_export(folder: Path, run_id: str, config: dict, report: dict, source,
 
     family, max_length = source.family, source.max_length
     source.model.save_pretrained(folder, safe_serialization=True)
-    tokenizer = AutoTokenizer.from_pretrained(runs.run_path(run_id) / runs.BEST_DIR)  # a copy: the cached one stays as it is
+    # a copy: the cached one stays as it is
+    tokenizer = AutoTokenizer.from_pretrained(runs.run_path(run_id) / runs.BEST_DIR)
     tokenizer.model_max_length = max_length  # what load_checkpoint reads back as max_length
     tokenizer.save_pretrained(folder)
     for leftover in folder.glob("*.bin"):  # only safetensors ship; nothing in the export is a pickle

@@ -102,7 +102,8 @@ def model_lines(config: dict, meta: dict, model_config: dict) -> list[str]:
                  else "a word-level tokenizer trained on the training split (lower-cased, HTML tags removed)")
     return [f"Family: `{family}`: {architecture(family, model_config, config.get('backbone'))}.",
             f"Parameters: {meta['parameters']:,}; model type `{meta['model_type']}`.",
-            f"Output: {output}.", f"Reads at most {meta['max_length']} tokens at once; a longer review is read {reading}.",
+            f"Output: {output}.",
+            f"Reads at most {meta['max_length']} tokens at once; a longer review is read {reading}.",
             f"Tokenizer: {tokenizer}."]
 
 
@@ -124,7 +125,8 @@ def training_notes(config: dict, report: dict) -> list[str]:
                      f"{_fmt(best.get('f1'))}, BCE {_fmt(best.get('bce'))} at epoch {_fmt(best.get('epoch'), 2)}, "
                      f"step {best.get('step')}); the test split was never used to choose it.")
     if report.get("train_seconds"):
-        notes.append(f"Training took {report['train_seconds']:.0f} s ({_fmt(report.get('train_samples_per_second'), 1)} "
+        notes.append(f"Training took {report['train_seconds']:.0f} s "
+                     f"({_fmt(report.get('train_samples_per_second'), 1)} "
                      f"samples/s) on {config.get('device', 'n/a')}.")
     return notes
 
@@ -197,7 +199,8 @@ def model_card(config: dict, report: dict, meta: dict, model_config: dict, behav
         test_reviews=test.get("n", "n/a"), model_lines=model_lines(config, meta, model_config),
         training_rows=training_rows(config), training_notes=training_notes(config, report),
         data_line=data_line(config), **evaluation_tables(report, meta), behaviour=behaviour,
-        max_length=meta["max_length"], long_reviews_limit=LONG_TEXT_LIMIT.get(meta.get("long_text"), "their start only"),
+        max_length=meta["max_length"],
+        long_reviews_limit=LONG_TEXT_LIMIT.get(meta.get("long_text"), "their start only"),
         backbone=config.get("backbone") if meta["family"] == "pretrained" else None, onnx=meta.get("onnx"),
         special_tokens=meta["family"] == "pretrained", exported=meta["exported"],
         round_trip=meta["round_trip_max_abs_logit_diff"])

@@ -66,7 +66,8 @@ def export_onnx(predictor, path: Path, repeats: int = 20) -> dict:
 
 class OnnxModel:
     """An onnxruntime session called like the model it was exported from: model(input_ids=, attention_mask=).logits
-    (torch tensors in and out, on the CPU). Predictor.view_log_odds runs it in place of PyTorch (see `serving_model`)."""
+    (torch tensors in and out, on the CPU). Predictor.view_log_odds runs it in place of PyTorch
+    (see `serving_model`)."""
 
     runtime = "onnxruntime"
 
@@ -141,10 +142,11 @@ def _export_and_check(predictor, path: Path, repeats: int, threads: int | None =
     timing = _time_both(model, session, predictor, list(timed_texts), repeats, threads, budget_s)
     warning = None
     if timing["speedup"] is not None and timing["speedup"] < 1:
-        warning = (f"onnxruntime is {timing['onnxruntime_ms_per_batch'] / timing['torch_ms_per_batch']:.1f}x slower than PyTorch for this model on the exporting "
+        warning = (f"onnxruntime is {timing['onnxruntime_ms_per_batch'] / timing['torch_ms_per_batch']:.1f}x slower "
+                   "than PyTorch for this model on the exporting "
                    f"machine ({timing['onnxruntime_ms_per_batch']} ms against {timing['torch_ms_per_batch']} ms for a "
-                   f"batch of {timing['timed_batch'][0]}): serve model.safetensors with PyTorch for speed; the ONNX file "
-                   "is for runtimes without Python or PyTorch")
+                   f"batch of {timing['timed_batch'][0]}): serve model.safetensors with PyTorch for speed; "
+                   "the ONNX file is for runtimes without Python or PyTorch")
     return {"exported": True, "family": predictor.family,
             "max_abs_logit_diff": worst, "tolerance": ONNX_TOLERANCE, "shapes_checked": shapes,
             "export_seconds": round(export_seconds, 2), "onnxruntime": onnxruntime.__version__, **timing,
