@@ -4,37 +4,12 @@ import torch
 from transformers import AutoTokenizer
 
 from sentiment_core.core.settings import get_settings
-from sentiment_core.data.text import TokenizerConfig, build_word_tokenizer
 from sentiment_core.explain.attribution import explain, explain_precision, explanation_model
-from sentiment_core.explain.faithfulness import deletion_curve
 from sentiment_core.explain.methods import METHODS
-from sentiment_core.explain.render import highlight_html, top_words
-from sentiment_core.explain.words import word_groups
-from sentiment_core.inference.predictor import Encoded, Predictor
-from sentiment_core.modeling import BowConfig, BowForSequenceClassification, PretrainedEncoderForSequenceClassification
-from tests.conftest import make_reviews
+from sentiment_core.inference.predictor import Predictor
+from sentiment_core.modeling import PretrainedEncoderForSequenceClassification
+from tests.explain.conftest import polarity_bow
 from tests.inference.test_predictor import random_predictor
-
-
-@pytest.fixture(scope="module")
-def word_tokenizer():
-    texts = list(make_reviews(40).text) + ["good bad but ending", "good bad but ending"]
-    return build_word_tokenizer(texts, TokenizerConfig(vocab_size=200, min_frequency=1))
-
-
-def polarity_bow(tokenizer) -> Predictor:
-    """A hand-built bow: 'good' pushes positive, 'bad' negative, every other word nothing."""
-    config = BowConfig(vocab_size=len(tokenizer), embed_dim=1, bigram_buckets=0, hidden_sizes=[], nb_weighting=False,
-                       item_dropout=0.0, pad_token_id=tokenizer.pad_token_id)
-    model = BowForSequenceClassification(config)
-    with torch.no_grad():
-        model.embeddings.weight.zero_()
-        vocab = tokenizer.get_vocab()
-        model.embeddings.weight[vocab["good"], 0] = 3.0
-        model.embeddings.weight[vocab["bad"], 0] = -3.0
-        model.classifier.weight.fill_(1.0)
-        model.classifier.bias.zero_()
-    return Predictor(model, tokenizer, "bow", max_length=64)
 
 
 @pytest.mark.parametrize("method", list(METHODS))
@@ -127,15 +102,6 @@ def test_spans_point_at_the_typed_characters(word_tokenizer):
     assert [w.start for w in explanation.words] == sorted(w.start for w in explanation.words)
 
 
-def test_word_groups_sum_word_pieces_into_words():
-    text = "unbelievable, really"
-    encoded = Encoded(text, [2, 10, 11, 12, 5, 13, 3], [(0, 0), (0, 2), (2, 8), (8, 12), (12, 13), (14, 20), (0, 0)],
-                      [True, False, False, False, False, False, True], total_tokens=5, read_until=len(text))
-    spans, token_word = word_groups(encoded)
-    assert [text[s:e] for s, e in spans] == ["unbelievable", ",", "really"]
-    assert token_word.tolist() == [-1, 0, 0, 0, 1, 2, -1]
-
-
 def test_unknown_method_or_target_is_a_clear_error(word_tokenizer):
     predictor = random_predictor("bow", word_tokenizer)
     with pytest.raises(ValueError, match="Unknown explanation method 'shapley'.*integrated_gradients"):
@@ -144,38 +110,6 @@ def test_unknown_method_or_target_is_a_clear_error(word_tokenizer):
         explain(predictor, "good", target="neutral")
     with pytest.raises(ValueError, match="no words"):
         explain(predictor, "   ")
-
-
-def test_deletion_curve_beats_random_on_the_hand_built_model(word_tokenizer):
-    predictor = polarity_bow(word_tokenizer)
-    (explanation,) = explain(predictor, "good movie and a good story and good actor but the plot")
-    curve = deletion_curve(predictor, explanation, steps=4, max_fraction=0.4)
-    assert curve.fractions[0] == 0 and len(curve.attributed) == len(curve.random) == 5
-    assert curve.attributed[0] == pytest.approx(explanation.probability)
-    assert curve.attributed[-1] < curve.random[-1] and curve.area_between > 0
-    with pytest.raises(ValueError, match="steps"):
-        deletion_curve(predictor, explanation, steps=0)
-
-
-def test_highlight_html_colours_escapes_and_greys_the_unread_tail(word_tokenizer):
-    predictor = polarity_bow(word_tokenizer)
-    predictor.max_length = 8  # good alert ( 1 ) bad movie and | the rest is long
-    text = "good <script>alert(1)</script> bad movie <br /> and the rest is long"
-    (explanation,) = explain(predictor, text)
-    page = highlight_html(explanation)
-    assert "<script" not in page and ">alert<" in page
-    assert 'title="good: +' in page and "rgba(22, 163, 74" in page  # green for good
-    assert 'title="bad: -' in page and "rgba(220, 38, 38" in page  # red for bad
-    assert explanation.truncated and 'class="unread"' in page and "the rest is long" in page
-
-
-def test_top_words_ranks_both_ways(word_tokenizer):
-    predictor = polarity_bow(word_tokenizer)
-    (explanation,) = explain(predictor, "good good movie, bad ending")
-    table = top_words(explanation, k=3)
-    assert table.iloc[-1]["word"] == "good" and table.iloc[-1]["count"] == 2
-    assert table.iloc[0]["word"] == "bad" and table.iloc[0]["score"] < 0
-    assert "," not in set(table["word"])
 
 
 def test_windows_are_stitched_into_one_complete_explanation(word_tokenizer):
@@ -191,17 +125,6 @@ def test_windows_are_stitched_into_one_complete_explanation(word_tokenizer):
     assert total - explanation.delta == pytest.approx(explanation.output - explanation.baseline_output, abs=1e-4)
     assert all(abs(d) < 0.05 for d in explanation.window_deltas)  # each window complete within its delta
     assert explanation.probability == pytest.approx(predictor.predict([LONG])[0].probability, abs=1e-5)
-
-
-def test_head_tail_highlight_greys_the_skipped_middle(word_tokenizer):
-    from tests.inference.test_predictor import LONG, random_predictor
-
-    predictor = random_predictor("bow", word_tokenizer).with_reading("head_tail")
-    explanation = explain(predictor, LONG, method="occlusion")[0]
-    (start, end), = explanation.unread
-    page = highlight_html(explanation)
-    assert 'class="unread"' in page and LONG[start + 1:end - 1][:30] in page
-    assert all(not start <= w.start < end for w in explanation.words)
 
 
 def test_the_undecided_baseline_sits_at_even_odds_and_stays_complete(word_tokenizer):

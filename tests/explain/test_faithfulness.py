@@ -11,6 +11,7 @@ from sentiment_core.explain.attribution import Explanation, WordScore, explain
 from sentiment_core.explain.faithfulness import (
     CUTOFFS,
     comprehensiveness,
+    deletion_curve,
     erasures,
     explain_all_methods,
     method_summary,
@@ -23,7 +24,7 @@ from sentiment_core.explain.faithfulness import (
 from sentiment_core.explain.methods import METHODS
 from sentiment_core.inference.predictor import Encoded, Predictor
 from sentiment_core.modeling import PretrainedEncoderForSequenceClassification
-from tests.explain.test_attribution import polarity_bow, word_tokenizer  # noqa: F401  (a fixture)
+from tests.explain.conftest import polarity_bow
 
 
 def sigmoid(x: float) -> float:
@@ -167,3 +168,14 @@ def test_bad_arguments_are_clear_errors():
         explain_all_methods(predictor, "a", methods=["shapley"])
     with pytest.raises(InputError, match="one time"):
         score_explanations(predictor, [explanation], seconds=[], compare_with_occlusion=False)
+
+
+def test_deletion_curve_beats_random_on_the_hand_built_model(word_tokenizer):
+    predictor = polarity_bow(word_tokenizer)
+    (explanation,) = explain(predictor, "good movie and a good story and good actor but the plot")
+    curve = deletion_curve(predictor, explanation, steps=4, max_fraction=0.4)
+    assert curve.fractions[0] == 0 and len(curve.attributed) == len(curve.random) == 5
+    assert curve.attributed[0] == pytest.approx(explanation.probability)
+    assert curve.attributed[-1] < curve.random[-1] and curve.area_between > 0
+    with pytest.raises(ValueError, match="steps"):
+        deletion_curve(predictor, explanation, steps=0)

@@ -17,7 +17,7 @@ from sentiment_core.explain.files import (
 )
 from sentiment_core.explain.render import explanation_page_html, highlight_html, legend_html
 from tests.conftest import make_reviews
-from tests.explain.test_attribution import polarity_bow, word_tokenizer  # noqa: F401  (a fixture)
+from tests.explain.conftest import polarity_bow
 from tests.inference.test_predictor import random_predictor
 
 IG = "integrated_gradients"  # explained with a step option (bow's default method takes none)

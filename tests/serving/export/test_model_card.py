@@ -2,7 +2,10 @@
 
 from huggingface_hub import ModelCard
 
+from sentiment_core.core import runs
+from sentiment_core.serving.export import folder as export
 from sentiment_core.serving.export.model_card import backbone_hub_id, model_card
+from tests.serving_helpers import RUN_ID
 
 REPORT = {"test": {"n": 25000, "accuracy": 0.9151, "precision": 0.91, "recall": 0.92, "f1": 0.9155, "roc_auc": 0.97,
                    "bce": 0.22, "calibration": {"n_bins": 10, "ece": 0.03, "reliability": []},
@@ -47,3 +50,35 @@ def test_a_backbone_is_named_by_its_hub_id_or_its_folder_name_never_its_path(tmp
     card = model_card(config, REPORT, META, {**MODEL_CONFIG, "pooling": "cls"})
     assert "a local encoder folder named 'my-encoder'" in card and str(bare) not in card
     assert "the first token's last hidden state" in card and "base_model" not in card
+
+
+def test_model_card_is_generated_from_the_run(run_dir, tmp_path):
+    export.export_run(RUN_ID, tmp_path / "export")
+    card = (tmp_path / "export" / "README.md").read_text()
+    config = runs.read_config(run_dir)
+    report = runs.read_json(run_dir / runs.EVAL_FILE)
+    test = report["test"]
+    assert card.startswith("---\n") and "pipeline_tag: text-classification" in card
+    for heading in ("## Model", "## Training", "## Data", "## Evaluation", "## Intended use", "## Limitations",
+                    "## How to use"):
+        assert heading in card
+    assert "`bow`" in card and f"| lr | {config['lr']:.6f} |" in card and f"| loss | {config['loss']} |" in card
+    assert f"| accuracy | {test['accuracy']:.4f} |" in card and f"| ROC-AUC | {test['roc_auc']:.4f} |" in card
+    assert f"| ECE (10 bins) | {test['calibration']['ece']:.4f} |" in card
+    for bucket in test["length_buckets"]:
+        assert f"| {bucket['label']} | {bucket['n']} | {bucket['accuracy']:.4f} |" in card
+    assert "Maas et al., 2011" in card and "64 tokens" in card
+
+
+def test_the_model_card_names_the_recorded_data_source(run_dir, tmp_path):
+    config = runs.read_config(run_dir)
+    assert config["data_source"]["splits"]["test"]["fingerprint"]
+    export.export_run(RUN_ID, tmp_path / "card")
+    card = (tmp_path / "card" / "README.md").read_text()
+    assert config["data_source"]["splits"]["test"]["fingerprint"] in card and "parquet folder" in card
+
+
+def test_the_model_card_has_the_behaviour_suite(run_dir, tmp_path):
+    export.export_run(RUN_ID, tmp_path / "behaviour")
+    card = (tmp_path / "behaviour" / "README.md").read_text()
+    assert "## Behaviour tests" in card and "negated_positive" in card and "| capability | failure rate |" in card
