@@ -6,6 +6,7 @@ session, so it survives the app, a closed tab or a reload; a page, the CLI or a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -40,17 +41,38 @@ def terminate_process(pid: int | None, grace_seconds: float = 10.0) -> None:
 
 
 class TerminationFlag:
-    """Set by SIGTERM in a job's process; its loop checks it with the STOP file and stops cleanly."""
+    """Set by SIGTERM or a first Ctrl+C (SIGINT) in a job's process; its loop checks it with the STOP file and stops
+    cleanly, saving a checkpoint. A second Ctrl+C stops at once."""
 
     requested = False
 
     @classmethod
-    def install(cls) -> None:
+    @contextlib.contextmanager
+    def installed(cls):
+        """The handlers, for the duration of a job; the previous ones come back afterwards."""
         cls.requested = False
         try:
-            signal.signal(signal.SIGTERM, lambda signum, frame: setattr(cls, "requested", True))
-        except ValueError:  # not the main thread (e.g. inside a test runner thread)
-            pass
+            previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, cls._terminate),
+                        signal.SIGINT: signal.signal(signal.SIGINT, cls._interrupt)}
+        except ValueError:  # not the main thread (e.g. inside a test runner thread): STOP files still work
+            previous = {}
+        try:
+            yield cls
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+    @classmethod
+    def _terminate(cls, signum, frame) -> None:
+        cls.requested = True
+
+    @classmethod
+    def _interrupt(cls, signum, frame) -> None:
+        if cls.requested:
+            raise KeyboardInterrupt
+        cls.requested = True
+        print("\nstopping after this step, with a checkpoint to resume from (Ctrl+C again to stop at once)",
+              file=sys.stderr, flush=True)
 
 
 def launch(arguments: Sequence[str], run_id: str, python: str | None = None) -> subprocess.Popen:

@@ -205,7 +205,9 @@ def train(config: TrainConfig) -> Path:
         run_dir = runs.run_path(run_id)
         checkpoint = runs.last_checkpoint(run_dir)
         if checkpoint is None:
-            raise runs.RunError(f"Run {run_id!r} has no checkpoint to resume from; start a new run instead.")
+            raise runs.RunError(
+                f"Run {run_id!r} has no checkpoint to resume from (it stopped before it saved one): delete it with "
+                f"`python -m sentiment_core runs delete {run_id}` and train it again, or start a new run.")
     elif is_main:
         runs.ensure_new_run(run_id)  # before loading data: a taken id is refused before any work
 
@@ -229,9 +231,9 @@ def train(config: TrainConfig) -> Path:
         runs.update_status(run_dir, state="running", pid=os.getpid(),
                            started=runs.read_status(run_dir).get("started") or runs.now_iso(),
                            error=None, ended=None, device=device, world_size=state.num_processes)
-    jobs.TerminationFlag.install()
     try:
-        return _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoint)
+        with jobs.TerminationFlag.installed():
+            return _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoint)
     except BaseException as error:
         if is_main:
             stopped = isinstance(error, KeyboardInterrupt)

@@ -141,25 +141,8 @@ def run_comparison(comparison_id: str, in_process: bool = False, parallel: int =
     runs.clear_stop(comparison_path(comparison_id))  # a STOP left from before this start must not stop it
     update_status(comparison_id, state="running", pid=os.getpid(), error=None, traceback=None, ended=None,
                   started=status.get("started") or runs.now_iso(), parallel=parallel)
-    jobs.TerminationFlag.install()
-    failed: list[str] = []
-    try:
-        from sentiment_core.data.imdb import load_imdb
-
-        load_imdb(plan["options"].get("data"))  # a bad source fails once, clearly, before any run
-        if not plan.get("data_source"):  # recorded once, by the first process that reads the data
-            plan = {**plan, "data_source": source_record(plan["options"].get("data"))}
-            runs.write_json(comparison_path(comparison_id) / PLAN_FILE, plan)
-        if in_process:
-            failed = _run_in_process(comparison_id, plan, log)
-        else:
-            failed = _run_subprocesses(comparison_id, plan, parallel, poll_seconds, log)
-    except BaseException as error:
-        stopped = isinstance(error, KeyboardInterrupt)
-        update_status(comparison_id, state="stopped" if stopped else "failed", ended=runs.now_iso(), current_run=None,
-                      error=None if stopped else f"{type(error).__name__}: {error}")
-        write_comparison(comparison_id)
-        raise
+    with jobs.TerminationFlag.installed():
+        failed = _train_runs(comparison_id, plan, in_process, parallel, poll_seconds, log)
     states = {e["run_id"]: run_state(e["run_id"]) for e in plan["runs"]}
     if failed:
         final = dict(state="failed", error=f"run {failed[0]} failed: {_run_error(failed[0])}; fix it and resume "
@@ -175,6 +158,28 @@ def run_comparison(comparison_id: str, in_process: bool = False, parallel: int =
     result = write_comparison(comparison_id)
     log(f"comparison {comparison_id}: {final['state']}")
     return result
+
+
+def _train_runs(comparison_id: str, plan: dict, in_process: bool, parallel: int, poll_seconds: float,
+                log) -> list[str]:
+    """Train the runs not finished yet (the data checked first, once); the runs that failed. A stop or a crash
+    ends the comparison's status here, with what comparison.json can say so far."""
+    try:
+        from sentiment_core.data.imdb import load_imdb
+
+        load_imdb(plan["options"].get("data"))  # a bad source fails once, clearly, before any run
+        if not plan.get("data_source"):  # recorded once, by the first process that reads the data
+            plan = {**plan, "data_source": source_record(plan["options"].get("data"))}
+            runs.write_json(comparison_path(comparison_id) / PLAN_FILE, plan)
+        if in_process:
+            return _run_in_process(comparison_id, plan, log)
+        return _run_subprocesses(comparison_id, plan, parallel, poll_seconds, log)
+    except BaseException as error:
+        stopped = isinstance(error, KeyboardInterrupt)
+        update_status(comparison_id, state="stopped" if stopped else "failed", ended=runs.now_iso(), current_run=None,
+                      error=None if stopped else f"{type(error).__name__}: {error}")
+        write_comparison(comparison_id)
+        raise
 
 
 def _run_behaviour_suites(plan: dict, log) -> None:
