@@ -17,12 +17,6 @@ MAX_CURVE_POINTS = 600
 RATE_COLORS = ((0.1, "#dcfce7"), (0.3, "#fef3c7"), (1.01, "#fee2e2"))
 
 
-def run_label(row: dict) -> str:  # twin of views/predict.py's run_label (pages cannot import each other)
-    test = row.get("test_accuracy")
-    accuracy = f"test acc {test:.3f}" if test == test and test is not None else "no test score"
-    return f"{row['run_id']} · {row['family']} · {row['loss']} · {accuracy}"
-
-
 def table_height(rows: int) -> int:
     """Pixels that show every row of a st.dataframe without scrolling."""
     return 35 * (rows + 1) + 3
@@ -252,13 +246,14 @@ if not finished:
     st.info("No finished run yet: train one on the **Train** page, then come back to test how it behaves.", icon="ℹ️")
     st.stop()
 
-choices = {row["run_id"]: run_label(row) for row in finished}
+choices = {row["run_id"]: default_model.run_label(row) for row in finished}
 if "eval_runs" in st.session_state:  # drop runs deleted since they were picked
     st.session_state["eval_runs"] = [r for r in st.session_state["eval_runs"] if r in choices]
 else:
     st.session_state["eval_runs"] = [default_model.best_run_id()]
 chosen = st.multiselect("Runs (one or two)", list(choices), key="eval_runs", max_selections=MAX_RUNS,
-                        format_func=choices.get, help="Default: the finished run with the best test accuracy.")
+                        format_func=choices.get, help="Default: the finished run whose test accuracy is highest at 95% "
+                        "confidence (a run scored on a few reviews does not win).")
 if not chosen:
     st.info("Pick one run, or two to compare them side by side.", icon="👆")
     st.stop()

@@ -33,12 +33,6 @@ SELECT_NEXT = "predict_select_next"  # session: set when a source was just loade
 
 # --- models ------------------------------------------------------------------------------
 
-def run_label(row: dict) -> str:
-    test = row.get("test_accuracy")
-    accuracy = f"test acc {test:.3f}" if test == test and test is not None else "no test score"
-    return f"{row['run_id']} · {row['family']} · {row['loss'] or 'evaluated'} · {accuracy}"
-
-
 def labels_for(source: str) -> str | None:
     return st.session_state.get(LABELS_FOR, {}).get(source) or None
 
@@ -413,7 +407,7 @@ st.markdown("Paste a review and see what a model thinks of it, and which words m
             "this studio, or any Hugging Face sentiment checkpoint.")
 
 finished = default_model.finished_runs()
-choices = {row["run_id"]: run_label(row) for row in finished}
+choices = {row["run_id"]: default_model.run_label(row) for row in finished}
 choices.update(st.session_state.get(OTHER_SOURCES, {}))
 if not choices:
     no_runs_yet()
@@ -428,7 +422,8 @@ if st.session_state.pop(SELECT_NEXT, False):  # a model just loaded: select it
 settings_column, method_column, option_column, baseline_column = st.columns([3, 2, 1, 1])
 source = settings_column.selectbox("Model", list(choices), index=list(choices).index(wanted), format_func=choices.get,
                                    key="predict_run_choice",
-                                   help="Default: the finished run with the best test accuracy. Load a checkpoint "
+                                   help="Default: the finished run whose test accuracy is highest at 95% confidence (a run "
+                                   "scored on a few reviews does not win). Load a checkpoint "
                                    "folder or a hub model below to add it.")
 st.session_state["predict_run"] = source
 try:

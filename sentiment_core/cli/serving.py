@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from sentiment_core.cli.common import MODEL_HELP, model_source, progress_bar, requested_source
 from sentiment_core.core.errors import InputError
@@ -11,13 +12,16 @@ from sentiment_core.core.jsonio import dumps
 
 def _serve(args: argparse.Namespace) -> int:
     from sentiment_core.core.settings import get_settings
-    from sentiment_core.inference.default_model import served_source
+    from sentiment_core.inference.default_model import configured_source, served_source, why_chosen
     from sentiment_core.inference.sources import load_predictor
     from sentiment_core.serving import api
 
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
-    source = served_source(requested_source(args), get_settings())
+    requested, settings = requested_source(args), get_settings()
+    source = served_source(requested, settings)
+    if requested is None and configured_source(settings) is None:
+        print(why_chosen(source), file=sys.stderr)
     # A clear error now rather than a failed startup (and a hub model downloaded once, before the workers
     # start); with one worker the loaded model is the one the server uses.
     loaded = load_predictor(source, progress=progress_bar("downloading", "B"))

@@ -344,6 +344,7 @@ def run_summary(run_dir: Path) -> dict:
         "total_steps": status.get("total_steps"),
         "best_val_accuracy": float(validation["accuracy"].max()) if len(validation) else None,
         "test_accuracy": (evaluation.get("test") or {}).get("accuracy"),
+        "test_reviews": (evaluation.get("test") or {}).get("n"),
         "duration_s": duration,
         "created": config.get("created"),
         "error": status.get("error"),

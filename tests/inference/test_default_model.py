@@ -6,16 +6,23 @@ import pytest
 
 from sentiment_core.core import runs
 from sentiment_core.core.settings import get_settings
-from sentiment_core.inference.default_model import best_run_id, configured_source, served_source
+from sentiment_core.inference.default_model import (
+    best_run_id,
+    configured_source,
+    finished_runs,
+    run_label,
+    served_source,
+    why_chosen,
+)
 
 
-def finished_run(run_id: str, accuracy: float) -> None:
+def finished_run(run_id: str, accuracy: float, reviews: int = 25_000) -> None:
     """A run folder the runs table counts as finished with a model (no weights: nothing here loads it)."""
     path = runs.create_run(run_id, {"model": "bow", "max_length": 64})
     runs.update_status(path, state="finished")
     (path / runs.BEST_DIR).mkdir()
     (path / runs.BEST_DIR / "config.json").write_text("{}")
-    runs.write_json(path / runs.EVAL_FILE, {"test": {"accuracy": accuracy}})
+    runs.write_json(path / runs.EVAL_FILE, {"test": {"accuracy": accuracy, "n": reviews}})
 
 
 def settings_with(monkeypatch, **values):
@@ -43,3 +50,15 @@ def test_nothing_to_serve_says_how_to_get_a_model():
     assert configured_source(get_settings()) is None
     with pytest.raises(runs.RunError, match=r"No finished run to serve in .*train one first .*--model bow.*--model"):
         served_source(None, get_settings())
+
+
+def test_a_run_scored_on_a_handful_of_reviews_does_not_become_the_default():
+    finished_run("full-bow", 0.9124)
+    finished_run("five-reviews", 1.0, reviews=5)  # `evaluate --max-test-samples 5` scoring 5 of 5
+    finished_run("thousand-reviews", 0.92, reviews=1000)  # 0.902 at the least
+    assert [row["run_id"] for row in finished_runs()] == ["full-bow", "thousand-reviews", "five-reviews"]
+    assert best_run_id() == "full-bow"
+    assert why_chosen("full-bow").startswith("using run full-bow: test accuracy 0.9124 on 25,000 reviews, at least "
+                                             "0.908")
+    rows = {row["run_id"]: row for row in finished_runs()}
+    assert run_label(rows["five-reviews"]) == "five-reviews · bow · evaluated · test acc 1.000 on 5"
