@@ -422,9 +422,9 @@ if st.session_state.pop(SELECT_NEXT, False):  # a model just loaded: select it
 settings_column, method_column, option_column, baseline_column = st.columns([3, 2, 1, 1])
 source = settings_column.selectbox("Model", list(choices), index=list(choices).index(wanted), format_func=choices.get,
                                    key="predict_run_choice",
-                                   help="Default: the finished run whose test accuracy is highest at 95% confidence (a run "
-                                   "scored on a few reviews does not win). Load a checkpoint "
-                                   "folder or a hub model below to add it.")
+                                   help="Default: the finished run whose test accuracy is highest at 95% confidence "
+                                   "(a run scored on a few reviews does not win). Load a checkpoint folder or a hub "
+                                   "model below to add it.")
 st.session_state["predict_run"] = source
 try:
     family_method = explain_methods.default_method(predictor(source).family)
