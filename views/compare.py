@@ -91,6 +91,7 @@ def new_comparison_form() -> None:
 
 def start(plan: dict) -> None:
     try:
+        compare.check_plan(plan)  # a plan its runs would refuse is not written nor started
         compare.create_comparison(plan)
         compare.launch_comparison(plan["comparison_id"])
     except (OSError, SentimentError) as error:

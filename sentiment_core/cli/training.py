@@ -35,7 +35,7 @@ def _runs_list(args: argparse.Namespace) -> int:
         print("no runs yet: start one with `python -m sentiment_core train --model bow`")
         return 0
     columns = ["run_id", "family", "loss", "state", "best_val_accuracy", "test_accuracy", "duration_s", "created"]
-    print(table[[c for c in columns if c in table]].to_string(index=False))
+    print(table[[c for c in columns if c in table]].to_string(index=False, na_rep="–"))  # no loss: an evaluation run
     return 0
 
 
@@ -87,7 +87,6 @@ def add_runs_parser(commands) -> None:
 def _compare_losses(args: argparse.Namespace) -> int:
     import datasets
 
-    from sentiment_core.data.imdb import load_imdb
     from sentiment_core.evaluation import compare
     from sentiment_core.training.options import SHARED_OPTIONS
 
@@ -97,19 +96,21 @@ def _compare_losses(args: argparse.Namespace) -> int:
         print(f"asked comparison {args.stop} to stop (state: {status.get('state')}); "
               f"continue it with: python -m sentiment_core compare-losses --resume {args.stop}")
         return 0
-    if args.resume:
-        comparison_id = args.resume
-        compare.read_plan(comparison_id)
+    options = {name: getattr(args, name) for name in SHARED_OPTIONS}
+    if args.resume:  # the training options given again replace the plan's while nothing has trained yet
+        plan = compare.revise_plan(args.resume, {k: v for k, v in options.items() if v is not None})
     else:
-        options = {name: getattr(args, name) for name in SHARED_OPTIONS}
         plan = compare.make_plan(args.model, args.losses, args.seeds, first_seed=args.seed,
                                  comparison_id=args.id, **options)
-        load_imdb(plan["options"].get("data"))  # a bad source is refused before anything is written
-        compare.create_comparison(plan)
-        comparison_id = plan["comparison_id"]
+    # Everything is checked before anything is written or started: a refused comparison leaves no trace.
+    compare.check_parallel(args.parallel, args.in_process)
+    compare.check_plan(plan, in_process=args.in_process)
+    compare.create_comparison(plan, revised=bool(args.resume))
+    comparison_id = plan["comparison_id"]
     path = compare.comparison_path(comparison_id)
     if args.background:
         process = compare.launch_comparison(comparison_id, parallel=args.parallel)
+        compare.wait_started(comparison_id, process)
         print(f"comparison {comparison_id} started in process {process.pid}; log: {path / compare.LOG_FILE}")
         print(f"stop it with: python -m sentiment_core compare-losses --stop {comparison_id}")
         return 0

@@ -319,6 +319,21 @@ def last_checkpoint(run_dir: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
+def _launched_summary(row: dict, run_dir: Path) -> dict | None:
+    """The row of a run that was launched but has no run.json yet (queued, or its process died before writing
+    one), described from the command it was started with; None when it is not such a run."""
+    try:
+        status = effective_status(run_dir)
+    except RunError:
+        return None
+    command = status.get("command") or []
+    if not command or (status.get("state") not in ACTIVE_STATES and status.get("state") != "failed"):
+        return None
+    flags = dict(zip(command, command[1:]))
+    return {**row, "family": flags.get("--model", "bow"), "loss": flags.get("--loss", "bce"), "state": status["state"],
+            "created": status.get("created"), "error": status.get("error")}
+
+
 def run_summary(run_dir: Path) -> dict:
     """One row of the runs table; a corrupted run is reported with its problem, not raised."""
     run_dir = Path(run_dir)
@@ -328,7 +343,7 @@ def run_summary(run_dir: Path) -> dict:
         status = effective_status(run_dir)
         evaluation = read_json(run_dir / EVAL_FILE) or {}
     except RunError as error:
-        return {**row, "state": "corrupted", "error": str(error)}
+        return _launched_summary(row, run_dir) or {**row, "state": "corrupted", "error": str(error)}
     metrics = read_metrics(run_dir)
     validation = metrics[metrics["split"] == "validation"] if not metrics.empty else metrics
     started, ended = status.get("started"), status.get("ended") or status.get("updated")

@@ -192,27 +192,13 @@ def run_status(run_id: str) -> dict:
 # --- the runs browser ------------------------------------------------------------------
 
 def runs_table() -> pd.DataFrame:
-    """`runs.list_runs()`'s rows, with a run that is launched but has no run.json yet shown as
-    queued (list_runs calls it corrupted, and fails when every run is such a one)."""
+    """`runs.list_runs()`'s rows with every column the page shows, newest first."""
     rows = [runs.run_summary(path) for path in runs.run_dirs()]
     if not rows:
         return pd.DataFrame(columns=TABLE_COLUMNS)
     table = pd.DataFrame(rows).reindex(columns=list(dict.fromkeys([*TABLE_COLUMNS, *rows[0]])))
     for column in ("family", "loss", "state", "created", "error"):
         table[column] = table[column].astype(object)
-    for index, row in table[table["state"] == "corrupted"].iterrows():
-        try:
-            status = run_status(row["run_id"])
-        except runs.RunError:
-            continue
-        if status.get("state") not in runs.ACTIVE_STATES and status.get("state") != "failed":
-            continue
-        command = status.get("command") or []
-        flags = dict(zip(command, command[1:]))
-        table.loc[index, ["family", "loss", "state", "created", "error"]] = [
-            flags.get("--model", "bow"), flags.get("--loss", "bce"), status["state"],
-            status.get("created"), status.get("error"),
-        ]
     return table.sort_values("created", ascending=False, na_position="last").reset_index(drop=True)
 
 

@@ -1,5 +1,6 @@
 import json
 import math
+import sys
 import threading
 import time
 
@@ -10,9 +11,11 @@ from scipy import stats
 
 from sentiment_core.cli import main
 from sentiment_core.core import runs
+from sentiment_core.core.errors import ComparisonError
 from sentiment_core.core.metrics import full_report
 from sentiment_core.evaluation import compare
 from sentiment_core.training import dashboard as monitor
+from sentiment_core.training import jobs
 from sentiment_core.training.run import train
 from tests.conftest import TINY, TINY_OPTIONS, write_parquet_dir
 
@@ -299,7 +302,40 @@ def test_cli_refuses_bad_arguments_before_writing(tmp_path, tiny_data, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["compare-losses", "--resume", "never"]) == 2
     assert "No comparison 'never'" in capsys.readouterr().err
-    assert not runs.models_dir().exists()
+    assert main(["compare-losses", "--data", tiny_data, "--parallel", "0", "--background"]) == 2
+    assert "--parallel must be a whole number >= 1" in capsys.readouterr().err
+    assert main(["compare-losses", "--model", "pretrained", "--data", tiny_data, "--backbone",
+                 str(tmp_path / "no-encoder"), "--background"]) == 2
+    assert "Cannot load the tokenizer of backbone" in capsys.readouterr().err
+    assert not runs.models_dir().exists()  # nothing written, nothing started
+
+
+def test_a_resume_takes_corrected_options_until_a_run_has_trained(tmp_path, tiny_data, tiny_backbone, capsys):
+    plan = compare.make_plan("pretrained", seeds=1, comparison_id="fixable", data=tiny_data,
+                             backbone=str(tmp_path / "typo"))
+    compare.create_comparison(plan)  # as a page would: the bad backbone surfaces when the first run starts
+    assert main(["compare-losses", "--resume", "fixable", "--in-process"]) == 2
+    assert "Cannot load the tokenizer of backbone" in capsys.readouterr().err
+    revised = compare.revise_plan("fixable", {"backbone": tiny_backbone, "max_length": 32})
+    assert revised["options"]["backbone"] == tiny_backbone and revised["runs"] == plan["runs"]
+    assert compare.read_plan("fixable")["options"]["backbone"] == str(tmp_path / "typo")  # nothing written yet
+    compare.create_comparison(revised, revised=True)
+    finished = plan["runs"][0]["run_id"]
+    fake_run(finished, "bce", 1, np.ones(40, dtype=bool))
+    with pytest.raises(ComparisonError, match=r"has already trained .*--epochs cannot change now.*a new --id"):
+        compare.revise_plan("fixable", {"epochs": 3})
+    assert compare.revise_plan("fixable", {"backbone": tiny_backbone})["options"] == revised["options"]
+
+
+def test_a_run_that_died_before_writing_run_json_is_listed_as_failed_not_corrupted(tmp_path):
+    path = runs.run_path("early")
+    path.mkdir(parents=True)
+    runs.update_status(path, state="queued", pid=2 ** 22 + 7, created=runs.now_iso(),
+                       command=["python", "-m", "sentiment_core", "train", "--model", "lstm", "--loss", "bce"])
+    (path / runs.LOG_FILE).write_text("error: Cannot load the data source\n")
+    row = runs.list_runs().iloc[0]
+    assert (row["state"], row["family"], row["loss"]) == ("failed", "lstm", "bce")
+    assert row["error"] == "Cannot load the data source"
 
 
 def _wait(predicate, timeout=120.0, what=""):
@@ -362,3 +398,32 @@ def test_a_killed_comparison_shows_as_failed_and_resumes(tmp_path, tiny_data):
               what="the orphaned run to end")
     result = compare.run_comparison("killed", poll_seconds=0.2, log=lambda line: None)
     assert result["state"] == "finished" and result["complete"]
+
+
+def test_a_test_subset_per_seed_still_pairs_each_seed_and_the_verdict_says_so():
+    """--max-test-samples draws a subset per seed: the pairs of one seed share theirs, so McNemar runs on each."""
+    plan = compare.make_plan("bow", seeds=[1, 2], comparison_id="subsets", max_test_samples=40)
+    compare.create_comparison(plan)
+    for entry in plan["runs"]:
+        correct = np.ones(40, dtype=bool)
+        if entry["loss"] == "bce":
+            correct[30:36] = False
+        fake_run(entry["run_id"], entry["loss"], entry["seed"], correct, lengths=LENGTHS + entry["seed"])
+    compare.update_status("subsets", state="finished")
+    results = compare.write_comparison("subsets")["results"]
+    assert results["length_buckets"]["shared_test_set"] is False
+    pairs = [pair for comparison in results["significance"] for pair in comparison["pairs"]]
+    assert len(pairs) == 2 and all(pair["p_value"] is not None for pair in pairs)
+    caveat = next(c for c in results["verdict"]["caveats"] if "not all tested on the same reviews" in c)
+    assert "compared each of the 2 seed pair(s)" in caveat and "skipped" not in caveat
+
+
+def test_a_background_comparison_whose_process_dies_at_once_is_reported_not_called_started():
+    plan = compare.make_plan("bow", seeds=1, comparison_id="doomed")
+    compare.create_comparison(plan)
+    path = compare.comparison_path("doomed")
+    process = jobs.start_process([sys.executable, "-c", "print('error: the data went away'); raise SystemExit(2)"],
+                                 path, compare.LOG_FILE)
+    compare.update_status("doomed", state="queued", pid=process.pid)
+    with pytest.raises(ComparisonError, match="ended at once: the data went away"):
+        compare.wait_started("doomed", process)

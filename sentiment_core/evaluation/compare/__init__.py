@@ -70,11 +70,15 @@ from sentiment_core.evaluation.compare.report import (
     write_comparison,
 )
 from sentiment_core.evaluation.compare.runner import (
+    check_parallel,
+    check_plan,
     create_comparison,
     launch_comparison,
     request_stop,
+    revise_plan,
     run_comparison,
     run_state,
+    wait_started,
 )
 from sentiment_core.evaluation.compare.statistics import (
     ALPHA,

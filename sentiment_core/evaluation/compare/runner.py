@@ -21,7 +21,9 @@ from sentiment_core.evaluation.compare.plan import (
     PLAN_FILE,
     comparison_path,
     effective_status,
+    make_plan,
     read_plan,
+    read_status,
     same_plan,
     stop_requested,
     train_arguments,
@@ -31,16 +33,60 @@ from sentiment_core.evaluation.compare.plan import (
 from sentiment_core.evaluation.compare.report import write_comparison
 from sentiment_core.training import dashboard as monitor
 from sentiment_core.training import jobs
-from sentiment_core.training.options import TrainConfig
+from sentiment_core.training.options import TrainConfig, normalise
 
 
-def create_comparison(plan: dict) -> Path:
+def check_parallel(parallel, in_process: bool = False) -> int:
+    """`parallel` when it is a whole number >= 1 (1 only in-process), else an InputError saying what is allowed."""
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+        raise InputError(f"--parallel must be a whole number >= 1 (runs trained at the same time), got {parallel!r}.")
+    if in_process and parallel != 1:
+        raise InputError("in-process comparisons train one run at a time: leave --parallel out with --in-process.")
+    return parallel
+
+
+def check_plan(plan: dict, in_process: bool = False) -> None:
+    """What every run of a comparison needs, checked before anything is written or started, as `train` checks it:
+    each run's arguments, the data source, and a pretrained family's backbone (it must load)."""
+    from sentiment_core.data.imdb import load_imdb
+    from sentiment_core.training.run import load_backbone_tokenizer
+
+    for entry in plan["runs"]:
+        config = train_config(plan, entry).resolved()
+        if not in_process and run_state(entry["run_id"]) != "finished":
+            train_arguments(plan, entry)  # model_options cannot cross a process boundary
+    load_imdb(plan["options"].get("data"))
+    if plan["model"] == "pretrained":
+        load_backbone_tokenizer(config.backbone)
+
+
+def revise_plan(comparison_id: str, options: dict) -> dict:
+    """Comparison ID's plan with `options` (shared training options given again on --resume) in place of its own,
+    checked as a new plan is; allowed while none of its runs has trained anything (a finished run, or a checkpoint),
+    refused naming what to do otherwise. Nothing is written here."""
+    plan = read_plan(comparison_id)
+    changed = {name: value for name, value in normalise(options).items() if plan["options"].get(name) != value}
+    if not changed:
+        return plan
+    trained = [e["run_id"] for e in plan["runs"] if run_state(e["run_id"]) in ("finished", "resume", "wait")]
+    if trained:
+        flags = " ".join(f"--{name.replace('_', '-')}" for name in sorted(changed))
+        raise ComparisonError(
+            f"Comparison {comparison_id!r} has already trained {', '.join(trained)} with its own settings, so "
+            f"{flags} cannot change now (its runs would no longer be comparable): resume it without {flags}, or "
+            "start a new comparison with them (the same command without --resume, and a new --id).")
+    revised = make_plan(plan["model"], plan["losses"], plan["seeds"], comparison_id=comparison_id,
+                        model_options=plan.get("model_options"), **{**plan["options"], **changed})
+    return {**revised, "created": plan.get("created", revised["created"])}
+
+
+def create_comparison(plan: dict, revised: bool = False) -> Path:
     """Write the comparison folder (plan.json, a queued status); the same plan again is accepted
-    (it resumes), a different plan under a taken id is refused."""
+    (it resumes), a different plan under a taken id is refused unless `revised` (by `revise_plan`)."""
     comparison_id = plan["comparison_id"]
     path = comparison_path(comparison_id)
     saved = runs.read_json(path / PLAN_FILE)
-    if saved is not None:
+    if saved is not None and not revised:
         if not same_plan(saved, plan):
             raise ComparisonError(
                 f"Comparison {comparison_id!r} already exists with a different plan: continue it with "
@@ -49,7 +95,8 @@ def create_comparison(plan: dict) -> Path:
         return path
     path.mkdir(parents=True, exist_ok=True)
     runs.write_json(path / PLAN_FILE, plan)
-    update_status(comparison_id, state="queued", created=plan.get("created") or runs.now_iso())
+    if saved is None:
+        update_status(comparison_id, state="queued", created=plan.get("created") or runs.now_iso())
     write_comparison(comparison_id)
     return path
 
@@ -89,6 +136,24 @@ def launch_comparison(comparison_id: str, parallel: int = 1, python: str | None 
     return process
 
 
+
+def wait_started(comparison_id: str, process: Popen, timeout_s: float = 60.0) -> dict:
+    """The status of a comparison launched in the background once its process runs; a ComparisonError with the
+    process's own error when it ended first (so a launch never reports success for a process that died)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            status = effective_status(comparison_id)
+            if status.get("state") in ("failed", *runs.ACTIVE_STATES):
+                log = runs.log_tail(comparison_path(comparison_id), lines=3, name=LOG_FILE)
+                raise ComparisonError(f"The comparison's process ended at once: {status.get('error') or log}")
+            return status
+        status = read_status(comparison_id)
+        if status.get("state") == "running" and status.get("pid") == process.pid:
+            return status
+        time.sleep(0.2)
+    return read_status(comparison_id)
+
 def run_state(run_id: str) -> str:
     """What the runner should do with a planned run: finished, resume, start, or wait (running elsewhere)."""
     run_dir = runs.run_path(run_id)
@@ -126,10 +191,7 @@ def run_comparison(comparison_id: str, in_process: bool = False, parallel: int =
     (or SIGTERM) stops the run in progress and starts no other. Returns comparison.json.
     """
     plan = read_plan(comparison_id)
-    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
-        raise InputError(f"parallel must be a whole number >= 1, got {parallel!r}.")
-    if in_process and parallel != 1:
-        raise InputError("in-process comparisons train one run at a time (parallel 1).")
+    check_parallel(parallel, in_process)
     if not in_process:
         for entry in plan["runs"]:
             if run_state(entry["run_id"]) != "finished":

@@ -69,10 +69,22 @@ def verdict(result: dict) -> dict:
     elif runs_info and all(row["plateaued"] for row in runs_info):
         caveats.append("Every run's validation BCE had plateaued (or started rising) by the end of training.")
     if not result["length_buckets"]["shared_test_set"]:
-        caveats.append("The runs were not tested on the same reviews (different --max-test-samples or seeds), "
-                       "so McNemar's test is skipped where they differ.")
+        caveats.append(_test_set_caveat(result["significance"]))
     names = list(result["groups"])
     headline = findings[0] if findings else (
         f"No significant difference between {' and '.join(names)} (alpha {alpha:g}).")
     return {"headline": headline, "sentences": sentences, "caveats": caveats,
             "text": " ".join([*sentences, *caveats])}
+
+
+def _test_set_caveat(significance: list[dict]) -> str:
+    """What testing the runs on different reviews changed: the pooled quartile edges, and which McNemar tests ran."""
+    pairs = [pair for comparison in significance for pair in comparison["pairs"]]
+    skipped = sum(pair.get("p_value") is None for pair in pairs)
+    text = ("The runs were not all tested on the same reviews (--max-test-samples draws a subset per seed): the "
+            "review-length quartiles pool their lengths")
+    if not skipped:
+        return text + (f", and McNemar's test compared each of the {len(pairs)} seed pair(s) on the reviews both runs "
+                       "saw.")
+    return text + (f"; McNemar's test is skipped for {skipped} of {len(pairs)} pair(s) tested on different reviews "
+                   "(give both losses the same seeds and test subset to pair them).")
