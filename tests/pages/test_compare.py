@@ -1,4 +1,5 @@
 import os
+import signal
 import time
 
 import pytest
@@ -121,8 +122,18 @@ def test_a_running_comparison_can_be_stopped():
     assert compare.stop_requested("live") and runs.stop_requested(path)
 
 
+def test_a_comparison_its_runs_would_refuse_is_not_started(tmp_path, use_source):
+    use_source(tmp_path / "no-such-data")
+    app = _page()
+    app.number_input(key="cmp_seeds").set_value(1)
+    app.button(key=SUBMIT).click().run()
+    assert not app.exception, app.exception
+    assert any("Could not start the comparison" in e.value and "does not exist" in e.value for e in app.error)
+    assert "comparison" not in app.query_params and not compare.comparisons_dir().exists()
+
+
 def test_a_started_comparison_runs_in_its_own_process_and_its_failure_is_shown(tmp_path, use_source):
-    use_source(tmp_path / "no-such-data")  # the comparison process fails fast, with the data source's message
+    use_source(write_parquet_dir(tmp_path / "data", n_train=40, n_test=20))
     app = _page()
     app.number_input(key="cmp_seeds").set_value(1)
     app.button(key=SUBMIT).click().run()
@@ -132,9 +143,14 @@ def test_a_started_comparison_runs_in_its_own_process_and_its_failure_is_shown(t
     assert any(f"Started comparison `{comparison_id}` (2 runs)" in s.value for s in app.success)
     status = compare.read_status(comparison_id)
     assert status["command"][3:] == ["compare-losses", "--resume", comparison_id] and status["pid"]
-    deadline = time.monotonic() + 120
+    os.kill(status["pid"], signal.SIGKILL)  # a crash: the page says so, and offers to resume
+    deadline = time.monotonic() + 60
     while runs.pid_alive(status["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.5)
+        time.sleep(0.2)
+    for entry in compare.read_plan(comparison_id)["runs"]:  # a run it had started lives on in its own session
+        pid = runs.read_status(runs.run_path(entry["run_id"])).get("pid")
+        if runs.pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
     app.run()
-    assert any("The comparison failed:" in e.value and "does not exist" in e.value for e in app.error)
+    assert any("The comparison failed:" in e.value and "killed or crashed" in e.value for e in app.error)
     assert app.button(key="cmp_resume")
