@@ -58,6 +58,12 @@ class ModelSourceError(SentimentError):
     http_status = 409
 
 
+class LabelMappingError(ModelSourceError):
+    """A model's classes cannot be mapped onto negative/positive as given (or guessed): a --labels problem."""
+
+    http_status = 422
+
+
 class LimitError(SentimentError):
     """Over a limit (texts per request, characters, body size, file size); the message names the setting."""
 

@@ -117,15 +117,15 @@ def read_json(path: Path) -> dict | None:
 
 # --- creating and updating runs --------------------------------------------------------
 
-def ensure_new_run(run_id: str) -> Path:
-    """The folder for a new run; RunError when the id is taken (a queued, never-started launch is free)."""
+def ensure_new_run(run_id: str, resumable: bool = True) -> Path:
+    """The folder for a new run; RunError when the id is taken (a queued, never-started launch is free). The
+    message offers `--resume` only where the command has it (`resumable`: train, not evaluate)."""
     path = run_path(run_id)
     status = read_status(path) if path.exists() else None
     if path.exists() and not (status and status.get("state") == "queued" and not (path / CHECKPOINTS_DIR).exists()):
-        raise RunError(
-            f"Run {run_id!r} already exists in {models_dir()}: pick another --run-id, "
-            f"or continue it with --resume."
-        )
+        other = ("or continue it with --resume" if resumable
+                 else f"or delete it (python -m sentiment_core runs delete {run_id})")
+        raise RunError(f"Run {run_id!r} already exists in {models_dir()}: pick another --run-id, {other}.")
     return path
 
 

@@ -65,7 +65,7 @@ def evaluate_model(source, max_test_samples: int | None = None, run_id: str | No
     parsed = parse_source(source)
     seed = get_settings().seed if seed is None else seed
     run_id = run_id or runs.new_run_id("eval", _slug(parsed.value))
-    runs.ensure_new_run(run_id)
+    runs.ensure_new_run(run_id, resumable=False)
     dataset = load_imdb(data)
     test = seeded_subset(dataset["test"], max_test_samples, seed)
     predictor = load_predictor(parsed, labels=labels, device=device)

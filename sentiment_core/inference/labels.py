@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sentiment_core.core.errors import ModelSourceError
+from sentiment_core.core.errors import LabelMappingError
 from sentiment_core.data import LABELS
 
 ROLES = {"negative": 0.0, "neg": 0.0, "neutral": 0.5, "neu": 0.5, "positive": 1.0, "pos": 1.0}
@@ -144,7 +144,7 @@ def infer_label_map(names: Sequence[str]) -> LabelMap:
         if sorted(counts) == list(range(1, len(names) + 1)):
             middle = (len(names) + 1) / 2
             return LabelMap(names, tuple(0.0 if c < middle else 1.0 if c > middle else 0.5 for c in counts))
-    raise ModelSourceError(
+    raise LabelMappingError(
         f"Cannot tell which of the model's labels are negative and which positive: its labels are "
         f"{_listing(names)}. {SYNTAX_HELP} For this model, e.g. --labels \"{_example(names)}\"."
     )
@@ -157,7 +157,8 @@ def parse_label_spec(spec: str, names: Sequence[str]) -> LabelMap:
     if not spec or not spec.strip() or not all(entries):
         raise _spec_error(spec, names, "it is empty or has an empty entry")
     if len(names) == 1:
-        raise _spec_error(spec, names, "the model has a single output (the logit of positive): it needs no mapping")
+        raise LabelMappingError(f"Cannot use the label mapping {spec!r}: the model has a single output, the logit of "
+                                "positive, so there is nothing to map: leave --labels out.")
     weights: list[float | None] = [None] * len(names)
     if all("=" not in e for e in entries):
         if len(entries) != len(names):
@@ -203,8 +204,8 @@ def _weight(value: str, spec: str, names: Sequence[str]) -> float:
     return weight
 
 
-def _spec_error(spec: str, names: Sequence[str], problem: str) -> ModelSourceError:
-    return ModelSourceError(
+def _spec_error(spec: str, names: Sequence[str], problem: str) -> LabelMappingError:
+    return LabelMappingError(
         f"Cannot use the label mapping {spec!r}: {problem}. The model's labels are {_listing(names)}. "
         f"{SYNTAX_HELP} For this model, e.g. --labels \"{_example(names)}\"."
     )

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sentiment_core.core import runs
-from sentiment_core.core.errors import ModelSourceError, RunError
+from sentiment_core.core.errors import LabelMappingError, ModelSourceError, RunError
 from sentiment_core.core.settings import get_settings, resolve_device
 from sentiment_core.inference.checkpoints import load_checkpoint
 from sentiment_core.inference.hub import fetch_hub_model
@@ -137,6 +137,8 @@ def _load_run(source: ModelSource, labels: str | None, device: str) -> Predictor
         try:
             predictor = load_checkpoint(folder, family=config["model"], max_length=int(config["max_length"]),
                                               device=device, run_id=run_id, labels=labels)
+        except LabelMappingError:
+            raise  # the user's --labels, not the run's files
         except ModelSourceError as error:
             raise RunError(
                 f"Cannot load the model of run {run_id!r} ({error}); the run may be half-written or "

@@ -85,8 +85,9 @@ def test_a_hub_style_label_override_is_kept_with_the_run(tmp_path, data):
 def test_a_taken_run_id_and_bad_input_are_refused_before_any_work(tmp_path, data):
     folder = str(bert_checkpoint(tmp_path / "bert"))
     evaluate_model(folder, data=data, run_id="taken", max_test_samples=4)
-    with pytest.raises(RunError, match="already exists"):
+    with pytest.raises(RunError, match=r"already exists.*or delete it \(python -m sentiment_core runs delete") as taken:
         evaluate_model(folder, data=data, run_id="taken")
+    assert "--resume" not in str(taken.value)  # evaluate has no --resume
     with pytest.raises(ValueError, match="max_test_samples must be a positive whole number"):
         evaluate_model(folder, data=data, max_test_samples=0)
     with pytest.raises(ModelSourceError, match="No run 'no-such-thing'"):

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from sentiment_core.core.errors import ModelSourceError
+from sentiment_core.core.errors import LabelMappingError, ModelSourceError
 from sentiment_core.inference.labels import (
     LabelMap,
     default_label_map,
@@ -115,3 +115,17 @@ def test_resolve_prefers_the_user_mapping_and_names_default_to_label_k():
     assert resolve_label_map(("NEGATIVE", "POSITIVE"), None).weights == (0.0, 1.0)
     assert resolve_label_map(("NEGATIVE", "POSITIVE"), "  ").weights == (0.0, 1.0)
     assert math.isclose(float(torch.sigmoid(infer_label_map(STARS).positive_log_odds(torch.zeros(1, 5)))), 0.5)
+
+
+def test_a_single_output_model_needs_no_mapping_and_is_not_offered_one():
+    with pytest.raises(LabelMappingError, match="single output.*leave --labels out") as raised:
+        parse_label_spec("negative,positive", ["LABEL_0"])
+    assert "--labels \"" not in str(raised.value)  # no example to copy that would be refused the same way
+
+
+def test_a_runs_bad_mapping_is_reported_as_the_mapping_not_as_a_corrupted_run(tiny_bow_run):
+    from sentiment_core.inference.sources import load_run
+
+    with pytest.raises(LabelMappingError, match="nothing to map") as raised:
+        load_run("tiny-bow", labels="negative,positive")
+    assert "corrupted" not in str(raised.value)
