@@ -171,6 +171,9 @@ def _explain_one(predictor: Predictor, text: str, method: Method, target: int | 
     if baseline == "undecided" and all(_is_empty(start, view) for start, view in zip(starts, views)):
         notes.append("The model is as sure of the empty review as of this one (no undecided point between "
                      "them): the scores are measured from the empty review.")
+    if scores and not any(scores.values()):
+        notes.append(f"Every word scored 0 with {method.name}: removing words did not move this model's output "
+                     "here, so these scores say nothing about which words it used.")
     return Explanation(
         text=text, method=method.name, target=target, predicted=predicted,
         probability=float(1 / (1 + math.exp(-log_odds))),

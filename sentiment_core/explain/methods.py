@@ -37,13 +37,17 @@ class Method:
     per_word: bool  # perturbs whole words: every token of a word carries the word's score
     run: Callable  # (captum instance, weights, baseline, feature_mask, steps, path_batch) -> (scores, delta | None)
 
+    def captum_options(self) -> dict:
+        """Arguments of the Captum class beyond the forward function."""
+        return {"interpretable_model": _scaled_lasso()} if self.captum_class == "Lime" else {}
+
     def attribute(self, forward: Callable, weights: torch.Tensor, baseline: torch.Tensor, feature_mask: torch.Tensor,
                   steps: int | None = None, path_batch: int | None = None) -> tuple[torch.Tensor, float | None]:
         """Token attributions (1, seq_len) toward what `forward` returns, and the completeness gap when the
         method has one. steps: this method's option (default `self.default`)."""
         from captum import attr  # here: captum takes a second to import and predictions never need it
 
-        method = getattr(attr, self.captum_class)(forward)
+        method = getattr(attr, self.captum_class)(forward, **self.captum_options())
         return self.run(method, weights, baseline, feature_mask, steps or self.default, path_batch)
 
 
@@ -80,6 +84,30 @@ def _lime(method, weights, baseline, mask, samples, path_batch):
     attributions = method.attribute(weights, baselines=baseline, feature_mask=_specials_apart(mask, mask),
                                     n_samples=samples, perturbations_per_eval=PERTURBATIONS_PER_PASS)
     return attributions, None
+
+
+def _scaled_lasso():
+    """LIME's sparse linear model with its L1 penalty in units of the outputs' spread: Captum's default Lasso
+    (alpha 0.01 in log-odds) zeroes every word of a model whose outputs move less than that, as a weakly trained
+    one's do, while a strongly trained one's were hardly shrunk."""
+    from captum._utils.models.linear_model import SkLearnLasso
+
+    class ScaledLasso(SkLearnLasso):
+        def __init__(self, alpha: float = 0.01):
+            super().__init__(alpha=alpha)
+            self.relative_alpha = alpha
+
+        def fit(self, train_data, **kwargs):
+            outputs, weights = [], []
+            for batch in train_data:  # (interpretable inputs, outputs, sample weights)
+                outputs.append(batch[1].reshape(-1).double())
+                weights.append(batch[2].reshape(-1).double() if len(batch) > 2 else torch.ones_like(outputs[-1]))
+            y, w = torch.cat(outputs), torch.cat(weights)
+            spread = float(((w * (y - (w * y).sum() / w.sum()) ** 2).sum() / w.sum()).sqrt())
+            self.construct_kwargs["alpha"] = self.relative_alpha * max(spread, 1e-12)
+            return super().fit(train_data, **kwargs)
+
+    return ScaledLasso()
 
 
 METHODS: dict[str, Method] = {method.name: method for method in (

@@ -145,3 +145,17 @@ def test_the_undecided_baseline_sits_at_even_odds_and_stays_complete(word_tokeni
         assert explain(predictor, text, method=method, baseline="undecided")[0].words
     with pytest.raises(ValueError, match="Unknown baseline"):
         explain(predictor, text, baseline="zero")
+
+
+def test_lime_scores_a_model_whose_outputs_move_little_and_a_flat_model_says_so(word_tokenizer):
+    """Captum's default Lasso zeroed every word of a weakly trained model; the penalty now follows the spread."""
+    weak = polarity_bow(word_tokenizer)
+    with torch.no_grad():
+        weak.model.classifier.weight.mul_(0.002)  # P(positive) moves by about 0.001 across the review's words
+    (explanation,) = explain(weak, "a good movie but a bad ending", method="lime", steps=200, target="positive")
+    scores = {w.word: s for w, s in zip(explanation.words, explanation.positive_scores())}
+    assert scores["good"] > 0 > scores["bad"] and not any("scored 0" in note for note in explanation.notes)
+    with torch.no_grad():
+        weak.model.classifier.weight.zero_()  # flat: no word moves the output
+    (flat,) = explain(weak, "a good movie but a bad ending", method="lime", steps=50)
+    assert not any(w.score for w in flat.words) and any("Every word scored 0 with lime" in n for n in flat.notes)
