@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -150,3 +151,29 @@ def test_explain_uses_the_family_default_method(tiny_bow_run, capsys):
 def test_model_loading_prints_no_progress_bars(tiny_bow_run, capsys):
     assert main(["predict", "--run", "tiny-bow", "great"]) == 0
     assert "Loading weights" not in capsys.readouterr().err
+
+
+def test_a_models_dir_that_is_a_file_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    from sentiment_core.core.settings import get_settings
+
+    (tmp_path / "runs.txt").write_text("not a folder")
+    monkeypatch.setenv("SENTIMENT_MODELS_DIR", str(tmp_path / "runs.txt"))
+    get_settings.cache_clear()
+    for argv in (["runs", "list"], ["predict", "great"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "SENTIMENT_MODELS_DIR=" in err and "is a file, not a folder" in err and "Traceback" not in err
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(tiny_bow_run, tmp_path):
+    """`predict --file F | head -1`: the reader goes away; no BrokenPipeError traceback, SIGPIPE's status."""
+    run_dir, _ = tiny_bow_run
+    reviews = tmp_path / "many.csv"
+    pd.DataFrame({"text": [f"a great film, number {i}" for i in range(3000)]}).to_csv(reviews, index=False)
+    process = subprocess.Popen([sys.executable, "-m", "sentiment_core", "predict", "--model", "tiny-bow", "--file",
+                                str(reviews)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "SENTIMENT_MODELS_DIR": str(run_dir.parent)}, cwd=REPO_ROOT)
+    assert json.loads(process.stdout.readline())["row"] == 0
+    process.stdout.close()  # as `head -1` does after its line
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141 and "Traceback" not in err and "BrokenPipe" not in err

@@ -18,6 +18,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
+    api.check_address(args.host, args.port)
     requested, settings = requested_source(args), get_settings()
     source = served_source(requested, settings)
     if requested is None and configured_source(settings) is None:

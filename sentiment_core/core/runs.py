@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sentiment_core.core.errors import RunError, RunNotFoundError
+from sentiment_core.core.errors import RunError, RunNotFoundError, SettingsError
 from sentiment_core.core.jsonio import write_json  # noqa: F401 - runs.write_json is how the package writes its files
 from sentiment_core.core.settings import get_settings
 
@@ -70,7 +70,12 @@ def validate_run_id(run_id: str) -> str:
 
 
 def models_dir() -> Path:
-    return Path(get_settings().models_dir)
+    """SENTIMENT_MODELS_DIR (created when a run is made); a SettingsError when it names something not a folder."""
+    path = Path(get_settings().models_dir)
+    if path.exists() and not path.is_dir():
+        raise SettingsError(f"SENTIMENT_MODELS_DIR={str(path)!r} is a file, not a folder: point it at a folder for "
+                            "the runs (it is created when missing).")
+    return path
 
 
 def run_path(run_id: str) -> Path:

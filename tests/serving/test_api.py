@@ -271,6 +271,20 @@ def test_an_internal_value_error_is_a_500_with_a_request_id(run_dir, caplog, pat
 
 # --- API key and CORS ---------------------------------------------------------------------------
 
+def test_the_docs_pages_load_their_assets_from_this_server(monkeypatch, run_dir):
+    """/docs and /redoc work offline: no CDN, the JavaScript and CSS come from the server (open without a key)."""
+    settings_env(monkeypatch, SENTIMENT_API_KEY="s3cret")
+    with TestClient(api.create_app(RUN_ID)) as client:
+        for page, asset in (("/docs", "/docs-assets/swagger-ui-bundle.js"),
+                            ("/redoc", "/docs-assets/redoc.standalone.js")):
+            html = client.get(page).text
+            assert asset in html and "cdn." not in html and "googleapis" not in html
+            script = client.get(asset)
+            assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+        assert client.get("/docs-assets/swagger-ui.css").status_code == 200
+        assert client.get("/docs/oauth2-redirect").status_code == 200
+
+
 def test_api_key(monkeypatch, run_dir):
     settings_env(monkeypatch, SENTIMENT_API_KEY="s3cret")
     with TestClient(api.create_app(RUN_ID)) as client:
@@ -521,6 +535,21 @@ def test_serve_command_checks_the_run_before_starting(monkeypatch, run_dir, caps
         assert cli.main(["serve", "--run", bad]) == 2
         assert message in capsys.readouterr().err
     assert not started.get("run") == "nope"
+
+
+def test_serve_refuses_a_port_it_cannot_listen_on_before_loading_a_model(monkeypatch, capsys):
+    import socket
+
+    monkeypatch.setattr(api, "serve", lambda *args, **options: pytest.fail("the server must not start"))
+    assert cli.main(["serve", "--port", "99999"]) == 2  # no run exists: the port is refused first
+    assert "--port must be a whole number from 1 to 65535, got 99999" in capsys.readouterr().err
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert cli.main(["serve", "--port", str(port)]) == 2
+        err = capsys.readouterr().err
+    assert f"Port {port} on 127.0.0.1 is already in use" in err and err.count("\n") == 1  # one line, no log
 
 
 def test_real_server_with_two_workers(run_dir, tmp_path):

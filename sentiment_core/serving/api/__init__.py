@@ -13,10 +13,10 @@ limit), `runtime` (torch or onnxruntime), `security` (the API key, the body guar
 4xx that says what to fix; anything else a logged 500), `app` (`create_app`, the lifespan, `serve`).
 """
 
-from sentiment_core.serving.api.app import create_app, serve
+from sentiment_core.serving.api.app import check_address, create_app, serve
 from sentiment_core.serving.api.batching import MicroBatcher
 from sentiment_core.serving.api.errors import ApiError
 from sentiment_core.serving.api.explain_pool import ExplainPool
 from sentiment_core.serving.api.service import Service
 
-__all__ = ["ApiError", "ExplainPool", "MicroBatcher", "Service", "create_app", "serve"]
+__all__ = ["ApiError", "check_address", "ExplainPool", "MicroBatcher", "Service", "create_app", "serve"]

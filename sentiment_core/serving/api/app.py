@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
+import socket
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
 from sentiment_core.core import runs
+from sentiment_core.core.errors import InputError
 from sentiment_core.core.settings import Settings, get_settings
 from sentiment_core.serving.api.batching import MicroBatcher
 from sentiment_core.serving.api.errors import install_handlers
-from sentiment_core.serving.api.routers import explain, health, models, predict
+from sentiment_core.serving.api.routers import docs, explain, health, models, predict
 from sentiment_core.serving.api.security import RequestGuard, require_api_key
 from sentiment_core.serving.api.service import Service
 
@@ -72,12 +75,15 @@ def create_app(run_id: str | None = None, *, model: str | None = None, predictor
             f"per text (SENTIMENT_MAX_CHARS), {settings.max_body_bytes} bytes per body (SENTIMENT_MAX_BODY_BYTES). "
             + ("Every endpoint but /health needs the X-API-Key header." if api_key else "")),
         lifespan=lifespan,
+        docs_url=None,  # served by routers.docs, with their assets from this server
+        redoc_url=None,
     )
     app.state.service = Service(settings, model or run_id, predictor)
     app.openapi = lambda: _openapi_with_limits(app, settings)
     install_handlers(app)
     guarded = [Depends(require_api_key)] if api_key else []  # declares the key in OpenAPI (the Authorize button)
     app.include_router(health.router)
+    docs.install(app)
     for area in (models, predict, explain):
         app.include_router(area.router, dependencies=guarded)
     app.add_middleware(RequestGuard, api_key=api_key, max_body_bytes=settings.max_body_bytes)
@@ -106,6 +112,28 @@ def _openapi_with_limits(app: FastAPI, settings: Settings) -> dict:
     return app.openapi_schema
 
 
+def check_address(host: str, port: int) -> None:
+    """An InputError unless a server could listen on host:port now: a port from 1 to 65535 that nothing holds, on an
+    address of this machine (checked before a model loads, so a typo costs no start-up)."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise InputError(f"--port must be a whole number from 1 to 65535, got {port!r}.")
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as error:
+        raise InputError(f"Cannot listen on --host {host!r} ({error.strerror}): give an address of this machine, "
+                         "e.g. 127.0.0.1, or 0.0.0.0 for every interface.") from None
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise InputError(f"Port {port} on {host} is already in use (another server is listening there): "
+                                 "stop it, or pass another --port.") from None
+            raise InputError(f"Cannot listen on {host}:{port} ({error.strerror}): give an address of this machine "
+                             "and a port you may use (ports below 1024 need root).") from None
+
+
 def serve(model: str | None = None, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           access_log: bool = True, log_level: str = "info") -> None:
     """Run the API under uvicorn for a model source; with several workers each process loads its own model."""
@@ -113,6 +141,7 @@ def serve(model: str | None = None, host: str = "127.0.0.1", port: int = 8000, w
 
     import uvicorn
 
+    check_address(host, port)
     if model is not None:
         # Each worker process builds the app with create_app() and reads the model from its Settings:
         # the environment is how the choice reaches them.

@@ -21,6 +21,7 @@ from sentiment_core.serving.api.service import get_app_settings
 
 # Never behind the key: health checks and the API's own documentation.
 OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+OPEN_PREFIXES = ("/docs-assets/",)  # the docs' JavaScript and CSS (routers.docs)
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="the key set in SENTIMENT_API_KEY")
 BEARER = HTTPBearer(auto_error=False, description="the key set in SENTIMENT_API_KEY, as `Authorization: Bearer <key>`")
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "ApiKey"}
@@ -81,7 +82,8 @@ class RequestGuard:
         headers = {}
         for name, value in scope.get("headers", ()):
             headers[name.lower()] = value
-        if self.api_key is not None and scope["path"] not in OPEN_PATHS and scope["method"] != "OPTIONS":
+        if (self.api_key is not None and scope["path"] not in OPEN_PATHS and not scope["path"].startswith(OPEN_PREFIXES)
+                and scope["method"] != "OPTIONS"):
             problem = key_problem(presented_key(headers.get(b"x-api-key"), headers.get(b"authorization")),
                                   self.api_key)
             if problem is not None:
