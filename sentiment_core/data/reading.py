@@ -21,6 +21,25 @@ def check_long_text(value: str) -> str:
     return value
 
 
+def check_reading(long_text: str, head_tokens: int | None, window_stride: int | None, budget: int) -> None:
+    """Refuse a reading that would be ignored or cut short, the same way on every surface: --head-tokens without
+    head_tail, --window-stride without windows, a head that leaves no room for the end, a stride past a window.
+    budget: content tokens the model reads at once."""
+    check_long_text(long_text)
+    if head_tokens is not None and long_text != "head_tail":
+        raise InputError(f"--head-tokens applies to --long-text head_tail only (this reads long reviews as "
+                         f"{long_text}): add --long-text head_tail, or leave --head-tokens out.")
+    if window_stride is not None and long_text != "windows":
+        raise InputError(f"--window-stride applies to --long-text windows only (this reads long reviews as "
+                         f"{long_text}): add --long-text windows, or leave --window-stride out.")
+    if head_tokens is not None and not 0 < head_tokens < budget:
+        raise InputError(f"--head-tokens {head_tokens} leaves no tokens for the end of a review: the model reads "
+                         f"{budget} tokens at once (besides its special tokens); give 1 to {budget - 1}.")
+    if window_stride is not None and not 0 < window_stride <= budget:
+        raise InputError(f"--window-stride {window_stride} is longer than a window ({budget} tokens): give 1 to "
+                         f"{budget}, or the windows would skip text.")
+
+
 def reading_spans(n: int, budget: int, long_text: str, head_tokens: int | None = None,
                   window_stride: int | None = None) -> list[list[tuple[int, int]]]:
     """Which of a review's `n` tokens each view reads, as token ranges: [[(start, end), ...], ...] (one list

@@ -20,7 +20,7 @@ import torch
 
 from sentiment_core.core.errors import InputError
 from sentiment_core.data import LABELS
-from sentiment_core.data.reading import check_long_text, reading_spans, special_frame, unread_characters
+from sentiment_core.data.reading import check_reading, reading_spans, special_frame, unread_characters
 from sentiment_core.data.text import STOP_WORDS
 from sentiment_core.inference.labels import LabelMap, default_label_map
 from sentiment_core.modeling.precision import batch_precision, model_in
@@ -166,14 +166,15 @@ class Predictor:
 
     def with_reading(self, long_text: str | None = None, head_tokens: int | None = None,
                      window_stride: int | None = None) -> Predictor:
-        """This predictor (the same model, shared) reading long reviews another way (see `views`)."""
-        check_long_text(long_text or self.long_text)
+        """This predictor (the same model, shared) reading long reviews another way (see `views`); a reading that
+        would be ignored or cut short is refused (`data.reading.check_reading`)."""
         chosen = copy.copy(self)
         chosen.long_text = long_text or self.long_text
         chosen.head_tokens = head_tokens if head_tokens is not None else (
             self.head_tokens if long_text is None else None)
         chosen.window_stride = window_stride if window_stride is not None else (
             self.window_stride if long_text is None else None)
+        check_reading(chosen.long_text, chosen.head_tokens, chosen.window_stride, self.budget)
         return chosen
 
     def with_runtime(self, runtime_model) -> Predictor:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sentiment_core.core.errors import InputError
-from sentiment_core.data.reading import LONG_TEXT
+from sentiment_core.data.reading import LONG_TEXT, check_reading
 from sentiment_core.modeling.pretrained import DEFAULT_BACKBONE, POOLINGS
 from sentiment_core.training.losses import LOSS_DESCRIPTIONS, LOSSES
 
@@ -155,6 +155,10 @@ class TrainConfig:
             not_this_family = WORD_LEVEL_ONLY if self.model == "pretrained" else PRETRAINED_ONLY
             if not (name in not_this_family and value is None):
                 check_option(name, value)
+        if values["head_tokens"] is not None or values["window_stride"] is not None:
+            specials = 2 if self.model == "pretrained" else 0  # [CLS] and [SEP] (or <s> and </s>) take two
+            check_reading(values["long_text"], values["head_tokens"], values["window_stride"],
+                          values["max_length"] - specials)
         if values["report_to"] != "none" and importlib.util.find_spec(values["report_to"]) is None:
             raise InputError(f"--report-to {values['report_to']} needs the {values['report_to']!r} package: "
                              f"pip install {values['report_to']}")

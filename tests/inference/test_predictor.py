@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from sentiment_core.core import runs
+from sentiment_core.core.errors import InputError
 from sentiment_core.data.imdb import load_imdb
 from sentiment_core.data.text import TokenizerConfig, build_word_tokenizer
 from sentiment_core.inference.default_model import best_run_id, finished_runs
@@ -178,3 +179,14 @@ def test_length_batches_sort_cap_and_split_where_lengths_jump():
     assert [[lengths[i] for i in batch] for batch in batches] == [[0], [5, 6], [7, 8], [12], [100], [300], [1000]]
     assert all(len(batch) <= 3 for batch in length_batches(list(range(50, 60)), batch_size=3))
     assert length_batches([], batch_size=4) == []
+
+
+def test_a_reading_the_model_would_ignore_or_cut_short_is_refused(word_tokenizer):
+    predictor = random_predictor("bow", word_tokenizer)  # reads max_length tokens, truncating
+    with pytest.raises(InputError, match="--head-tokens applies to --long-text head_tail only"):
+        predictor.with_reading(head_tokens=8)
+    with pytest.raises(InputError, match=f"--head-tokens {predictor.budget} leaves no tokens for the end"):
+        predictor.with_reading("head_tail", head_tokens=predictor.budget)
+    with pytest.raises(InputError, match="is longer than a window"):
+        predictor.with_reading("windows", window_stride=predictor.budget + 1)
+    assert predictor.with_reading("head_tail", head_tokens=predictor.budget - 1).head_tokens == predictor.budget - 1

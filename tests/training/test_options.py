@@ -5,6 +5,7 @@ import argparse
 import pytest
 
 from sentiment_core.cli import build_parser
+from sentiment_core.core.errors import InputError
 from sentiment_core.core.settings import get_settings
 from sentiment_core.training import options as train_config
 from sentiment_core.training.options import (
@@ -82,3 +83,11 @@ def test_best_metric_bce_picks_the_lowest_validation_bce():
     assert arguments.metric_for_best_model == "bce" and arguments.greater_is_better is False
     config = TrainConfig(model="bow").resolved()
     assert _training_arguments(config, Path("unused"), "cpu", 10).greater_is_better is True
+
+
+def test_a_reading_option_the_run_would_ignore_is_refused_not_recorded():
+    with pytest.raises(InputError, match="--head-tokens applies to --long-text head_tail only"):
+        TrainConfig(model="bow", head_tokens=10).resolved()
+    with pytest.raises(InputError, match="leaves no tokens for the end"):
+        TrainConfig(model="pretrained", head_tokens=256).resolved()  # 256 tokens, two of them [CLS] and [SEP]
+    assert TrainConfig(model="pretrained", head_tokens=128).resolved().head_tokens == 128
