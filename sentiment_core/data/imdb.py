@@ -232,13 +232,23 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+def hub_cache_hint(what: str) -> str:
+    """The last sentence of an offline error: read `what` from the Hugging Face cache with HF_HUB_OFFLINE=1, or,
+    when that is already set, what it means that it failed."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return (f"HF_HUB_OFFLINE is set, and {what} is not in your Hugging Face cache ({constants.HF_HUB_CACHE}): "
+                "unset HF_HUB_OFFLINE on a machine with internet to download it there.")
+    return f"If {what} is already in your Hugging Face cache, set HF_HUB_OFFLINE=1 to read it from there."
+
+
 def _load_hub(source: str) -> dict[str, datasets.Dataset]:
     offline_fix = (
         "Download the dataset where you have internet (e.g. the aclImdb tarball from "
         "https://ai.stanford.edu/~amaas/data/sentiment/, or `datasets.load_dataset('stanfordnlp/imdb')` "
         "saved with `.to_parquet`) and point IMDB_DATA at the local copy (an aclImdb folder, or a folder "
-        "with train.parquet and test.parquet), or set HF_HUB_OFFLINE=1 if the dataset is already in your "
-        "Hugging Face cache."
+        f"with train.parquet and test.parquet). {hub_cache_hint('the dataset')}"
     )
     if not hub_reachable():
         raise DataSourceError(

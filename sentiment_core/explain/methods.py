@@ -8,6 +8,7 @@ weights and a feature mask grouping the tokens of a word (-1 for special tokens)
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,7 +49,9 @@ class Method:
         from captum import attr  # here: captum takes a second to import and predictions never need it
 
         method = getattr(attr, self.captum_class)(forward, **self.captum_options())
-        return self.run(method, weights, baseline, feature_mask, steps or self.default, path_batch)
+        with warnings.catch_warnings():  # Captum's notes on its own internals ("... required_grads has been set")
+            warnings.filterwarnings("ignore", category=UserWarning, module="captum")
+            return self.run(method, weights, baseline, feature_mask, steps or self.default, path_batch)
 
 
 def _integrated_gradients(method, weights, baseline, mask, steps, path_batch):

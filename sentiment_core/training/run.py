@@ -47,20 +47,20 @@ def load_backbone_tokenizer(backbone: str):
     """The backbone's own tokenizer; a ModelSourceError naming the backbone when it cannot be loaded
     (at once when it is a hub id and the hub is unreachable, instead of minutes of retries)."""
     from sentiment_core.data.imdb import hub_reachable
-    from sentiment_core.modeling.pretrained import OFFLINE_HINT
+    from sentiment_core.modeling.pretrained import offline_hint
 
     where = f"Cannot load the tokenizer of backbone {backbone!r}"
     path = Path(backbone).expanduser()
     if not path.exists():
         if path.is_absolute() or backbone.startswith((".", "~")) or backbone.count("/") > 1:
-            raise ModelSourceError(f"{where}: there is no such folder. {OFFLINE_HINT}")
+            raise ModelSourceError(f"{where}: there is no such folder. {offline_hint()}")
         if not hub_reachable():
             raise ModelSourceError(f"{where}: it is not a local folder and the Hugging Face hub is unreachable from "
-                                   f"this machine (no network). {OFFLINE_HINT}")
+                                   f"this machine (no network). {offline_hint()}")
     try:
         return AutoTokenizer.from_pretrained(backbone)
     except Exception as error:
-        raise ModelSourceError(f"{where} ({type(error).__name__}: {error}). {OFFLINE_HINT}") from None
+        raise ModelSourceError(f"{where} ({type(error).__name__}: {error}). {offline_hint()}") from None
 
 
 def _build_tokenizer(config: TrainConfig, run_dir: Path, train_texts: list[str], state):

@@ -12,6 +12,7 @@ def test_home_renders_in_chromium(streamlit_app, browser_page, parquet_dir, tmp_
     browser_page.get_by_text("Training and prediction run on").wait_for(timeout=60_000)
     assert browser_page.get_by_text("IMDB Sentiment Studio").first.is_visible()
     assert browser_page.get_by_text("validation").first.is_visible()
+    assert browser_page.get_by_text("Deploy", exact=True).count() == 0  # Streamlit's own button, not for users
     browser_page.screenshot(path=str(SCREENSHOTS / "home.png"), full_page=True)
 
 

@@ -160,6 +160,22 @@ def test_hub_unreachable_says_so_and_suggests_a_local_copy(monkeypatch):
     monkeypatch.setattr(data_module, "hub_reachable", lambda timeout=3.0: False)
     message = _error("stanfordnlp/imdb")
     assert "hub is unreachable" in message and "point IMDB_DATA at the local copy" in message
+    assert "set HF_HUB_OFFLINE=1 to read it from there" in message
+
+
+def test_with_hf_hub_offline_set_the_error_does_not_advise_setting_it(monkeypatch):
+    from huggingface_hub import constants
+
+    from sentiment_core.data import imdb as data_module
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'stanfordnlp/imdb' on the Hub (LocalEntryNotFoundError)")
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(data_module.datasets, "load_dataset", offline)
+    message = _error("stanfordnlp/imdb")
+    assert "HF_HUB_OFFLINE is set, and the dataset is not in your Hugging Face cache" in message
+    assert "set HF_HUB_OFFLINE=1" not in message
 
 
 def test_hub_error_is_wrapped(monkeypatch):

@@ -159,3 +159,14 @@ def test_lime_scores_a_model_whose_outputs_move_little_and_a_flat_model_says_so(
         weak.model.classifier.weight.zero_()  # flat: no word moves the output
     (flat,) = explain(weak, "a good movie but a bad ending", method="lime", steps=50)
     assert not any(w.score for w in flat.words) and any("Every word scored 0 with lime" in n for n in flat.notes)
+
+
+def test_explanations_write_no_captum_warnings(word_tokenizer):
+    import warnings
+
+    predictor = random_predictor("transformer", word_tokenizer)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for method in METHODS:
+            explain(predictor, "a good film", method=method, steps={"lime": 40, "gradient_shap": 10}.get(method))
+    assert not [w for w in caught if "captum" in str(w.filename)], [str(w.message) for w in caught]

@@ -234,6 +234,10 @@ def test_a_hub_id_offline_fails_at_once_and_says_how_to_use_a_folder(monkeypatch
     message = str(error.value)
     assert "hub is unreachable" in message and "local folder" in message
     assert "hf download distilbert/distilbert-base-uncased-finetuned-sst-2-english --local-dir" in message
+    assert "set HF_HUB_OFFLINE=1 to read it from there" in message
+    with pytest.raises(ModelSourceError) as pinned:  # a revision asked for is the revision to download
+        sources.load_predictor("org/sentiment-model@v1.2")
+    assert "hf download org/sentiment-model --revision v1.2 --local-dir sentiment-model" in str(pinned.value)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelSourceError, match="HF_HUB_OFFLINE is set and 'nobody/not-cached@v2' is not in the "
                                                "Hugging Face cache"):
@@ -337,3 +341,12 @@ def test_a_classification_head_on_the_offline_minilm_loads_predicts_and_explains
     assert "unbelievable" in [w.word for w in explanation.words]
     total = sum(w.score for w in explanation.words)
     assert total - explanation.delta == pytest.approx(explanation.output - explanation.baseline_output, abs=1e-3)
+
+
+def test_a_runs_folder_given_as_a_model_points_to_its_id_and_its_model(tiny_bow_run):
+    run_dir, _ = tiny_bow_run
+    with pytest.raises(ModelSourceError, match=r"is a run's folder, not a model folder: name it by its id "
+                                               r"\(--model tiny-bow, or --run tiny-bow\), or give its model, .*best"):
+        sources.parse_source(str(run_dir))
+    assert sources.parse_source(str(run_dir / "best")).kind == "folder"
+

@@ -91,3 +91,20 @@ def test_a_reading_option_the_run_would_ignore_is_refused_not_recorded():
     with pytest.raises(InputError, match="leaves no tokens for the end"):
         TrainConfig(model="pretrained", head_tokens=256).resolved()  # 256 tokens, two of them [CLS] and [SEP]
     assert TrainConfig(model="pretrained", head_tokens=128).resolved().head_tokens == 128
+
+
+def test_every_tracker_offered_has_an_extra_that_installs_it(monkeypatch):
+    import importlib.util
+
+    import tomllib
+
+    from sentiment_core.training.options import REPORT_TO
+    from tests.conftest import REPO_ROOT
+
+    extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for tracker in set(REPORT_TO) - {"none"}:
+        assert any(line.startswith(tracker) for line in extras[tracker])
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "tensorboard" else real(name))
+    with pytest.raises(InputError, match=r"needs the 'tensorboard' package: pip install -e '\.\[tensorboard\]'"):
+        TrainConfig(model="bow", report_to="tensorboard").resolved()
