@@ -34,6 +34,7 @@ from sentiment_core.core.errors import InputError
 from sentiment_core.core.metrics import full_report
 from sentiment_core.core.settings import get_settings
 from sentiment_core.data.imdb import load_imdb, seeded_subset, source_record
+from sentiment_core.inference.checkpoints import quiet_progress
 from sentiment_core.inference.sources import load_predictor, parse_source
 
 EVALUATION_KIND = "evaluation"
@@ -85,7 +86,8 @@ def evaluate_model(source, max_test_samples: int | None = None, run_id: str | No
                        device=predictor.device, step=0, total_steps=test.num_rows, error=None, ended=None)
     try:
         (run_dir / runs.BEST_DIR).mkdir()
-        predictor.model.save_pretrained(run_dir / runs.BEST_DIR)  # safetensors
+        with quiet_progress():  # the command's own bar follows the test split, not the file writes
+            predictor.model.save_pretrained(run_dir / runs.BEST_DIR)  # safetensors
         predictor.tokenizer.save_pretrained(run_dir / runs.BEST_DIR)
         started = time.monotonic()
         predictions = predictor.predict(list(test["text"]), batch_size=batch_size,

@@ -71,7 +71,7 @@ def _load_model_and_tokenizer(folder: Path, where: str):
     weights = dict(use_safetensors=True) if check_weight_files([p.name for p in folder.iterdir()], where) \
         else dict(use_safetensors=False)
     try:
-        with _quiet_loading():
+        with quiet_progress():
             model, info = AutoModelForSequenceClassification.from_pretrained(
                 folder, **weights, weights_only=True, trust_remote_code=False, output_loading_info=True)
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
@@ -96,8 +96,8 @@ def _load_model_and_tokenizer(folder: Path, where: str):
 
 
 @contextlib.contextmanager
-def _quiet_loading():
-    """No "Loading weights" progress bar while a model loads for predictions (the CLI's output, the API's log)."""
+def quiet_progress():
+    """No transformers progress bar ("Loading weights", "Writing model shards") in the CLI's output or the API's log."""
     from transformers.utils import logging as hf_logging
 
     shown = hf_logging.is_progress_bar_enabled()

@@ -32,7 +32,7 @@ import sentiment_core
 from sentiment_core.core import runs
 from sentiment_core.core.errors import InputError, ModelSourceError
 from sentiment_core.data import LABELS
-from sentiment_core.inference.checkpoints import load_checkpoint
+from sentiment_core.inference.checkpoints import load_checkpoint, quiet_progress
 from sentiment_core.inference.sources import load_run
 from sentiment_core.serving.export.model_card import behaviour_section, model_card
 from sentiment_core.serving.export.onnx_export import CHECK_TEXTS, ONNX_DIR, ONNX_FILE, ONNX_REQUIREMENTS, export_onnx
@@ -115,7 +115,8 @@ def _write_export(folder: Path, run_id: str, config: dict, report: dict, source,
     from transformers import AutoTokenizer
 
     family, max_length = source.family, source.max_length
-    source.model.save_pretrained(folder, safe_serialization=True)
+    with quiet_progress():
+        source.model.save_pretrained(folder, safe_serialization=True)
     # a copy: the cached one stays as it is
     tokenizer = AutoTokenizer.from_pretrained(runs.run_path(run_id) / runs.BEST_DIR)
     tokenizer.model_max_length = max_length  # what load_checkpoint reads back as max_length
