@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install app test lint bench screenshots docs clean
+.PHONY: install app test lint bench container-check screenshots docs clean
 
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ lint: install  ## ruff, and the layer contracts of import-linter (pyproject.toml
 bench: install  ## slow tests and benchmarks on the full dataset (set IMDB_DATA)
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc
 	$(BIN)/python bench/train_bench.py $(BENCH_ARGS)
+
+container-check: install  ## build the image (Docker, or buildah) and check the API and the app running inside it
+	bash bench/container_check.sh
 
 screenshots: install  ## docs/images/predict.png and train.png from the real app in headless Chromium (IMDB_DATA, default ../shared/data/imdb)
 	$(BIN)/python bench/screenshots.py

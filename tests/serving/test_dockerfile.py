@@ -1,8 +1,5 @@
-"""The container recipe: hadolint-clean, the shape the README promises, and install steps that work.
-
-No Docker engine runs on these machines, so the image is never built here: the Dockerfile is linted,
-read, and (slow tier) its pip install steps run in a fresh virtual environment.
-"""
+"""The container recipe: hadolint-clean and the shape the docs promise. `bench/container_check.sh` builds the image
+and checks the API and the app running inside it (buildah where no Docker engine runs)."""
 
 from __future__ import annotations
 
@@ -49,12 +46,14 @@ def test_hadolint_finds_nothing():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_base_image_torch_build_user_volume_ports_and_default_command():
-    assert of("ARG")[0] == "BASE_IMAGE=python:3.11-slim" and of("FROM") == ["${BASE_IMAGE}"]
+def test_a_build_stage_then_a_base_image_with_the_environment_user_volume_ports_and_default_command():
+    assert of("ARG")[0] == "BASE_IMAGE=python:3.11-slim" and of("FROM") == ["${BASE_IMAGE} AS build", "${BASE_IMAGE}"]
     runs = " ".join(of("RUN"))
-    assert ("--index-url \"${TORCH_INDEX_URL}\"" in runs
+    assert ('${TORCH_INDEX_URL:+--index-url "${TORCH_INDEX_URL}"}' in runs
             and "TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in of("ARG"))
-    assert runs.index("torch==") < runs.index('pip install --no-cache-dir ".[onnx]"')  # CPU torch before the package
+    assert runs.index("torch==") < runs.index('"/src[onnx]"')  # CPU torch before the package
+    assert "python3 -m venv /opt/venv" in runs and "COPY --from=build /opt/venv /opt/venv" in " ".join(
+        f"COPY {rest}" for rest in of("COPY"))  # the final image takes the environment, not the build's files
     (user,) = of("USER")
     assert user.split(":")[0] not in ("root", "0")
     assert of("VOLUME") == ['["/app/models"]'] and "SENTIMENT_MODELS_DIR=/app/models" in " ".join(of("ENV"))
@@ -72,6 +71,8 @@ def test_copied_files_exist_and_are_not_ignored():
     for must in (".venv", ".git", "models", "artifacts"):
         assert must in ignored
     for arguments in of("COPY"):
+        if arguments.startswith("--from="):
+            continue  # from the build stage, not the context
         for source in shlex.split(arguments)[:-1]:
             assert (REPO / source).exists(), source
             assert not any(fnmatch.fnmatch(source, pattern) for pattern in ignored), source
@@ -106,43 +107,3 @@ def test_the_healthcheck_command_tells_up_from_down():
         server.server_close()
     assert subprocess.run(check, env={"HEALTHCHECK_URL": f"{url}/health"}, capture_output=True,
                           timeout=30).returncode != 0
-
-
-@pytest.mark.slow
-def test_the_install_steps_work_in_a_fresh_virtual_environment(tmp_path):
-    """Run the Dockerfile's pip steps in a new venv on a copy of what it COPYs, then start the CLI and the API.
-
-    The CPU torch index (download.pytorch.org) is not reachable from these machines: the torch step
-    runs against the configured package index instead, with the same version pin.
-    """
-    context = tmp_path / "app"
-    context.mkdir()
-    for arguments in of("COPY"):
-        *sources, _ = shlex.split(arguments)
-        for source in sources:
-            path = REPO / source
-            target = context / source
-            if path.is_dir():
-                shutil.copytree(path, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-            else:
-                shutil.copy2(path, target)
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    python = str(venv / "bin" / "python")
-    arguments = {rest.split("=", 1)[0]: rest.split("=", 1)[1] for rest in of("ARG") if "=" in rest}
-    for step in of("RUN"):
-        if not step.startswith("pip install"):
-            continue
-        command = step.replace("${TORCH_VERSION}", arguments["TORCH_VERSION"])
-        command = re.sub(r'--index-url "\$\{TORCH_INDEX_URL\}"', "", command)
-        result = subprocess.run([python, "-m", *shlex.split(command)], cwd=context, capture_output=True, text=True,
-                                timeout=1800)
-        assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
-    smoke = ("import sentiment_core.serving.api, sentiment_core.cli, sentiment_core.serving.handler, "
-             "sentiment_core.serving.export, streamlit; "
-             "from fastapi.testclient import TestClient")
-    result = subprocess.run([python, "-c", smoke], cwd=context, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    result = subprocess.run([python, "-m", "sentiment_core", "serve", "--help"], cwd=context, capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 0 and "--workers" in result.stdout, result.stderr[-3000:]
