@@ -92,7 +92,7 @@ def split_counts(dataset: datasets.DatasetDict) -> pd.DataFrame:
     """Rows per split and label: columns split, rows, neg, pos."""
     rows = []
     for split in SPLITS:
-        labels = pd.Series(dataset[split]["label"])
+        labels = pd.Series(column(dataset[split], "label"))
         counts = labels.value_counts()
         rows.append(
             {
@@ -169,6 +169,11 @@ def _load_cached(source: str, stamp: float, fraction: float, seed: int) -> datas
     return datasets.DatasetDict({"train": train, "validation": validation, "test": raw["test"]})
 
 
+def column(dataset: datasets.Dataset, name: str) -> list:
+    """One column as a list, read in one go (iterating `dataset[name]` converts it row by row)."""
+    return dataset.with_format("arrow")[:][name].to_pylist()
+
+
 def seeded_subset(dataset: datasets.Dataset, n: int | None, seed: int) -> datasets.Dataset:
     """A seeded random subset of `n` rows (the whole split when `n` is None or not smaller): the rows a run
     with `--max-*-samples n --seed seed` trains, validates or tests on."""
@@ -183,7 +188,7 @@ def stratified_split(dataset: datasets.Dataset, fraction: float,
     gives (train, held out), without its slow row-by-row read of the labels."""
     from datasets.utils.stratify import stratified_shuffle_split_generate_indices
 
-    labels = np.asarray(dataset.with_format("arrow")[:]["label"].to_numpy(zero_copy_only=False))
+    labels = np.asarray(column(dataset, "label"))
     n_test = math.ceil(fraction * len(labels))
     n_train = len(labels) - n_test
     if n_train == 0 or n_test == 0:

@@ -33,7 +33,7 @@ from sentiment_core.core import runs
 from sentiment_core.core.errors import InputError
 from sentiment_core.core.metrics import full_report
 from sentiment_core.core.settings import get_settings
-from sentiment_core.data.imdb import load_imdb, seeded_subset, source_record
+from sentiment_core.data.imdb import column, load_imdb, seeded_subset, source_record
 from sentiment_core.inference.checkpoints import quiet_progress
 from sentiment_core.inference.sources import load_predictor, parse_source
 
@@ -90,11 +90,11 @@ def evaluate_model(source, max_test_samples: int | None = None, run_id: str | No
             predictor.model.save_pretrained(run_dir / runs.BEST_DIR)  # safetensors
         predictor.tokenizer.save_pretrained(run_dir / runs.BEST_DIR)
         started = time.monotonic()
-        predictions = predictor.predict(list(test["text"]), batch_size=batch_size,
+        predictions = predictor.predict(column(test, "text"), batch_size=batch_size,
                                         progress=_reporter(run_dir, progress, started), batch=True)
         seconds = time.monotonic() - started
         specials = 0 if predictor.word_level else predictor.tokenizer.num_special_tokens_to_add()
-        _write_report(run_dir, config, np.asarray(test["label"], dtype=int), predictions, specials, seconds)
+        _write_report(run_dir, config, np.asarray(column(test, "label"), dtype=int), predictions, specials, seconds)
         runs.update_status(run_dir, state="finished", phase=None, ended=runs.now_iso(), step=test.num_rows,
                            eta_seconds=None)
     except (_Stopped, KeyboardInterrupt):

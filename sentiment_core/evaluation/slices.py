@@ -224,6 +224,7 @@ def run_slice_masks(run_id: str):
 
     from sentiment_core.core import runs
     from sentiment_core.core.errors import RunError
+    from sentiment_core.data.imdb import column
 
     predictions = run_predictions(run_id)
     test = run_test_split(run_id)
@@ -231,11 +232,11 @@ def run_slice_masks(run_id: str):
         raise RunError(f"Run {run_id!r} has {len(predictions)} test predictions but its data source now has "
                        f"{test.num_rows} test reviews: the data changed since the run; point IMDB_DATA (or the "
                        "run's --data) at the data it was trained on.")
-    texts = list(test["text"])
+    texts = column(test, "text")
     run_dir = runs.run_path(run_id)
     tokenizer_dir = run_dir / "tokenizer"  # the run's tokenizer alone; best/ holds the same beside the model
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir if tokenizer_dir.is_dir() else run_dir / runs.BEST_DIR)
-    ratings = list(test["rating"]) if "rating" in test.column_names else None
+    ratings = column(test, "rating") if "rating" in test.column_names else None
     return predictions, slice_masks(texts, unknown_shares(tokenizer, texts), ratings, predictions["length"])
 
 

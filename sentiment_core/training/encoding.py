@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from itertools import chain
 
 import numpy as np
 import torch
 
+from sentiment_core.data.imdb import column
 from sentiment_core.training.options import TrainConfig
 
 
@@ -29,7 +31,10 @@ def _encode(tokenizer, texts: list[str], config: TrainConfig, reading: str
     for review, ids in enumerate(contents):
         ids = ids or [tokenizer.unk_token_id or 0]  # never an empty review
         for pieces in reading_spans(len(ids), budget, reading, config.head_tokens, config.window_stride):
-            views.append(prefix + [token for start, end in pieces for token in ids[start:end]] + suffix)
+            view = list(prefix)
+            for start, end in pieces:
+                view += ids[start:end]
+            views.append(view + suffix)
             owners.append(review)
     return views, owners, [len(ids) + len(prefix) + len(suffix) for ids in contents]
 
@@ -39,15 +44,37 @@ def training_reading(config: TrainConfig) -> str:
     return "head_tail" if config.long_text == "windows" else config.long_text
 
 
-def encode_split(tokenizer, dataset, config: TrainConfig, reading: str | None = None):
-    """A datasets.Dataset with input_ids, labels, lengths (the Trainer's columns) and review (the row of
-    `dataset` each view reads: several rows per review for windows)."""
-    import datasets
+class EncodedSplit(torch.utils.data.Dataset):
+    """Encoded views held as Python lists: rows are dicts (`split[i]`), columns lists (`split["labels"]`).
 
-    views, owners, lengths = _encode(tokenizer, list(dataset["text"]), config, reading or training_reading(config))
-    labels = list(dataset["label"])
-    return datasets.Dataset.from_dict({"input_ids": views, "labels": [labels[r] for r in owners],
-                                       "lengths": [lengths[r] for r in owners], "review": owners})
+    A datasets.Dataset converts a row from Arrow each time the Trainer reads it, which showed in bow's
+    training time (docs/results.md); these lists cost nothing to read.
+    """
+
+    def __init__(self, columns: dict[str, list]):
+        self.columns = columns
+        self.column_names = list(columns)
+
+    def __len__(self) -> int:
+        return len(self.columns["input_ids"])
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return self.columns[key]
+        return {name: values[key] for name, values in self.columns.items()}
+
+    def select(self, rows) -> EncodedSplit:
+        """These rows, in this order."""
+        return EncodedSplit({name: [values[row] for row in rows] for name, values in self.columns.items()})
+
+
+def encode_split(tokenizer, dataset, config: TrainConfig, reading: str | None = None) -> EncodedSplit:
+    """input_ids, labels, lengths (the Trainer's columns) and review (the row of `dataset` each view
+    reads: several rows per review for windows)."""
+    views, owners, lengths = _encode(tokenizer, column(dataset, "text"), config, reading or training_reading(config))
+    labels = column(dataset, "label")
+    return EncodedSplit({"input_ids": views, "labels": [labels[r] for r in owners],
+                         "lengths": [lengths[r] for r in owners], "review": owners})
 
 
 class PadCollator:
@@ -66,21 +93,20 @@ class PadCollator:
         width = max(sizes)
         if self.pad_to_multiple_of:
             width = math.ceil(width / self.pad_to_multiple_of) * self.pad_to_multiple_of
-        input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)  # (batch, seq_len)
-        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)  # (batch, seq_len)
-        for index, (row, size) in enumerate(zip(rows, sizes)):
-            input_ids[index, :size] = torch.as_tensor(row["input_ids"], dtype=torch.long)
-            attention_mask[index, :size] = 1
-        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+        attention_mask = torch.arange(width) < torch.tensor(sizes).unsqueeze(1)  # (batch, seq_len)
+        input_ids = torch.full(attention_mask.shape, self.pad_token_id, dtype=torch.long)  # (batch, seq_len)
+        tokens = np.fromiter(chain.from_iterable(row["input_ids"] for row in rows), dtype=np.int64, count=sum(sizes))
+        input_ids[attention_mask] = torch.from_numpy(tokens)
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask.long()}
         for key in ("labels", "lengths"):
             if key in rows[0]:
                 batch[key] = torch.tensor([row[key] for row in rows], dtype=torch.long)
         return batch
 
 
-def sorted_by_length(encoded):
-    """The encoded split (a datasets.Dataset) reordered by token count, so batches pad little, and
-    `order`: sorted row i is split row order[i]. -> (Dataset, (rows,) int array)"""
+def sorted_by_length(encoded: EncodedSplit) -> tuple[EncodedSplit, np.ndarray]:
+    """The encoded split reordered by token count, so batches pad little, and `order`: sorted row i is
+    split row order[i]. -> (split, (rows,) int array)"""
     order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
     return encoded.select(order), order
 

@@ -29,7 +29,7 @@ from sentiment_core.core import runs
 from sentiment_core.core.errors import InputError, ModelSourceError
 from sentiment_core.core.metrics import full_report
 from sentiment_core.core.settings import cpu_has_native_bf16, resolve_device
-from sentiment_core.data.imdb import load_imdb, seeded_subset, source_record
+from sentiment_core.data.imdb import column, load_imdb, seeded_subset, source_record
 from sentiment_core.data.text import TokenizerConfig, build_word_tokenizer
 from sentiment_core.modeling.heads import positive_log_odds
 from sentiment_core.training import jobs
@@ -103,7 +103,9 @@ def _fit_bow_item_weights(model, train_dataset, pad_token_id: int, batch_size: i
     """bow's Naive Bayes item weights from the training split (restored from checkpoints on resume)."""
     from torch.nn.utils.rnn import pad_sequence
 
-    ids, labels = train_dataset["input_ids"], train_dataset["labels"]
+    by_length = sorted(range(len(train_dataset)), key=lambda row: len(train_dataset["input_ids"][row]))
+    ids = [train_dataset["input_ids"][row] for row in by_length]  # batches of similar length pad little
+    labels = [train_dataset["labels"][row] for row in by_length]
     starts = range(0, len(ids), batch_size)
     model.fit_item_weights(
         (pad_sequence([torch.tensor(i) for i in ids[s:s + batch_size]], batch_first=True, padding_value=pad_token_id)
@@ -255,7 +257,7 @@ def _failure_message(error: BaseException, run_dir: Path) -> str:
 
 def _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoint) -> Path:
     is_main = state.is_main_process
-    tokenizer = _build_tokenizer(config, run_dir, list(train_split["text"]), state)
+    tokenizer = _build_tokenizer(config, run_dir, column(train_split, "text"), state)
     test_split = seeded_subset(dataset["test"], config.max_test_samples, config.seed)
     encoded = {
         "train": encode_split(tokenizer, train_split, config),
@@ -339,7 +341,7 @@ def _write_test_report(config, run_dir, trainer, output, test_views, order, test
     n = test_split.num_rows
     counts = np.bincount(owners, minlength=n)
     probabilities = 1 / (1 + np.exp(-np.bincount(owners, weights=log_odds, minlength=n) / np.maximum(counts, 1)))
-    labels = np.asarray(test_split["label"], dtype=int)
+    labels = np.asarray(column(test_split, "label"), dtype=int)
     lengths = np.zeros(n, dtype=int)
     lengths[owners] = in_split_order(np.asarray(test_views["lengths"]), order)
     read_all = config.long_text == "windows"

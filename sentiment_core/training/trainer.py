@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from transformers import (
-    Trainer,
-)
+from transformers import Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from sentiment_core.core.metrics import classification_metrics
 from sentiment_core.modeling.heads import positive_probability
+from sentiment_core.training.encoding import EncodedSplit
 from sentiment_core.training.losses import compute_loss
-
-# --- data ------------------------------------------------------------------------------
-
 
 # --- optimizer for sparse embedding tables ---------------------------------------------
 
@@ -78,6 +75,15 @@ class SentimentTrainer(Trainer):
         self._train_correct = 0
         self._train_seen = 0
 
+    def _get_train_sampler(self, train_dataset=None):
+        """Batches of similar length, from the split's `lengths` column (the Trainer reads that column
+        only from a datasets.Dataset; without it, it would measure every row's input_ids)."""
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        if isinstance(dataset, EncodedSplit) and self.args.train_sampling_strategy == "group_by_length":
+            return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                        lengths=dataset[self.args.length_column_name])
+        return super()._get_train_sampler(train_dataset)
+
     def _get_eval_sampler(self, eval_dataset):
         """Evaluate in the dataset's order (the Trainer would group by length, as in training), so
         each prediction lines up with its row; `sorted_by_length` makes that order cheap to pad."""
@@ -128,8 +134,3 @@ def validation_metrics(prediction) -> dict[str, float]:
     report = classification_metrics(prediction.label_ids, probabilities)
     return {"accuracy": report["accuracy"], "f1": report["f1"], "bce": report["bce"]}
 
-
-# --- building the pieces ---------------------------------------------------------------
-
-
-# --- the entry point -------------------------------------------------------------------

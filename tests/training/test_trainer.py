@@ -290,30 +290,6 @@ def test_a_tiny_backbone_trains_in_both_precisions_and_records_it(tiny_data, tin
     assert runs.read_status(run_dir)["state"] == "finished"
 
 
-def test_head_tail_training_reads_the_first_and_last_tokens(word_tokenizer_for_training):
-    import datasets
-
-    from sentiment_core.training.encoding import encode_split
-
-    tokenizer = word_tokenizer_for_training
-    text = " ".join(["great"] * 5 + ["movie"] * 100 + ["awful"] * 5)
-    split = datasets.Dataset.from_dict({"text": [text], "label": [1]})
-    config = TrainConfig(model="bow", max_length=20, long_text="head_tail", head_tokens=5)
-    (ids,) = encode_split(tokenizer, split, config)["input_ids"]
-    great, movie, awful = (tokenizer.convert_tokens_to_ids(w) for w in ("great", "movie", "awful"))
-    assert ids == [great] * 5 + [movie] * 10 + [awful] * 5
-    windows = encode_split(tokenizer, split, TrainConfig(model="bow", max_length=20, long_text="windows"),
-                           reading="windows")
-    assert len(windows) > 1 and set(windows["review"]) == {0} and all(len(i) == 20 for i in windows["input_ids"])
-
-
-@pytest.fixture
-def word_tokenizer_for_training():
-    from sentiment_core.data.text import TokenizerConfig, build_word_tokenizer
-
-    return build_word_tokenizer(["great movie awful"] * 5, TokenizerConfig(vocab_size=50, min_frequency=1))
-
-
 def test_windows_runs_test_on_windows_and_their_predictor_reads_the_same(tmp_path):
 
     data = tmp_path / "data"

@@ -303,9 +303,10 @@ def disagreements(run_a: str, run_b: str, min_tokens: float | None = None, max_t
 
 def review_texts(run_id: str) -> list[str]:
     """The test reviews of a run in its predictions' order (its seeded test subset, if any)."""
+    from sentiment_core.data.imdb import column
     from sentiment_core.evaluation.slices import run_test_split
 
-    return list(run_test_split(run_id)["text"])
+    return column(run_test_split(run_id), "text")
 
 
 def comparison_curves(entries: Sequence[dict], x: str = "step", smoothing: float = 0.0) -> pd.DataFrame:
