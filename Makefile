@@ -9,6 +9,8 @@ PORT ?= 8501
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# pytest-xdist processes for `make test`: one per core; 0 runs the tests in one process
+TEST_WORKERS ?= auto
 
 .PHONY: install app test lint bench container-check screenshots docs clean
 
@@ -16,7 +18,9 @@ $(STAMP): pyproject.toml requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -r requirements.txt
+	# uv installs the rest in seconds where pip takes most of a minute; pip does it where uv cannot (a proxy, a mirror)
+	$(BIN)/python -m pip install -q uv && $(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt \
+		|| $(BIN)/python -m pip install -q -r requirements.txt
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install the package with its requirements
@@ -24,8 +28,8 @@ install: $(STAMP)  ## create .venv and install the package with its requirements
 app: install  ## start the app on http://127.0.0.1:8501
 	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
 
-test: install  ## run the test suite (slow benchmarks excluded); pytest's "no tests" (5) counts as success
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; \
+test: install  ## run the test suite (slow benchmarks excluded) on every core; pytest's "no tests" (5) counts as success
+	$(BIN)/python -m pytest -m "not slow" -n $(TEST_WORKERS) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
 lint: install  ## ruff, and the layer contracts of import-linter (pyproject.toml)

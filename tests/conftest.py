@@ -6,11 +6,15 @@ import os
 import random
 from pathlib import Path
 
-import pandas as pd
-import pytest
+if os.environ.get("PYTEST_XDIST_WORKER"):  # workers share the cores: one thread each (and in the processes they start)
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
 
-from sentiment_core.core.settings import get_settings
-from sentiment_core.data import imdb as data
+import pandas as pd  # noqa: E402 (after the thread limits, which must come before torch loads)
+import pytest  # noqa: E402
+
+from sentiment_core.core.settings import get_settings  # noqa: E402
+from sentiment_core.data import imdb as data  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_IMDB = REPO_ROOT.parent / "shared" / "data" / "imdb"

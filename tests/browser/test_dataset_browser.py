@@ -1,6 +1,6 @@
 import pytest
 
-from tests.browser.conftest import SCREENSHOTS
+from tests.browser.conftest import screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -15,8 +15,4 @@ def test_dataset_page_renders_in_chromium(streamlit_app, browser_page, parquet_d
     browser_page.locator(".js-plotly-plot").nth(2).wait_for(timeout=60_000)  # charts draw after the text
     assert browser_page.locator(".js-plotly-plot").count() == 3
     assert browser_page.get_by_text("This source has no star ratings").is_visible()
-    # Streamlit scrolls inside its main block: grow the window to the page so the shot holds it all
-    height = browser_page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-    browser_page.set_viewport_size({"width": 1400, "height": max(1000, int(height) + 50)})
-    browser_page.wait_for_timeout(1_500)  # let plotly redraw at the new size before the screenshot
-    browser_page.screenshot(path=str(SCREENSHOTS / "dataset.png"), full_page=True)
+    screenshot(browser_page, "dataset.png")

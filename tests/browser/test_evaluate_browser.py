@@ -3,18 +3,9 @@ import shutil
 
 import pytest
 
-from tests.browser.conftest import SCREENSHOTS
+from tests.browser.conftest import screenshot
 
 pytestmark = pytest.mark.browser
-
-
-def _screenshot(page, name: str) -> None:  # twin of test_train_browser._screenshot
-    # Streamlit scrolls inside its main block: grow the window to the page so the shot holds it all
-    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-    page.set_viewport_size({"width": 1400, "height": max(1000, int(height) + 50)})
-    page.wait_for_timeout(1_500)  # let plotly and the tables redraw at the new size
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
-    page.set_viewport_size({"width": 1400, "height": 1000})
 
 
 def test_two_runs_side_by_side_and_a_failure_opened_on_predict(streamlit_app, browser_page, tiny_bow_run):
@@ -35,12 +26,12 @@ def test_two_runs_side_by_side_and_a_failure_opened_on_predict(streamlit_app, br
     page.get_by_text("Failure rate per test (lower is better)").wait_for(timeout=180_000)
     page.get_by_text("Failure rate per capability").first.wait_for(timeout=30_000)
     assert page.get_by_text(re.compile(r"cases fail")).count() == 2  # the chosen test, for each run
-    _screenshot(page, "evaluate.png")
+    screenshot(page, "evaluate.png")
 
     page.get_by_role("tab", name="Error slices and curves").click()
     page.get_by_text("Error slices of the test split").wait_for(timeout=60_000)
     page.get_by_text("ROC curve").first.wait_for(timeout=30_000)
-    _screenshot(page, "evaluate-slices.png")
+    screenshot(page, "evaluate-slices.png")
 
     page.get_by_role("tab", name="Behaviour tests").click()
     page.get_by_role("button", name="Open in Predict").click()

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from tests.browser.test_train_browser import _screenshot, _step, _wait_for, models  # noqa: F401 (fixture)
+from tests.browser.conftest import screenshot
+from tests.browser.test_train_browser import _step, _wait_for, models  # noqa: F401 (fixture)
 from tests.conftest import SHARED_IMDB
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -27,7 +28,7 @@ def test_a_person_explores_trains_and_predicts_on_the_full_data(streamlit_app, b
     first_render = time.monotonic() - started
     page.locator(".js-plotly-plot").nth(2).wait_for()  # balance, lengths, telling words (drawn after the text)
     page.get_by_text("25,000").first.wait_for()
-    _screenshot(page, "full-dataset.png")
+    screenshot(page, "full-dataset.png")
     page.get_by_test_id("stSidebarNav").get_by_text("Home", exact=True).click()
     page.get_by_text("Training and prediction run on").wait_for()
     started = time.monotonic()
@@ -42,10 +43,10 @@ def test_a_person_explores_trains_and_predicts_on_the_full_data(streamlit_app, b
     _wait_for(lambda: _step(page) >= 20, 600, "the baseline's first steps")
     first = _step(page)
     _wait_for(lambda: _step(page) > first + 10, 300, "the curves to grow on their own")
-    _screenshot(page, "full-train-running.png")
+    screenshot(page, "full-train-running.png")
     page.get_by_role("button", name="⏹️ Stop").click()
     page.get_by_text("Stopped at step").wait_for(timeout=120_000)
-    _screenshot(page, "full-train-stopped.png")
+    screenshot(page, "full-train-stopped.png")
     page.get_by_role("button", name="⏯️ Resume").click()
     page.get_by_role("button", name="⏹️ Stop").wait_for()
     page.get_by_text("Finished: test accuracy").wait_for(timeout=1_200_000)
@@ -56,7 +57,7 @@ def test_a_person_explores_trains_and_predicts_on_the_full_data(streamlit_app, b
     accuracy = float(page.get_by_test_id("stMetricValue").first.inner_text())
     print(f"bow baseline on the full data, trained, stopped and resumed in the browser: test accuracy {accuracy:.4f}")
     assert accuracy >= 0.9
-    _screenshot(page, "full-train-finished.png")
+    screenshot(page, "full-train-finished.png")
 
     page.get_by_role("button", name="🔮 Use for prediction").click()
     page.get_by_role("heading", name="🔮 Predict").wait_for()
@@ -64,4 +65,4 @@ def test_a_person_explores_trains_and_predicts_on_the_full_data(streamlit_app, b
     box.fill("The cinematography is beautiful, but the ending is a lazy mess and the villain is laughable.")
     box.press("Control+Enter")
     page.locator("span.word").first.wait_for()
-    _screenshot(page, "full-predict.png")
+    screenshot(page, "full-predict.png")

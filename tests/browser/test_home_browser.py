@@ -1,6 +1,6 @@
 import pytest
 
-from tests.browser.conftest import SCREENSHOTS
+from tests.browser.conftest import screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -13,7 +13,7 @@ def test_home_renders_in_chromium(streamlit_app, browser_page, parquet_dir, tmp_
     assert browser_page.get_by_text("IMDB Sentiment Studio").first.is_visible()
     assert browser_page.get_by_text("validation").first.is_visible()
     assert browser_page.get_by_text("Deploy", exact=True).count() == 0  # Streamlit's own button, not for users
-    browser_page.screenshot(path=str(SCREENSHOTS / "home.png"), full_page=True)
+    screenshot(browser_page, "home.png")
 
 
 def test_home_shows_a_bad_source_in_chromium(streamlit_app, browser_page, tmp_path):
@@ -21,4 +21,4 @@ def test_home_shows_a_bad_source_in_chromium(streamlit_app, browser_page, tmp_pa
     browser_page.goto(url)
     browser_page.get_by_text("this path does not exist").wait_for(timeout=60_000)
     browser_page.get_by_text("Training and prediction run on").wait_for(timeout=60_000)
-    browser_page.screenshot(path=str(SCREENSHOTS / "home-bad-source.png"), full_page=True)
+    screenshot(browser_page, "home-bad-source.png")

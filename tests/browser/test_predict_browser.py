@@ -2,7 +2,7 @@ import csv
 
 import pytest
 
-from tests.browser.conftest import SCREENSHOTS
+from tests.browser.conftest import screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -21,7 +21,7 @@ def test_paste_a_review_and_see_highlighted_words(streamlit_app, browser_page, t
     assert words.count() >= 10
     assert "toward positive" in words.nth(1).get_attribute("title")
     page.get_by_text("Top words").first.wait_for(timeout=30_000)
-    page.screenshot(path=str(SCREENSHOTS / "predict.png"), full_page=True)
+    screenshot(page, "predict.png")
 
     reviews = tmp_path / "reviews.csv"
     with reviews.open("w", newline="") as handle:
@@ -32,7 +32,7 @@ def test_paste_a_review_and_see_highlighted_words(streamlit_app, browser_page, t
     page.locator("input[type=file]").set_input_files(str(reviews))
     page.get_by_role("button", name="Predict 4 reviews").click()
     page.get_by_role("button", name="Download predictions (CSV)").wait_for(timeout=60_000)
-    page.screenshot(path=str(SCREENSHOTS / "predict-batch.png"), full_page=True)
+    screenshot(page, "predict-batch.png")
 
 
 def test_bad_uploads_get_a_message_and_nothing_else_breaks(streamlit_app, browser_page, tiny_bow_run, tmp_path):
@@ -52,7 +52,7 @@ def test_bad_uploads_get_a_message_and_nothing_else_breaks(streamlit_app, browse
                           (no_column, "no 'text' or 'review' column")):
         upload.set_input_files(str(path))
         page.get_by_text(message).first.wait_for(timeout=60_000)
-    page.screenshot(path=str(SCREENSHOTS / "predict-bad-upload.png"), full_page=True)
+    screenshot(page, "predict-bad-upload.png")
     page.get_by_role("tab", name="Single review").click()  # the rest of the page still works
     box = page.locator("textarea").first
     box.fill("A wonderful film with a great actor.")
@@ -79,12 +79,12 @@ def test_a_checkpoint_folder_side_by_side_with_a_bow_run_and_every_method(stream
     box.press("Control+Enter")
     page.locator("span.word").first.wait_for(timeout=90_000)
     assert page.locator("span.word").count() >= 10
-    page.screenshot(path=str(SCREENSHOTS / "predict-checkpoint.png"), full_page=True)
+    screenshot(page, "predict-checkpoint.png")
     page.get_by_role("tab", name="Compare two models").click()
     page.get_by_text("The same words in both models").wait_for(timeout=90_000)
-    page.screenshot(path=str(SCREENSHOTS / "predict-side-by-side.png"), full_page=True)
+    screenshot(page, "predict-side-by-side.png")
     page.get_by_role("tab", name="Single review").click()
     page.get_by_text("Compare every explanation method on this review").click()
     page.get_by_text("Download these highlights (HTML)").wait_for(timeout=180_000)
     assert page.locator("div.legend").count() >= 5
-    page.screenshot(path=str(SCREENSHOTS / "predict-all-methods.png"), full_page=True)
+    screenshot(page, "predict-all-methods.png")

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from sentiment_core.core import runs
-from tests.browser.conftest import SCREENSHOTS
+from tests.browser.conftest import screenshot
 from tests.conftest import write_parquet_dir
 
 pytestmark = pytest.mark.browser
@@ -32,15 +32,6 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def _screenshot(page, name: str) -> None:
-    # Streamlit scrolls inside its main block: grow the window to the page so the shot holds it all
-    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-    page.set_viewport_size({"width": 1400, "height": max(1000, int(height) + 50)})
-    page.wait_for_timeout(1_500)  # let plotly redraw at the new size
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
-    page.set_viewport_size({"width": 1400, "height": 1000})
 
 
 def _open_train_page(page, url: str) -> None:
@@ -90,8 +81,7 @@ def test_start_watch_and_stop_a_run_in_chromium(streamlit_app, browser_page, tmp
     _open_train_page(page, url)
     page.get_by_role("button", name="⏹️ Stop").wait_for(timeout=60_000)
     _wait_for(lambda: _step(page) > first, 60, "the live view after the reload")
-    page.wait_for_timeout(2_500)  # one more refresh, so validation points are on the charts
-    _screenshot(page, "train-running.png")
+    screenshot(page, "train-running.png", settle_ms=2_500)  # one more refresh: validation points on the charts
 
     page.get_by_role("button", name="⏹️ Stop").click()
     page.get_by_text("Stopped at step").wait_for(timeout=60_000)
@@ -104,7 +94,7 @@ def test_start_watch_and_stop_a_run_in_chromium(streamlit_app, browser_page, tmp
     assert runs.read_status(runs.run_path(run_id))["state"] == "stopped"
     assert runs.last_checkpoint(runs.run_path(run_id)) is not None
     stopped_step = _step(page)
-    _screenshot(page, "train-stopped.png")
+    screenshot(page, "train-stopped.png")
 
     # resume: a new process continues from the checkpoint, the live view refreshes again
     page.get_by_role("button", name="⏯️ Resume").click()
