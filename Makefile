@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH)
-	# uv installs the rest in seconds where pip takes most of a minute; pip does it where uv cannot (a proxy, a mirror)
-	$(BIN)/python -m pip install -q uv && $(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt \
+	# uv installs the rest in seconds where pip takes most of a minute; pip does it where uv cannot (a proxy, a mirror).
+	# Compiled up front, as pip does: otherwise every process of a parallel test run compiles the same modules.
+	$(BIN)/python -m pip install -q uv && $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python \
+		-r requirements.txt \
 		|| $(BIN)/python -m pip install -q -r requirements.txt
 	touch $(STAMP)
 
