@@ -109,3 +109,77 @@ def test_a_failure_is_recorded_and_a_stop_request_stops(tmp_path, data, monkeypa
         evaluate_model(folder, data=data, run_id="broken")
     status = runs.read_status(runs.run_path("broken"))
     assert status["state"] == "failed" and status["error"] == "RuntimeError: the model broke"
+
+
+PAIRS_CSV = ("pair,text,label,kind\n"
+             "a,a great movie and a wonderful story,positive,antonym\n"
+             "a,a terrible movie and a boring story,negative,antonym\n"
+             "b,the plot was not bad,1,negation\n"
+             "b,the plot was bad,0,negation\n"
+             "c,the actor was superb,pos,\n"
+             "c,the actor was superb and the scene moving,pos,\n")
+
+
+def expected_pairs(predictor, pair_set) -> dict:
+    """Accuracy on originals and edits, and consistency, counted here from the model's own predictions."""
+    texts = [t for p in pair_set.pairs for t in (p.original, p.edit)]
+    answers = [p.label for p in predictor.predict(texts, batch=True)]
+    right = [(answers[2 * i] == ("negative", "positive")[p.original_label],
+              answers[2 * i + 1] == ("negative", "positive")[p.edit_label]) for i, p in enumerate(pair_set.pairs)]
+    n = len(right)
+    return {"original_accuracy": sum(o for o, _ in right) / n, "edit_accuracy": sum(e for _, e in right) / n,
+            "consistency": sum(o and e for o, e in right) / n}
+
+
+def test_pairs_are_scored_after_the_test_split_and_added_to_the_run_later(tmp_path, data):
+    from sentiment_core.evaluation import pairs as paired
+    from sentiment_core.evaluation.evaluate_model import add_pairs
+
+    folder = str(bert_checkpoint(tmp_path / "bert"))
+    (tmp_path / "mine.csv").write_text(PAIRS_CSV, encoding="utf-8")
+    run_dir = evaluate_model(folder, data=data, run_id="eval-pairs", max_test_samples=8,
+                             pairs=tmp_path / "mine.csv", progress=lambda done, total: None)
+    assert runs.read_status(run_dir)["state"] == "finished" and runs.read_status(run_dir)["step"] == 8
+    assert runs.read_json(run_dir / runs.EVAL_FILE)["test"]["n"] == 8  # the test split as before
+    assert runs.read_config(run_dir)["pairs_file"] == str(tmp_path / "mine.csv")
+    (result,) = paired.run_pairs("eval-pairs")
+    pair_set = paired.read_pairs(tmp_path / "mine.csv")
+    assert {k: result.all[k] for k in ("original_accuracy", "edit_accuracy", "consistency")} == expected_pairs(
+        sources.load_predictor(folder), pair_set)
+    assert result.model == "eval-pairs" and result.all["pairs"] == 3 and result.all["label_kept"] == 1
+    assert [k["kind"] for k in result.kinds] == ["antonym", "negation", None]
+    assert not paired.is_stale(result, "eval-pairs")
+
+    # A second file goes into the same run, scored with its model; nothing else in the run changes.
+    before = {name: (run_dir / name).read_bytes() for name in (runs.EVAL_FILE, runs.STATUS_FILE, runs.RUN_FILE,
+                                                               runs.PREDICTIONS_FILE)}
+    (tmp_path / "more.tsv").write_text(PAIRS_CSV.replace(",", "\t"), encoding="utf-8")
+    assert add_pairs("eval-pairs", tmp_path / "more.tsv", source=folder) == run_dir
+    assert [r.name for r in paired.run_pairs("eval-pairs")] == ["mine", "more"]
+    assert paired.run_pairs("eval-pairs")[1].all == result.all
+    assert {name: (run_dir / name).read_bytes() for name in before} == before
+
+
+def test_bad_pairs_and_another_model_are_refused_before_any_work(tmp_path, data):
+    from sentiment_core.core.errors import InputError
+    from sentiment_core.evaluation.evaluate_model import add_pairs
+
+    folder = str(bert_checkpoint(tmp_path / "bert"))
+    other = str(bert_checkpoint(tmp_path / "other", seed=1))
+    (tmp_path / "odd.csv").write_text("pair,text,label\n1,great,1\n", encoding="utf-8")
+    (tmp_path / "mine.csv").write_text(PAIRS_CSV, encoding="utf-8")
+    with pytest.raises(InputError, match=r"exactly 2 rows .*pair 1 \(1 row\)"):
+        evaluate_model(folder, data=data, run_id="eval-odd", pairs=tmp_path / "odd.csv")
+    (tmp_path / "symbols.csv").write_text("pair,text,label\n1,great,1\n1,\u200b,0\n", encoding="utf-8")  # invisible
+    with pytest.raises(InputError, match="pair 1 has a text with no word this model can read"):
+        evaluate_model(folder, data=data, run_id="eval-symbols", pairs=tmp_path / "symbols.csv")
+    assert runs.run_dirs() == []  # nothing written
+    run_dir = evaluate_model(folder, data=data, run_id="eval-bert", max_test_samples=4)
+    with pytest.raises(RunError, match=r"holds the evaluation of .*bert, not .*other: paired edits go into a run only"):
+        add_pairs("eval-bert", tmp_path / "mine.csv", source=other)
+    with pytest.raises(RunError, match="No run 'missing'"):
+        add_pairs("missing", tmp_path / "mine.csv")
+    runs.update_status(run_dir, state="running", pid=None)
+    with pytest.raises(RunError, match="Run 'eval-bert' is running: paired edits are scored with a finished run"):
+        add_pairs("eval-bert", tmp_path / "mine.csv")
+    assert not (run_dir / "pairs.json").exists()
