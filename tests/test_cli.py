@@ -177,3 +177,62 @@ def test_output_cut_short_by_its_reader_ends_quietly(tiny_bow_run, tmp_path):
     process.stdout.close()  # as `head -1` does after its line
     err = process.stderr.read().decode()
     assert process.wait(timeout=120) == 141 and "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_evaluate_pairs_into_a_new_run_or_an_existing_one(tiny_bow_run, tmp_path, capsys):
+    """`evaluate --pairs`: consistency on a hand-made file, as the model's own predictions give it."""
+    from sentiment_core.core import runs
+    from sentiment_core.evaluation import pairs as paired
+    from sentiment_core.inference.sources import load_run
+
+    run_dir, data = tiny_bow_run
+    pairs_file = tmp_path / "contrast.tsv"
+    pairs_file.write_text("pair\ttext\tlabel\tkind\n"
+                          "1\ta great and wonderful film\tpositive\tantonym\n"
+                          "1\tan awful and boring film\tnegative\tantonym\n"
+                          "2\tthe story was not bad\tpositive\tnegation\n"
+                          "2\tthe story was bad\tnegative\tnegation\n"
+                          "3\ta brilliant actor\tpositive\tnegation\n"
+                          "3\tnot a brilliant actor\tnegative\tnegation\n", encoding="utf-8")
+    answers = [p.label for p in load_run("tiny-bow").predict(
+        ["a great and wonderful film", "an awful and boring film", "the story was not bad", "the story was bad",
+         "a brilliant actor", "not a brilliant actor"], batch=True)]
+    right = [a == e for a, e in zip(answers, ["positive", "negative"] * 3)]
+    consistent = [right[0] and right[1], right[2] and right[3], right[4] and right[5]]
+
+    def printed_pairs() -> dict:
+        return json.loads(capsys.readouterr().out.split("paired edits (", 1)[1].split("): ", 1)[1])
+
+    # Into the trained run itself (--run-id names it): only the pairs are scored; eval.json stays as it was.
+    before = (run_dir / runs.EVAL_FILE).read_bytes(), (run_dir / runs.STATUS_FILE).read_bytes()
+    assert main(["evaluate", "--run", "tiny-bow", "--run-id", "tiny-bow", "--pairs", str(pairs_file)]) == 0
+    shown = printed_pairs()
+    assert shown["pairs"] == 3 and shown["consistency"] == round(sum(consistent) / 3, 4)
+    assert shown["original_accuracy"] == round(sum(right[0::2]) / 3, 4)
+    assert shown["edit_accuracy"] == round(sum(right[1::2]) / 3, 4)
+    assert shown["per_kind"]["negation"]["consistency"] == round(sum(consistent[1:]) / 2, 4)
+    assert shown["inconsistent_pairs"] == [str(i + 1) for i, ok in enumerate(consistent) if not ok]
+    assert ((run_dir / runs.EVAL_FILE).read_bytes(), (run_dir / runs.STATUS_FILE).read_bytes()) == before
+    assert [r.name for r in paired.run_pairs("tiny-bow")] == ["contrast"]
+    assert main(["evaluate", "--run-id", "tiny-bow", "--pairs", str(pairs_file)]) == 0  # the run's model by default
+    assert printed_pairs() == shown and [r.name for r in paired.run_pairs("tiny-bow")] == ["contrast"]  # replaced
+
+    # A new run id: the test split and the pairs, into a new evaluation run.
+    assert main(["evaluate", "--run", "tiny-bow", "--run-id", "eval-contrast", "--pairs", str(pairs_file),
+                 "--max-test-samples", "8", "--data", data]) == 0
+    assert printed_pairs()["consistency"] == shown["consistency"]
+    new = runs.run_path("eval-contrast")
+    assert runs.read_json(new / runs.EVAL_FILE)["test"]["n"] == 8 and (new / paired.PAIRS_FILE).exists()
+
+    # Options of a new evaluation with an existing run, another model, a bad file: one line each, nothing written.
+    assert main(["evaluate", "--run-id", "tiny-bow", "--pairs", str(pairs_file), "--max-test-samples", "8"]) == 2
+    assert "names an existing run: --pairs adds the paired edits to it" in capsys.readouterr().err
+    assert main(["evaluate", "--run", "eval-contrast", "--run-id", "tiny-bow", "--pairs", str(pairs_file)]) == 2
+    assert "paired edits go into a run only with its own model" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("pair,text,label\n1,great,1\n2,awful,0\n", encoding="utf-8")
+    assert main(["evaluate", "--run-id", "eval-bad", "--pairs", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "every pair needs exactly 2 rows" in err and "pair 1 (1 row), 2 (1 row)" in err and "Traceback" not in err
+    assert not runs.run_path("eval-bad").exists()
+    assert [r.name for r in paired.run_pairs("tiny-bow")] == ["contrast"]

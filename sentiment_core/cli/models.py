@@ -68,12 +68,32 @@ def _explain_file(args: argparse.Namespace, predictor) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from sentiment_core.evaluation.evaluate_model import evaluate_model
+    from sentiment_core.cli.common import requested_source
+    from sentiment_core.core import runs
+    from sentiment_core.evaluation import pairs as paired
+    from sentiment_core.evaluation.evaluate_model import add_pairs, evaluate_model
 
-    run_dir = evaluate_model(model_source(args), max_test_samples=args.max_test_samples, run_id=args.run_id,
-                             labels=args.labels, data=args.data, seed=args.seed, long_text=args.long_text,
-                             head_tokens=args.head_tokens, window_stride=args.window_stride)
+    pair_set = paired.read_pairs(args.pairs) if args.pairs else None  # refused before the model loads
+    if pair_set is not None and args.run_id and runs.run_path(args.run_id).is_dir():
+        # Into the existing run, scored as it reads: options of a new evaluation would go unused, so they are refused.
+        unused = [flag for flag, value in (("--max-test-samples", args.max_test_samples), ("--data", args.data),
+                                           ("--seed", args.seed), ("--labels", args.labels),
+                                           ("--long-text", args.long_text), ("--head-tokens", args.head_tokens),
+                                           ("--window-stride", args.window_stride)) if value is not None]
+        if unused:
+            raise InputError(f"--run-id {args.run_id} names an existing run: --pairs adds the paired edits to it, "
+                             f"scored with its model as it reads, so {', '.join(unused)} would go unused. Drop "
+                             f"{'it' if len(unused) == 1 else 'them'}, or give a new --run-id for a new evaluation.")
+        run_dir = add_pairs(args.run_id, pair_set, source=requested_source(args),
+                            progress=progress_bar("paired edits", "review"))
+    else:
+        run_dir = evaluate_model(model_source(args), max_test_samples=args.max_test_samples, run_id=args.run_id,
+                                 labels=args.labels, data=args.data, seed=args.seed, long_text=args.long_text,
+                                 head_tokens=args.head_tokens, window_stride=args.window_stride, pairs=pair_set)
     print_run_result(run_dir)
+    if pair_set is not None:
+        result = next(r for r in paired.run_pairs(run_dir.name) if r.name == pair_set.name)
+        print(f"paired edits ({run_dir / paired.PAIRS_FILE}):", dumps(paired.summary(result), indent=2))
     return 0
 
 
@@ -125,7 +145,10 @@ def add_parsers(commands) -> None:
         "evaluate", help="score any model source on the IMDB test split into an evaluation run",
         description="Predict the IMDB test split (or a seeded subset) with a model source and write an "
         "evaluation-only run directory (run.json with the source and its revision, eval.json, predictions.csv, "
-        "state finished): it sits in the runs table beside trained runs and can be compared with them.",
+        "state finished): it sits in the runs table beside trained runs and can be compared with them. With --pairs, "
+        "a file of reviews and their edited twins is scored too (accuracy on the originals, on the edits, and "
+        "consistency: both of a pair right, per edit kind) into the run's pairs.json; when --run-id names an "
+        "existing finished run, only the pairs are scored, with that run's model, and added to it.",
     )
     add_model_options(evaluate)
     evaluate.add_argument("--max-test-samples", type=int, metavar="N",
@@ -133,6 +156,10 @@ def add_parsers(commands) -> None:
     evaluate.add_argument("--run-id", help="run folder name (default: eval-<source name>-<timestamp>)")
     evaluate.add_argument("--data", metavar="SRC", help="IMDB source (default: IMDB_DATA)")
     evaluate.add_argument("--seed", type=int, help="seed of the test subset (default: SENTIMENT_SEED)")
+    evaluate.add_argument("--pairs", metavar="FILE", help="also score paired edits: a CSV or TSV with columns pair "
+                          "(an id shared by an original and its edited twin, the original first), text, label "
+                          "(negative/positive or 0/1) and optionally kind; with the --run-id of an existing finished "
+                          "run, only the pairs are scored, into that run")
     evaluate.set_defaults(handler=_evaluate)
     check = commands.add_parser(
         "check", help="behaviour tests: negation, contrast, intensity, typos, names ... (failure rates)",
