@@ -1,5 +1,6 @@
 """Evaluate: behaviour tests (negation, contrast, intensity, ratings, typos, names) side by side for one or two
-runs; the error slices of their test predictions, ROC and precision-recall curves, and a movable threshold."""
+runs; paired edits (reviews beside their edited twins: accuracy on each, consistency); the error slices of their
+test predictions, ROC and precision-recall curves, and a movable threshold."""
 
 import pandas as pd
 import plotly.express as px
@@ -7,7 +8,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from sentiment_core.core import runs
-from sentiment_core.evaluation import behaviour, slices
+from sentiment_core.core.errors import SentimentError
+from sentiment_core.core.settings import get_settings
+from sentiment_core.evaluation import behaviour, pairs, slices
 from sentiment_core.inference import default_model
 
 MAX_RUNS = 2
@@ -126,6 +129,118 @@ def behaviour_section(chosen: list[str]) -> None:
     failures_view(shown, table)
 
 
+# --- paired edits ---------------------------------------------------------------------------
+
+def score_upload(upload, chosen: list[str]) -> None:
+    """Check an uploaded pairs file; on the button, score it on each chosen run (kept in the run's pairs.json)."""
+    limit = get_settings().max_upload_bytes
+    if upload.size > limit:
+        st.error(f"{upload.name} is {upload.size / 1e6:,.1f} MB; the limit is {limit / 1e6:,.1f} MB "
+                 "(SENTIMENT_MAX_UPLOAD_BYTES): split the file, or use `python -m sentiment_core evaluate --pairs`.",
+                 icon="🚫")
+        return
+    try:
+        pair_set = pairs.read_pairs(upload)
+    except SentimentError as error:
+        st.error(str(error), icon="🚫")
+        return
+    kinds = list(dict.fromkeys(p.kind for p in pair_set.pairs if p.kind))
+    st.write(f"**{pair_set.name}**: {len(pair_set.pairs):,} pairs" + (f"; kinds: {', '.join(kinds)}" if kinds else ""))
+    if not st.button(f"▶️ Score {len(pair_set.pairs):,} pairs on {' and '.join(chosen)}", key="eval_pairs_score",
+                     type="primary"):
+        return
+    bar = st.progress(0.0, text="Loading the model…")
+    for index, run_id in enumerate(chosen):
+        def progress(done: int, total: int, index=index, run_id=run_id) -> None:
+            bar.progress(min((index + done / total) / len(chosen), 1.0), text=f"{run_id}: {done:,} / {total:,} texts")
+
+        try:
+            pairs.pairs_for_run(run_id, pair_set, progress=progress)
+        except SentimentError as error:
+            st.error(f"Cannot score the pairs on {run_id}: {error}", icon="🚫")
+    bar.empty()
+
+
+def inconsistent_view(results: dict) -> None:
+    st.subheader("Pairs not both right")
+    options = []
+    columns = st.columns(len(results), gap="large")
+    for column, (run_id, result) in zip(columns, results.items()):
+        with column:
+            shown = len(result.inconsistent)
+            st.markdown(f"**{run_id}**: {result.inconsistent_count} of {result.all['pairs']} pairs"
+                        + (f" (the first {shown} shown)" if shown < result.inconsistent_count else ""))
+            if not result.inconsistent:
+                st.success("Both texts of every pair right.", icon="✅")
+                continue
+            rows = pd.DataFrame([{"pair": e["pair"], "kind": e["kind"], "original": e["original"]["text"],
+                                  "label": e["original"]["label"], "predicted": e["original"]["predicted"],
+                                  "P(positive)": e["original"]["probability"], "edit": e["edit"]["text"],
+                                  "edit label": e["edit"]["label"], "edit predicted": e["edit"]["predicted"],
+                                  "edit P(positive)": e["edit"]["probability"]} for e in result.inconsistent])
+            st.dataframe(rows.dropna(axis=1, how="all"), hide_index=True, key=f"eval_pairs_wrong_{run_id}",
+                         column_config={name: st.column_config.NumberColumn(format="%.3f")
+                                        for name in ("P(positive)", "edit P(positive)")})
+            options += [(run_id, e[side]["text"], f"pair {e['pair']}, {side}") for e in result.inconsistent
+                        for side in ("original", "edit")]
+    if not options:
+        return
+    left, right = st.columns([4, 1], vertical_alignment="bottom")
+    chosen = left.selectbox("Open a text on the Predict page, with its highlighted words", range(len(options)),
+                            format_func=lambda i: f"{options[i][0]}, {options[i][2]}: {options[i][1][:120]}",
+                            key="eval_pairs_pick")
+    if right.button("🔮 Open in Predict", key="eval_pairs_open", width="stretch"):
+        open_in_predict(options[chosen][1], options[chosen][0])
+
+
+def pairs_section(chosen: list[str]) -> None:
+    st.caption("Reviews beside their edited twins (a contrast set, counterfactual edits): accuracy on the originals, "
+               "on the edits, and **consistency**, the share of pairs with both right, per kind of edit. A pairs file "
+               "is a CSV or TSV with the columns `pair` (an id shared by an original and its edit, the original's row "
+               "first), `text`, `label` (negative/positive or 0/1) and optionally `kind`. Results are kept in each "
+               "run's `pairs.json`, one entry per file name; from the command line: "
+               "`python -m sentiment_core evaluate --run-id RUN --pairs FILE`.")
+    upload = st.file_uploader("Pairs file (CSV or TSV)", type=["csv", "tsv", "tab", "txt"], key="eval_pairs_upload")
+    if upload is not None:
+        score_upload(upload, chosen)
+    try:
+        stored = {run_id: {r.name: r for r in pairs.run_pairs(run_id)} for run_id in chosen}
+    except SentimentError as error:
+        st.error(str(error), icon="🚫")
+        return
+    names = list(dict.fromkeys(name for by_name in stored.values() for name in by_name))
+    if not names:
+        st.info("No paired edits scored on " + " or ".join(f"`{r}`" for r in chosen) + " yet: upload a pairs file "
+                "above, or run `python -m sentiment_core evaluate --run-id RUN --pairs FILE`.", icon="🔁")
+        return
+    name = st.selectbox("Pairs file", names, key="eval_pairs_set") if len(names) > 1 else names[0]
+    results = {run_id: by_name[name] for run_id, by_name in stored.items() if name in by_name}
+    for run_id in chosen:
+        if run_id not in results:
+            st.info(f"`{name}` has not been scored on `{run_id}`: upload it again to score it there.", icon="ℹ️")
+        elif pairs.is_stale(results[run_id], run_id):
+            st.warning(f"`{run_id}`'s model changed since `{name}` was scored on it: upload it again to rescore.",
+                       icon="⚠️")
+    if len({r.sha256 for r in results.values()}) > 1:
+        st.warning(f"The runs scored different versions of `{name}`: compare them with care.", icon="⚠️")
+    table = pairs.pairs_table(results)
+    rate_columns = [c for c in table.columns if c not in ("kind", "pairs", "label_kept")]
+    st.subheader(f"{name}: accuracy and consistency")
+    st.dataframe(table.rename(columns={"label_kept": "label kept"}).style.format("{:.1%}", subset=rate_columns),
+                 hide_index=True, key="eval_pairs_table", width="stretch", height=table_height(len(table)))
+    for note in dict.fromkeys(note for result in results.values() for note in result.notes):
+        st.caption(note)
+    long = table.melt(id_vars="kind", value_vars=[c for c in rate_columns if c.startswith("consistency")],
+                      var_name="run", value_name="consistency")
+    long["run"] = long["run"].str.slice(len("consistency ("), -1)
+    figure = px.bar(long, x="kind", y="consistency", color="run", barmode="group", color_discrete_sequence=RUN_COLORS,
+                    title="Consistency per kind of edit: both texts of a pair right (higher is better)")
+    figure.update_layout(yaxis_tickformat=".0%", yaxis_range=[0, 1], margin=dict(l=0, r=0, t=40, b=0),
+                         legend_title=None, xaxis_title=None)
+    st.plotly_chart(figure, key="eval_pairs_chart")
+    inconsistent_view(results)
+
+
 # --- slices and curves ----------------------------------------------------------------------
 
 def predictions_stamp(run_id: str) -> float:
@@ -239,7 +354,7 @@ st.title("🧪 Evaluate")
 st.markdown("Accuracy on the test split hides what a reader notices first: *not bad at all* called negative, a verdict "
             "taken from the first half of *I expected to hate it, but…*, a typo or another actor's name flipping the "
             "label. Run the behaviour suite on one or two models, read their failures, open one on the Predict page, "
-            "and see where on the test split each model errs.")
+            "score reviews beside their edited twins, and see where on the test split each model errs.")
 
 finished = default_model.finished_runs()
 if not finished:
@@ -258,8 +373,10 @@ if not chosen:
     st.info("Pick one run, or two to compare them side by side.", icon="👆")
     st.stop()
 
-behaviour_tab, slices_tab = st.tabs(["Behaviour tests", "Error slices and curves"])
+behaviour_tab, pairs_tab, slices_tab = st.tabs(["Behaviour tests", "Paired edits", "Error slices and curves"])
 with behaviour_tab:
     behaviour_section(chosen)
+with pairs_tab:
+    pairs_section(chosen)
 with slices_tab:
     slices_section(chosen)

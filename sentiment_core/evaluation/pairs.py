@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +34,7 @@ MAX_NAMED = 10  # pair ids or values an error message names
 TSV_SUFFIXES = (".tsv", ".tab")
 FORMAT_HINT = ("columns pair (an id shared by an original and its edited twin, the original first), text, label "
                "(negative/positive or 0/1) and optionally kind")
+RATE_NAMES = {"original_accuracy": "originals", "edit_accuracy": "edits", "consistency": "consistency"}
 Progress = Callable[[int, int], None]
 
 
@@ -345,3 +346,20 @@ def summary(result: PairsResult) -> dict:
     if result.inconsistent_count > len(result.inconsistent):
         shown["inconsistent_pairs_total"] = result.inconsistent_count
     return shown
+
+
+
+def pairs_table(results: Mapping[str, PairsResult]) -> pd.DataFrame:
+    """One pairs file on one or more runs: a row for all pairs, then one per kind (in file order); pairs and
+    label_kept (from the first run), then per run its accuracy on the originals, on the edits, and consistency (columns
+    `originals (<run>)`, `edits (<run>)`, `consistency (<run>)`)."""
+    import pandas as pd
+
+    table = None
+    for run_id, result in results.items():
+        rows = [{"kind": "all pairs", **result.all}] + [
+            {**k, "kind": "none" if k["kind"] is None else k["kind"]} for k in result.kinds]
+        frame = pd.DataFrame(rows).set_index("kind")
+        rates = frame[list(RATE_NAMES)].rename(columns={k: f"{name} ({run_id})" for k, name in RATE_NAMES.items()})
+        table = frame[["pairs", "label_kept"]].join(rates) if table is None else table.join(rates)
+    return table.reset_index()

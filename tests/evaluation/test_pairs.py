@@ -134,3 +134,12 @@ def test_a_runs_pairs_json_keeps_one_entry_per_file(tmp_path):
     with pytest.raises(RunError, match="pairs.json is corrupted: delete it"):
         paired.run_pairs("some-run")
     assert paired.run_pairs("another-run") == []
+
+
+def test_the_table_puts_runs_side_by_side(tmp_path):
+    result = score_pairs(GoodMeansPositive(), read_pairs(write(tmp_path, PAIRS_TSV)))
+    table = paired.pairs_table({"a": result, "b": result})
+    assert list(table.columns) == ["kind", "pairs", "label_kept", "originals (a)", "edits (a)", "consistency (a)",
+                                   "originals (b)", "edits (b)", "consistency (b)"]
+    assert table["kind"].tolist() == ["all pairs", "antonym", "negation", "none"]
+    assert table["consistency (b)"].tolist() == [0.75, 1.0, 0.5, 1.0] and table["pairs"].tolist() == [4, 1, 2, 1]

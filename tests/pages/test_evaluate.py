@@ -101,3 +101,53 @@ def test_a_failure_opens_on_the_predict_page(one_run):
     assert app.title[0].value == "🔮 Predict"
     assert app.selectbox(key="predict_run_choice").value == "tiny-bow"
     assert app.text_area(key="predict_text").value == first_failing.failures[0].text
+
+
+# Pair 3 holds one text twice with opposite labels: whatever a model says, that pair is not both right.
+PAIRS_TSV = ("pair\ttext\tlabel\tkind\n"
+             "1\ta great and wonderful film\tpositive\tantonym\n"
+             "1\tan awful and boring film\tnegative\tantonym\n"
+             "2\tthe story was not bad\tpositive\tnegation\n"
+             "2\tthe story was bad\tnegative\tnegation\n"
+             "3\ta dull plot\tnegative\tnegation\n"
+             "3\ta dull plot\tpositive\tnegation\n")
+
+
+def test_paired_edits_are_scored_from_an_upload_and_shown_beside_the_suite(one_run):
+    from sentiment_core.evaluation import pairs as paired
+    from sentiment_core.inference.sources import load_run
+
+    app = run_page(PAGE)
+    assert [t.label for t in app.tabs] == ["Behaviour tests", "Paired edits", "Error slices and curves"]
+    assert "No paired edits scored on `tiny-bow` yet" in page_text(app)
+    app.file_uploader(key="eval_pairs_upload").set_value(("bad.csv", b"pair,text,label\n1,great,1\n", "text/csv"))
+    app.run()
+    assert "every pair needs exactly 2 rows (the original, then its edit): pair 1 (1 row)" in page_text(app)
+    app.file_uploader(key="eval_pairs_upload").set_value(("contrast.tsv", PAIRS_TSV.encode(), "text/tsv")).run()
+    assert "**contrast**: 3 pairs; kinds: antonym, negation" in page_text(app)
+    app.button(key="eval_pairs_score").click().run()
+    assert not app.exception, app.exception
+
+    answers = [p.label for p in load_run("tiny-bow").predict(
+        ["a great and wonderful film", "an awful and boring film", "the story was not bad", "the story was bad"],
+        batch=True)]
+    consistent = [answers[0:2] == ["positive", "negative"], answers[2:4] == ["positive", "negative"], False]
+    (result,) = paired.run_pairs("tiny-bow")  # kept in the run's folder
+    assert result.name == "contrast" and result.all["consistent"] == sum(consistent)
+    table = table_with(app, "consistency (tiny-bow)")
+    assert table["kind"].tolist() == ["all pairs", "antonym", "negation"] and table["pairs"].tolist() == [3, 1, 2]
+    assert table["consistency (tiny-bow)"].tolist() == [sum(consistent) / 3, consistent[0], sum(consistent[1:]) / 2]
+    wrong = table_with(app, "edit predicted")
+    assert "3" in wrong["pair"].tolist() and len(wrong) == 3 - sum(consistent)
+
+    # A reload shows it from pairs.json; a text of a wrong pair opens on the Predict page.
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.run()
+    app.switch_page("views/evaluate.py").run()
+    assert table_with(app, "consistency (tiny-bow)")["consistency (tiny-bow)"].tolist()[0] == sum(consistent) / 3
+    picker = app.selectbox(key="eval_pairs_pick")
+    picker.set_value(next(i for i, shown in enumerate(picker.options) if "pair 3, edit" in shown)).run()
+    app.button(key="eval_pairs_open").click().run()
+    assert not app.exception, app.exception
+    assert app.title[0].value == "🔮 Predict" and app.session_state["predict_run"] == "tiny-bow"
+    assert app.text_area(key="predict_text").value == "a dull plot"
