@@ -92,8 +92,9 @@ def _evaluate(args: argparse.Namespace) -> int:
                                  head_tokens=args.head_tokens, window_stride=args.window_stride, pairs=pair_set)
     print_run_result(run_dir)
     if pair_set is not None:
-        result = next(r for r in paired.run_pairs(run_dir.name) if r.name == pair_set.name)
-        print(f"paired edits ({run_dir / paired.PAIRS_FILE}):", dumps(paired.summary(result), indent=2))
+        result = next((r for r in paired.run_pairs(run_dir.name) if r.name == pair_set.name), None)
+        if result is not None:  # None when the evaluation stopped before the pairs
+            print(f"paired edits ({run_dir / paired.PAIRS_FILE}):", dumps(paired.summary(result), indent=2))
     return 0
 
 

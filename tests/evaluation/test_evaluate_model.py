@@ -183,3 +183,17 @@ def test_bad_pairs_and_another_model_are_refused_before_any_work(tmp_path, data)
     with pytest.raises(RunError, match="Run 'eval-bert' is running: paired edits are scored with a finished run"):
         add_pairs("eval-bert", tmp_path / "mine.csv")
     assert not (run_dir / "pairs.json").exists()
+
+
+def test_a_stop_while_scoring_pairs_keeps_the_test_report(tmp_path, data):
+    folder = str(bert_checkpoint(tmp_path / "bert"))
+    (tmp_path / "mine.csv").write_text(PAIRS_CSV, encoding="utf-8")
+
+    def stop_in_the_pairs(done: int, total: int) -> None:
+        if total == 6:  # the 3 pairs' texts, after the 8 test reviews
+            runs.request_stop("eval-stop")
+
+    run_dir = evaluate_model(folder, data=data, run_id="eval-stop", max_test_samples=8, pairs=tmp_path / "mine.csv",
+                             progress=stop_in_the_pairs, batch_size=4)
+    assert runs.read_status(run_dir)["state"] == "stopped" and (run_dir / runs.EVAL_FILE).exists()
+    assert not (run_dir / "pairs.json").exists()
