@@ -233,6 +233,6 @@ def test_evaluate_pairs_into_a_new_run_or_an_existing_one(tiny_bow_run, tmp_path
     bad.write_text("pair,text,label\n1,great,1\n2,awful,0\n", encoding="utf-8")
     assert main(["evaluate", "--run-id", "eval-bad", "--pairs", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "every pair needs exactly 2 rows" in err and "pair 1 (1 row), 2 (1 row)" in err and "Traceback" not in err
+    assert "every pair needs exactly 2 rows" in err and "pairs 1 (1 row), 2 (1 row)" in err and "Traceback" not in err
     assert not runs.run_path("eval-bad").exists()
     assert [r.name for r in paired.run_pairs("tiny-bow")] == ["contrast"]

@@ -178,30 +178,37 @@ def _named(values: Sequence) -> str:
     return shown + (f" and {len(values) - MAX_NAMED} more" if len(values) > MAX_NAMED else "")
 
 
+def _pairs(ids: Sequence, verb: str = "") -> str:
+    """'pair 3 has' or 'pairs 3, 5 have' (verb 'has'), naming at most MAX_NAMED."""
+    one = len(ids) == 1
+    verbs = {"has": "has" if one else "have", "": ""}
+    return " ".join(filter(None, ["pair" if one else "pairs", _named(ids), verbs[verb]]))
+
+
 def _pair_set(frame: pd.DataFrame, columns: dict, shown: str, raw: bytes, name: str | None) -> PairSet:
     from sentiment_core.data.imdb import CSV_LABELS  # the labels a data CSV takes; datasets loads on first use
 
     ids = frame[columns["pair"]].str.strip()
-    blank = [index + 2 for index in frame.index[ids == ""]]  # + header, 1-based: the line in the file
+    blank = [index + 1 for index in frame.index[ids == ""]]
     if blank:
-        raise InputError(f"The pairs file {shown} has rows without a pair id (lines {_named(blank)}): give every "
-                         "row the id of its pair.")
+        raise InputError(f"The pairs file {shown} has rows without a pair id (row {_named(blank)} after the header): "
+                         "give every row the id of its pair.")
     sizes = ids.value_counts(sort=False)
     odd = [f"{pair} ({count} row{'s' if count != 1 else ''})" for pair, count in sizes.items() if count != 2]
     if odd:
         raise InputError(f"In the pairs file {shown}, every pair needs exactly 2 rows (the original, then its edit): "
-                         f"pair {_named(odd)}. Fix or drop those pairs.")
+                         f"{_pairs(odd)}. Fix or drop those pairs.")
     texts = frame[columns["text"]]
     empty = list(dict.fromkeys(ids[texts.str.strip() == ""]))
     if empty:
-        raise InputError(f"In the pairs file {shown}, pair {_named(empty)} has an empty text: every original and "
+        raise InputError(f"In the pairs file {shown}, {_pairs(empty, 'has')} an empty text: every original and "
                          "every edit needs its review text.")
     raw_labels = frame[columns["label"]].str.strip().str.lower()
     unknown = list(dict.fromkeys(raw_labels[~raw_labels.isin(list(CSV_LABELS))]))
     if unknown:
         where = list(dict.fromkeys(ids[~raw_labels.isin(list(CSV_LABELS))]))
         raise InputError(f"In the pairs file {shown}, the label column holds {_named([repr(v) for v in unknown])} "
-                         f"(pair {_named(where)}): use negative or positive (neg/pos and 0/1 are accepted too).")
+                         f"({_pairs(where)}): use negative or positive (neg/pos and 0/1 are accepted too).")
     labels = raw_labels.map(CSV_LABELS)
     kinds = frame[columns["kind"]].str.strip() if columns["kind"] is not None else None
     rows: dict[str, list[int]] = {}
@@ -227,8 +234,8 @@ def check_readable(predictor, pair_set: PairSet) -> None:
         except InputError:
             unreadable.append(pair.pair)
     if unreadable:
-        raise InputError(f"In the pairs file {pair_set.file}, pair {_named(unreadable)} has a text with no word this "
-                         "model can read (only symbols or spaces?): fix or drop those pairs.")
+        raise InputError(f"In the pairs file {pair_set.file}, {_pairs(unreadable, 'has')} a text with no word this "
+                         "model can read (invisible characters only?): fix or drop those pairs.")
 
 
 def _group(rows: list[tuple[Pair, bool, bool]]) -> dict:

@@ -95,10 +95,10 @@ def test_csv_tsv_and_uploads_are_read_alike(tmp_path):
     ("pair\ttext\tlabel\n1\tgood\t1\n",
      r"no pair, text or label column .*the header holds tabs: if the file is tab-separated, name it \.tsv"),
     ("pair,text,label\n1,good,1\n1,bad,0\n2,fine,1\n3,a,1\n3,b,0\n3,c,1\n",
-     r"exactly 2 rows \(the original, then its edit\): pair 2 \(1 row\), 3 \(3 rows\)"),
+     r"exactly 2 rows \(the original, then its edit\): pairs 2 \(1 row\), 3 \(3 rows\)"),
     ("pair,text,label\n1,good,1\n1,  ,0\n", "pair 1 has an empty text"),
-    ("pair,text,label\n1,good,1\n1,bad,meh\n2,good,1\n2,bad,\n", r"holds 'meh', '' \(pair 1, 2\): use negative or pos"),
-    ("pair,text,label\n1,good,1\n,bad,0\n", r"rows without a pair id \(lines 3\)"),
+    ("pair,text,label\n1,good,1\n1,bad,meh\n2,good,1\n2,bad,\n", r"holds 'meh', '' \(pairs 1, 2\): use negative"),
+    ("pair,text,label\n1,good,1\n,bad,0\n", r"rows without a pair id \(row 2 after the header\)"),
 ])
 def test_bad_files_are_refused_with_the_problem_and_the_fix(tmp_path, text, message):
     with pytest.raises(InputError, match=message):
