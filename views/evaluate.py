@@ -235,7 +235,7 @@ def pairs_section(chosen: list[str]) -> None:
     long["run"] = long["run"].str.slice(len("consistency ("), -1)
     figure = px.bar(long, x="kind", y="consistency", color="run", barmode="group", color_discrete_sequence=RUN_COLORS,
                     title="Consistency per kind of edit: both texts of a pair right (higher is better)")
-    figure.update_layout(yaxis_tickformat=".0%", yaxis_range=[0, 1], margin=dict(l=0, r=0, t=40, b=0),
+    figure.update_layout(height=340, yaxis_tickformat=".0%", yaxis_range=[0, 1], margin=dict(l=0, r=0, t=40, b=0),
                          legend_title=None, xaxis_title=None)
     st.plotly_chart(figure, key="eval_pairs_chart")
     inconsistent_view(results)
