@@ -236,3 +236,25 @@ def test_evaluate_pairs_into_a_new_run_or_an_existing_one(tiny_bow_run, tmp_path
     assert "every pair needs exactly 2 rows" in err and "pairs 1 (1 row), 2 (1 row)" in err and "Traceback" not in err
     assert not runs.run_path("eval-bad").exists()
     assert [r.name for r in paired.run_pairs("tiny-bow")] == ["contrast"]
+
+
+def test_counterfactual_prints_json_lines_and_edits_a_file(tiny_bow_run, tmp_path, capsys):
+    text = "The movie was great and the story was wonderful."
+    assert main(["counterfactual", "--run", "tiny-bow", "--n", "2", text]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert 1 <= len(lines) <= 2 and lines[0]["text"] == text and lines[0]["flipped"]
+    assert {"edited", "edits", "label_before", "label_after"} <= set(lines[0])
+    assert all(text[e["start"]:e["end"]] == e["old"] for line in lines for e in line["edits"])
+    reviews, out = tmp_path / "reviews.csv", tmp_path / "edits.jsonl"
+    pd.DataFrame({"text": [text, "", "awful and boring"]}).to_csv(reviews, index=False)
+    assert main(["counterfactual", "--run", "tiny-bow", "--file", str(reviews), "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["row"] for row in rows] == [0, 1, 2] and rows[1]["counterfactuals"] is None
+    assert rows[2]["counterfactuals"][0]["label_before"] == "negative"
+    assert main(["counterfactual", "--run", "tiny-bow", "--file", str(reviews), "--out", str(out)]) == 0  # resumes
+    assert out.read_text().count("\n") == 3
+    capsys.readouterr()
+    assert main(["counterfactual", "--run", "tiny-bow", "--file", str(reviews)]) == 2
+    assert "--file needs --out" in capsys.readouterr().err
+    assert main(["counterfactual", "--run", "tiny-bow", "--n", "9", text]) == 2
+    assert "--n must be from 1 to 5" in capsys.readouterr().err

@@ -23,6 +23,7 @@ from sentiment_core.inference import files as prediction_files
 from sentiment_core.training import dashboard as monitor
 from sentiment_core.training import jobs
 from sentiment_core.training.options import FAMILY_DEFAULTS
+from views import flip
 
 GREEN, RED = "#16a34a", "#dc2626"
 MAX_PREVIEW_ROWS = 200
@@ -255,6 +256,7 @@ def single_review(source: str, method: str, option: int | None) -> None:
                                         markers=True), key="single_deletion")
                 st.metric("Area between the curves", f"{curve.area_between:.3f}",
                           help="Integral of (random - attributed) over the share removed; > 0 beats random.")
+    flip.what_would_flip_it(predictor(source), source, labels_for(source), text, explanation.predicted_label)
     if st.toggle("Compare every explanation method on this review", key="predict_all_methods",
                  help="Which explanation to trust here: each method's highlight with its faithfulness scores."):
         methods_side_by_side(source, text, explanation.target_label)

@@ -8,7 +8,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from sentiment_core.cli import models, serving, training
+from sentiment_core.cli import counterfactual, models, serving, training
 from sentiment_core.core.errors import SentimentError
 
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_train_parser(commands)
     training.add_runs_parser(commands)
     models.add_parsers(commands)
+    counterfactual.add_parser(commands)
     training.add_compare_parser(commands)
     serving.add_parsers(commands)
     return parser

@@ -242,18 +242,37 @@ def explain_file(predictor: Predictor, csv_path: str | Path, out_jsonl: str | Pa
     method = get_method(method or default_method(predictor.family)).name
     steps, target = check_steps(steps, method), check_target(target)
     check_baseline(baseline)
+    if html_path and Path(html_path).resolve() == Path(csv_path).resolve():
+        raise InputError("The output path is the input file: choose another output path.")
+    asked = {"method": method, "target": LABELS[target] if isinstance(target, int) else target,
+             "options": _options(method, steps, baseline)}
+
+    def row_for(index: int, text: str) -> dict:
+        (explanation,) = explain(predictor, text, method=method, target=target, baseline=baseline, steps=steps)
+        return _row(index, explanation)
+
+    done = export_rows(predictor, csv_path, out_jsonl, asked, row_for,
+                       lambda index, text, note: _empty_row(index, text, method, note), progress, chunk_rows, model)
+    done.html_path = write_html_report(done.out_path, html_path) if html_path else None
+    return done
+
+
+def export_rows(predictor: Predictor, csv_path: str | Path, out_jsonl: str | Path, asked: dict,
+                row_for: Callable[[int, str], dict], empty_row: Callable[[int, str, str], dict],
+                progress: Callable[[int, int], None] | None = None, chunk_rows: int = CHUNK_ROWS,
+                model: str | None = None) -> FileExplanation:
+    """One JSON line per row of a CSV, `row_for(row, text)`, or `empty_row(row, text, note)` for a review with no
+    word the model reads; resumes an interrupted export of the same request (`asked`, with the model, its weights
+    and the file's fingerprint added) and refuses another."""
     if chunk_rows < 1:
         raise InputError(f"chunk_rows must be at least 1, got {chunk_rows}.")
     csv_path, out_path = Path(csv_path), Path(out_jsonl)
     column = _text_column(csv_path)
-    if out_path.resolve() == csv_path.resolve() or (html_path and Path(html_path).resolve() == csv_path.resolve()):
+    if out_path.resolve() == csv_path.resolve():
         raise InputError("The output path is the input file: choose another output path.")
     total = count_rows(csv_path)  # parses (and checks) the whole file once, in chunks
-    asked = {
-        "format": FORMAT_VERSION, "method": method, "target": LABELS[target] if isinstance(target, int) else target,
-        "options": _options(method, steps, baseline), "model": model if model is not None else predictor.run_id,
-        "weights": _weights_fingerprint(predictor), "source": _fingerprint(csv_path), "column": column,
-    }
+    asked = {"format": FORMAT_VERSION, **asked, "model": model if model is not None else predictor.run_id,
+             "weights": _weights_fingerprint(predictor), "source": _fingerprint(csv_path), "column": column}
     meta_path = meta_path_for(out_path)
     if out_path.exists():
         done = _check_resumable(out_path, meta_path, asked)
@@ -262,7 +281,7 @@ def explain_file(predictor: Predictor, csv_path: str | Path, out_jsonl: str | Pa
         out_path.touch()
         done = 0
     write_json(meta_path, {"asked": asked, "rows": total, "state": "running", "pid": os.getpid()})
-    resumed_at, explained, empty = done, 0, 0
+    resumed_at, written, empty = done, 0, 0
     if progress:
         progress(done, total)
     with open(out_path, "a", encoding="utf-8", newline="\n") as out:
@@ -273,20 +292,18 @@ def explain_file(predictor: Predictor, csv_path: str | Path, out_jsonl: str | Pa
                 predictor.encode(text)
                 readable = True
             except InputError as error:  # no word the model can read
-                row, readable = _empty_row(index, text, method, str(error)), False
+                row, readable, empty = empty_row(index, text, str(error)), False, empty + 1
             if readable:
-                (explanation,) = explain(predictor, text, method=method, target=target, baseline=baseline, steps=steps)
-                row = _row(index, explanation)
+                row = row_for(index, text)
             out.write(dumps(row) + "\n")
             out.flush()
-            done, explained, empty = done + 1, explained + 1, empty + (not readable)
+            done, written = done + 1, written + 1
             if progress:
                 progress(done, total)
     if done != total:
         raise InputError(f"{csv_path.name!r} changed while it was read ({done} rows, expected {total}): start again.")
     write_json(meta_path, {"asked": asked, "rows": total, "state": "finished", "pid": None})
-    written_html = write_html_report(out_path, html_path) if html_path else None
-    return FileExplanation(out_path, meta_path, total, resumed_at, explained, empty, written_html)
+    return FileExplanation(out_path, meta_path, total, resumed_at, written, empty, None)
 
 
 def export_state(out_path: str | Path) -> dict:

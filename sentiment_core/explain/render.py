@@ -92,6 +92,26 @@ def highlight_html(explanation: Explanation, scale: float | None = None, legend:
     )
 
 
+def edits_html(text: str, edits) -> str:
+    """The review as a diff of its edits (`data.edits.Edit`s, spans into `text`): each old text struck through on
+    red, each new one marked on green; a deletion shows only the struck-through words."""
+    pieces, cursor = [], 0
+    for edit in sorted(edits, key=lambda e: e.start):
+        pieces.append(_plain(text[cursor:edit.start]))
+        space = edit.old[:len(edit.old) - len(edit.old.lstrip())]  # a removal takes the space before it
+        pieces.append(_plain(space))
+        tip = html.escape(f"{edit.kind}: {edit.old.strip()!r} -> {edit.new!r}", quote=True)
+        pieces.append(f'<del class="edit-old" title="{tip}" style="background-color: rgba(220, 38, 38, 0.18); '
+                      f'color: #991b1b;">{html.escape(edit.old[len(space):])}</del>')
+        if edit.new:
+            pieces.append(f'<ins class="edit-new" title="{tip}" style="background-color: rgba(22, 163, 74, 0.25); '
+                          f'text-decoration: none; font-weight: 600; margin-left: 2px;">{html.escape(edit.new)}</ins>')
+        cursor = edit.end
+    pieces.append(_plain(text[cursor:]))
+    return ('<div class="counterfactual" style="line-height: 1.9; font-size: 1rem; white-space: pre-wrap;">'
+            + "".join(pieces) + "</div>")
+
+
 def _legacy_unread(explanation: Explanation) -> list[tuple[int, int]]:
     """Unread spans of an explanation saved before they were recorded: after read_until when truncated."""
     if explanation.truncated and explanation.read_until < len(explanation.text):

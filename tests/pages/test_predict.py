@@ -137,3 +137,20 @@ def test_every_method_side_by_side_with_its_faithfulness(page_with_run):
                                               "gradient_shap", "lime"])
     assert {"comprehensiveness", "sufficiency", "ms"} <= set(table.columns)
     assert _html(app).count('class="legend"') >= 5
+
+
+def test_what_would_flip_it_shows_the_edits_and_loads_the_edited_review(page_with_run):
+    app = page_with_run
+    text = "The movie was great and the story was wonderful."
+    app.text_area(key="predict_text").input(text).run()
+    assert "What would flip it" in page_text(app)
+    assert not app.get("html") or "edit-old" not in _html(app)  # nothing searched before the button
+    app.button(key="predict_flip").click().run()
+    assert not app.exception, app.exception
+    assert 'class="edit-old"' in _html(app) and 'class="edit-new"' in _html(app)
+    assert any(m.label == "Label now" and m.value == "negative" for m in app.metric)
+    assert any("Flipped to negative" in s.value for s in app.success)
+    app.button(key="predict_flip_load_0").click().run()
+    edited = app.text_area(key="predict_text").value
+    assert edited != text and len(edited.split()) == len(text.split())
+    assert any(m.label == "P(positive)" for m in app.metric) or "negative" in page_text(app)

@@ -16,7 +16,7 @@ from sentiment_core.core.errors import InputError
 from sentiment_core.core.settings import Settings, get_settings
 from sentiment_core.serving.api.batching import MicroBatcher
 from sentiment_core.serving.api.errors import install_handlers
-from sentiment_core.serving.api.routers import docs, explain, health, models, predict
+from sentiment_core.serving.api.routers import counterfactual, docs, explain, health, models, predict
 from sentiment_core.serving.api.security import RequestGuard, require_api_key
 from sentiment_core.serving.api.service import Service
 
@@ -84,7 +84,7 @@ def create_app(run_id: str | None = None, *, model: str | None = None, predictor
     guarded = [Depends(require_api_key)] if api_key else []  # declares the key in OpenAPI (the Authorize button)
     app.include_router(health.router)
     docs.install(app)
-    for area in (models, predict, explain):
+    for area in (models, predict, explain, counterfactual):
         app.include_router(area.router, dependencies=guarded)
     app.add_middleware(RequestGuard, api_key=api_key, max_body_bytes=settings.max_body_bytes)
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]

@@ -24,8 +24,8 @@ from sentiment_core.serving.api.batching import settle
 logger = logging.getLogger("sentiment_core.serving.api")
 
 EXPLAIN_STARTUP_TIMEOUT_S = 300.0  # for a new explanation process to load its model; a bug past it
-_PRELOAD = ["sentiment_core.serving.api.explain_pool", "sentiment_core.explain.attribution", "sentiment_core.modeling",
-            "captum.attr"]
+_PRELOAD = ["sentiment_core.serving.api.explain_pool", "sentiment_core.explain.attribution",
+            "sentiment_core.explain.counterfactual", "sentiment_core.modeling", "captum.attr"]
 
 
 def _process_context():
@@ -44,15 +44,14 @@ EXPLAIN_NICENESS = 10  # explanation processes run at a lower CPU priority than 
 
 
 def _explainer_main(conn, predictor, threads: int, environ: dict[str, str], cwd: str, parent_pid: int) -> None:
-    """One explanation process: answer `(run_id, text, method, target, options)` messages with
-    `("ok", explanation dict)`, `("user_error", kind, message)` or `("bug", traceback)` until the
-    server closes the pipe. `predictor` is the served one; multiprocessing hands its weights over
+    """One explanation process: answer `(task, source, text, method, target, options)` messages (task: explain or
+    counterfactual) with `("ok", result dict)`, `("user_error", kind, message)` or `("bug", traceback)` until
+    the server closes the pipe. `predictor` is the served one; multiprocessing hands its weights over
     in shared memory (torch's reductions), so this process holds no second copy of them."""
     import signal
 
     import torch
 
-    from sentiment_core.explain.attribution import explain
     from sentiment_core.inference.sources import load_predictor
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops this process
@@ -70,18 +69,30 @@ def _explainer_main(conn, predictor, threads: int, environ: dict[str, str], cwd:
     conn.send(("ready", os.getpid()))
     while True:
         try:
-            source, text, method, target, options = conn.recv()
+            task, source, text, method, target, options = conn.recv()
         except (EOFError, OSError):  # the server closed the pipe: done
             return
         try:
             chosen = predictor if source in (None, predictor.name) else load_predictor(source)
-            (explanation,) = explain(chosen, [text], method=method, target=target, **options)
-            reply = ("ok", explanation.to_dict())
+            reply = ("ok", _answer(task, chosen, text, method, target, options))
         except SentimentError as error:
             reply = ("user_error", type(error).__name__, str(error))
         except Exception:  # noqa: BLE001 - a bug: the server answers 500 and logs this
             reply = ("bug", traceback.format_exc())
         conn.send(reply)
+
+
+def _answer(task: str, predictor, text: str, method: str | None, target: str | None, options: dict) -> dict:
+    """What an explanation process computes: an explanation's dict, or {"counterfactuals": [...]}."""
+    if task == "counterfactual":
+        from sentiment_core.explain.counterfactual import counterfactuals
+
+        found = counterfactuals(predictor, text, target=target, **options)
+        return {"counterfactuals": [result.to_dict() for result in found]}
+    from sentiment_core.explain.attribution import explain
+
+    (explanation,) = explain(predictor, [text], method=method, target=target, **options)
+    return explanation.to_dict()
 
 
 def _exit_with(parent_pid: int) -> None:
@@ -234,7 +245,16 @@ class ExplainPool:
         """The explanation dict (`Explanation.to_dict()`) of `text`, computed in a free process."""
         explainer = await self._acquire()
         try:
-            return await self._run(explainer, (run_id, text, method, target, options))
+            return await self._run(explainer, ("explain", run_id, text, method, target, options))
+        finally:
+            self._release(explainer)
+
+    async def counterfactuals(self, run_id: str | None, text: str, target: str | None, n: int) -> list[dict]:
+        """The edited reviews (`Counterfactual.to_dict()`) of `text`, searched in a free process."""
+        explainer = await self._acquire()
+        try:
+            reply = await self._run(explainer, ("counterfactual", run_id, text, None, target, {"n": n}))
+            return reply["counterfactuals"]
         finally:
             self._release(explainer)
 

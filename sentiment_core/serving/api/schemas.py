@@ -8,6 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sentiment_core.core import runs
+from sentiment_core.data.edits import EDIT_KINDS
+from sentiment_core.explain.counterfactual import MAX_COUNTERFACTUALS
 from sentiment_core.explain.methods import BASELINES, MAX_STEPS, METHODS
 from sentiment_core.serving.api.errors import ApiError
 
@@ -91,6 +93,50 @@ class PredictResponse(BaseModel):
     model: str = Field(description="the model that answered (its source: run id, folder or hub id)")
     run: str | None
     predictions: list[PredictionOut]
+
+
+class CounterfactualRequest(RunChoice):
+    """One review and the class its edits should reach."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"text": "The plot was good and the acting was great.", "n": 2}]})
+
+    text: str = Field(description="the review, at most SENTIMENT_MAX_CHARS characters")
+    target: LABEL | None = Field(default=None, description="the class the edited review should get (default: the "
+                                 "one the model does not predict)")
+    n: int = Field(default=1, ge=1, le=MAX_COUNTERFACTUALS,
+                   description="how many diverse edited reviews (no word edited in two of them)")
+
+
+class EditOut(BaseModel):
+    start: int = Field(description="text[start:end] is `old`, in the text as sent")
+    end: int
+    old: str
+    new: str
+    kind: Literal[tuple(EDIT_KINDS)]  # type: ignore[valid-type]
+
+
+class CounterfactualOut(BaseModel):
+    edited: str = Field(description="the review with the edits applied")
+    edits: list[EditOut]
+    label_after: LABEL = Field(description="the class the model gives the edited review")
+    probability_before: float = Field(description="P(target) of the review as sent")
+    probability_after: float = Field(description="P(target) of the edited review")
+    flipped: bool = Field(description="the edited review gets the target class")
+    deletions: bool = Field(description="the flip needed a deletion (no meaning-changing edit did it)")
+    share_changed: float = Field(description="words changed, as a share of the review's words")
+    seconds: float = Field(description="time taken since the search started")
+    message: str
+    notes: list[str]
+
+
+class CounterfactualResponse(BaseModel):
+    model: str = Field(description="the model that answered (its source: run id, folder or hub id)")
+    run: str | None
+    text: str
+    target: LABEL
+    label_before: LABEL = Field(description="the class the model gives the review as sent")
+    counterfactuals: list[CounterfactualOut]
 
 
 class WordOut(BaseModel):
