@@ -21,6 +21,7 @@ EDIT_KINDS = ("negation", "antonym", "rating", "intensity", "deletion")
 MEANING_KINDS = EDIT_KINDS[:-1]
 _WORD_RE = re.compile(r"\w+(?:['’]\w+)*")
 _RATING_RE = re.compile(r"(\d{1,2}(?:\.\d)?)(\s*(?:/|out of)\s*)(10|ten|5|five)\b", re.IGNORECASE)
+_ARTICLE_RE = re.compile(r"\b(an?|An?|AN?)(\s+)$")
 _CLAUSE_END = frozenset(".,;:!?()\"")
 
 
@@ -53,7 +54,7 @@ def keep_case(typed: str, new: str) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _opposites() -> dict[str, str]:
+def _opposites() -> dict[str, tuple[str, ...]]:
     return lexicon.opposites()
 
 
@@ -101,9 +102,9 @@ def word_edits(text: str, span: tuple[int, int], deletions: bool = False,
         else:  # "not": removed with the space before it ("was not good" -> "was good")
             proposals.append(_removal(text, start, end, "negation"))
     if word in _opposites():
-        proposals.append(Edit(start, end, typed, keep_case(typed, _opposites()[word]), "antonym"))
+        proposals += [_replacement(text, start, end, opposite) for opposite in _opposites()[word]]
     elif (opposite := morphological_opposite(word, vocabulary)) is not None:
-        proposals.append(Edit(start, end, typed, keep_case(typed, opposite), "antonym"))
+        proposals.append(_replacement(text, start, end, opposite))
     if word in lexicon.INTENSIFIERS and _WORD_RE.match(text[end:].lstrip()):
         proposals.append(Edit(start, end, typed, keep_case(typed, lexicon.DOWNTONER), "intensity"))
     rating = _RATING_RE.match(text, start)
@@ -112,6 +113,21 @@ def word_edits(text: str, span: tuple[int, int], deletions: bool = False,
     if deletions and not proposals:
         proposals.append(_removal(text, start, end, "deletion"))
     return proposals
+
+
+def _replacement(text: str, start: int, end: int, opposite: str) -> Edit:
+    """The word at [start, end) replaced by `opposite` in its case, with the article before it turned to fit
+    ("a good film" -> "an awful film")."""
+    typed = text[start:end]
+    new = keep_case(typed, opposite)
+    article = _ARTICLE_RE.search(text, 0, start)
+    if article:
+        wanted = "an" if new[:1].lower() in "aeiou" else "a"
+        if article.group(1).lower() != wanted:
+            begin = article.start(1)
+            return Edit(begin, end, text[begin:end], keep_case(article.group(1), wanted) + article.group(2) + new,
+                        "antonym")
+    return Edit(start, end, typed, new, "antonym")
 
 
 def _removal(text: str, start: int, end: int, kind: str) -> Edit:

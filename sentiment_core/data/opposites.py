@@ -121,10 +121,27 @@ ADJECTIVE_ENDINGS = ("able", "ible", "ful", "ed", "ing", "ly", "ive", "al", "ic"
 SUFFIX_OPPOSITES = (("ful", "less"),)
 
 
-def opposites() -> dict[str, str]:
-    """Each lexicon word -> its opposite (both ways; a word in several pairs takes its first)."""
-    table: dict[str, str] = {}
-    for positive, negative in OPPOSITE_PAIRS:
-        table.setdefault(positive, negative)
-        table.setdefault(negative, positive)
-    return table
+# The strongest words of each part of speech, (positive, negative): a word may also take these as opposites, so a
+# search can turn a weak word into a strong one of the other side ("fine" -> "poor" | "awful" | "terrible").
+STRONG_OPPOSITES = {
+    "adjective": (("excellent", "brilliant"), ("awful", "terrible")),
+    "adverb": (("brilliantly", "wonderfully"), ("terribly", "awfully")),
+    "noun": (("masterpiece", "gem"), ("disaster", "mess")),
+}
+MOST_OPPOSITES = 3  # per word: each is one more review to predict
+PARTS_OF_SPEECH = {"adjective": ADJECTIVES, "adverb": ADVERBS, "noun": NOUNS, "verb": VERBS}
+
+
+def opposites() -> dict[str, tuple[str, ...]]:
+    """Each lexicon word -> at most MOST_OPPOSITES opposites: those it is paired with (first pair first), then the
+    strongest words of the other side of its part of speech."""
+    table: dict[str, list[str]] = {}
+    for part, pairs in PARTS_OF_SPEECH.items():
+        strong_positive, strong_negative = STRONG_OPPOSITES.get(part, ((), ()))
+        for positive, negative in pairs:
+            table.setdefault(positive, []).append(negative)
+            table.setdefault(negative, []).append(positive)
+        for positive, negative in pairs:
+            table[positive] += strong_negative
+            table[negative] += strong_positive
+    return {word: tuple(o for o in dict.fromkeys(found) if o != word)[:MOST_OPPOSITES] for word, found in table.items()}

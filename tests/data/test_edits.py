@@ -46,12 +46,27 @@ def test_an_auxiliary_already_negated_gets_no_second_negation():
     ("Good acting!", "Good", "Bad acting!"),
     ("GREAT acting!!", "GREAT", "TERRIBLE acting!!"),
     ("I loved it.", "loved", "I hated it."),
-    ("A boring, tedious mess.", "boring", "A amazing, tedious mess."),
+    ("A boring, tedious mess.", "boring", "An amazing, tedious mess."),
     ("A masterpiece.", "masterpiece", "A disaster."),
 ])
 def test_antonyms_keep_case_and_punctuation(text, word, expected):
-    assert edited(text, word) == [expected]
-    assert proposals(text, word)[0].kind == "antonym"
+    assert edited(text, word)[0] == expected  # the paired opposite first, then the strongest of the other side
+    assert {e.kind for e in proposals(text, word)} == {"antonym"}
+
+
+def test_a_word_may_take_a_strong_opposite_and_its_article_follows():
+    assert edited("A fine score.", "fine") == ["A poor score.", "An awful score.", "A terrible score."]
+    assert edited("an awful plot", "awful") == ["an excellent plot", "a brilliant plot"]
+
+
+def test_opposites_by_form_need_the_word_in_the_vocabulary():
+    text = "A careful, imaginative film."
+    start = text.index("careful")
+    (edit,) = word_edits(text, (start, start + 7), vocabulary={"careless"})
+    assert (edit.new, edit.kind) == ("careless", "antonym")
+    assert word_edits(text, (start, start + 7)) == []  # not a word the model knows: no proposal
+    start = text.index("imaginative")
+    assert [e.new for e in word_edits(text, (start, start + 11), vocabulary={"unimaginative"})] == ["unimaginative"]
 
 
 def test_ratings_intensity_and_deletions():
@@ -62,7 +77,7 @@ def test_ratings_intensity_and_deletions():
     assert proposals("The movie.", "movie") == []  # a deletion only when asked, and only where nothing else fits
     (deletion,) = proposals("The movie.", "movie", deletions=True)
     assert (deletion.kind, apply_edits("The movie.", [deletion])) == ("deletion", "The.")
-    assert [e.kind for e in proposals("A good movie.", "good", deletions=True)] == ["antonym"]
+    assert {e.kind for e in proposals("A good movie.", "good", deletions=True)} == {"antonym"}
 
 
 def test_spans_point_at_the_typed_characters():
