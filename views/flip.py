@@ -61,7 +61,7 @@ def show_counterfactual(result, index: int) -> None:
     probability.metric(f"P({target})", f"{result.probability_after:.1%}",
                        f"{result.probability_after - result.probability_before:+.1%}")
     changed.metric("Words changed", f"{result.share_changed:.1%}")
-    seconds.metric("Search time", f"{result.seconds:.1f} s")
+    seconds.metric("Search time", f"{result.seconds:.2f} s" if result.seconds < 10 else f"{result.seconds:.0f} s")
     edits = pd.DataFrame([{"kind": e.kind, "was": e.old.strip(), "now": e.new, "at character": e.start}
                           for e in result.edits])
     st.dataframe(edits, hide_index=True, key=f"predict_flip_edits_{index}")

@@ -23,6 +23,16 @@ def test_paste_a_review_and_see_highlighted_words(streamlit_app, browser_page, t
     page.get_by_text("Top words").first.wait_for(timeout=30_000)
     screenshot(page, "predict.png")
 
+    page.get_by_role("button", name="Find the smallest edit that makes it").click()  # What would flip it
+    page.locator("del.edit-old").first.wait_for(timeout=60_000)
+    assert page.locator("ins.edit-new, del.edit-old").count() >= 1
+    page.get_by_text("Label now").wait_for(timeout=30_000)
+    screenshot(page, "predict-flip.png", settle_ms=500)
+    before = box.input_value()
+    page.get_by_role("button", name="Load the edited review").click()
+    page.wait_for_function("(before) => document.querySelector('textarea').value !== before", arg=before,
+                           timeout=30_000)
+
     reviews = tmp_path / "reviews.csv"
     with reviews.open("w", newline="") as handle:
         writer = csv.writer(handle)
