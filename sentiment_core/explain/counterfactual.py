@@ -34,6 +34,7 @@ from sentiment_core.explain.methods import check_target
 from sentiment_core.inference.predictor import Predictor
 
 MAX_COUNTERFACTUALS = 5  # most diverse edits one request may ask for (every surface)
+BATCH_MARGIN = 0.25  # log-odds a bfloat16 verdict must clear to count as a flip (float32 checks the result)
 Progress = Callable[[float, str], None]  # (share done, what the search is doing)
 
 
@@ -87,12 +88,15 @@ class Counterfactual:
 
 
 class _Scorer:
-    """Log-odds of the target for the review with a set of edits (> 0: the model predicts the target), predicted once
-    per set."""
+    """Log-odds of the target for the review with a set of edits, less `margin` (> 0: the model predicts the target
+    by more than the margin), predicted once per set. batch: with the predictor's batch model (bfloat16 where the
+    CPU computes it natively: several times faster for an encoder), whose verdicts need a margin to hold for the
+    float32 model that has the last word."""
 
-    def __init__(self, predictor: Predictor, text: str, target: int, batch_size: int):
-        self.predictor, self.text, self.batch_size = predictor, text, batch_size
-        self.sign = 1.0 if target == 1 else -1.0
+    def __init__(self, predictor: Predictor, text: str, target: int, batch_size: int, batch: bool = False,
+                 margin: float = 0.0):
+        self.predictor, self.text, self.batch_size, self.batch = predictor, text, batch_size, batch
+        self.sign, self.margin = 1.0 if target == 1 else -1.0, margin
         self.cache: dict[frozenset[Edit], float] = {}
 
     def __call__(self, edit_sets: Sequence[Sequence[Edit]]) -> np.ndarray:
@@ -100,12 +104,12 @@ class _Scorer:
         missing = list(dict.fromkeys(k for k in keys if k not in self.cache))
         if missing:
             texts = [apply_edits(self.text, list(k)) for k in missing]
-            predictions = self.predictor.predict(texts, batch_size=self.batch_size)
+            predictions = self.predictor.predict(texts, batch_size=self.batch_size, batch=self.batch)
             for key, prediction in zip(missing, predictions):
                 p = min(max(prediction.probability, 1e-12), 1 - 1e-12)
                 # P(positive) = 0.5 is predicted positive: a hair below even odds for the negative target
                 self.cache[key] = self.sign * (math.log(p / (1 - p)) or 1e-12)
-        return np.array([self.cache[k] for k in keys])
+        return np.array([self.cache[k] for k in keys]) - self.margin
 
 
 def counterfactuals(predictor: Predictor, text: str, target: int | str | None = None, n: int = 1,
@@ -122,8 +126,10 @@ def counterfactuals(predictor: Predictor, text: str, target: int | str | None = 
     predicted = int(prediction.probability >= 0.5)
     target = 1 - predicted if check_target(target) is None else check_target(target)
     limits = FAMILY_LIMITS.get(predictor.family, ENCODER_LIMITS)
-    score = _Scorer(predictor, text, target, limits.batch_size)
-    before = _probability(score([()])[0])
+    exact = _Scorer(predictor, text, target, limits.batch_size)
+    score = exact if predictor.batch_precision() == "float32" else _Scorer(
+        predictor, text, target, limits.batch_size, batch=True, margin=BATCH_MARGIN)
+    before = _probability(exact([()])[0])
     if predicted == target:
         return [_result(text, (), target, predicted, before, before, started,
                         f"The model already predicts {LABELS[target]} (P = {before:.2f}): nothing to change.")]
@@ -136,7 +142,7 @@ def counterfactuals(predictor: Predictor, text: str, target: int | str | None = 
     for index in range(n):
         share = (index, n)
         found = _search(text, readable, banned, push, score, limits, report, share, vocabulary(predictor))
-        after = _probability(score([found])[0])
+        after = _probability(exact([found])[0])
         flipped = after >= 0.5
         message = _message(found, flipped, before, after, target)
         if index and not flipped:

@@ -110,3 +110,21 @@ def test_bad_requests_are_clear_errors(word_tokenizer):
         counterfactuals(predictor, "A good film.", target="neutral")
     with pytest.raises(InputError, match="empty"):
         counterfactuals(predictor, "   ")
+
+
+def test_a_search_on_the_bfloat16_batch_model_reports_what_the_float32_model_says(tmp_path, monkeypatch):
+    from sentiment_core.core.settings import get_settings
+    from sentiment_core.inference.checkpoints import load_checkpoint
+    from tests.checkpoint_helpers import bert_checkpoint
+
+    monkeypatch.setenv("SENTIMENT_BATCH_PRECISION", "bfloat16")
+    get_settings.cache_clear()
+    predictor = load_checkpoint(bert_checkpoint(tmp_path / "bert"))
+    assert predictor.batch_precision() == "bfloat16"
+    text = "A great movie, brilliant acting and a dull plot. The story was moving and the actor was superb."
+    for target in ("positive", "negative"):
+        (result,) = counterfactuals(predictor, text, target=target)
+        (again,) = predictor.predict([result.edited])  # float32, as the Predict page shows it
+        assert result.flipped == (again.label == target and result.label_before != target)
+        expected = again.probability if target == "positive" else 1 - again.probability
+        assert result.probability_after == pytest.approx(expected, abs=1e-6)
