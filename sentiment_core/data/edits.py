@@ -1,7 +1,8 @@
 """Meaning-changing edits of a review, proposed from the lexicon in `data.opposites`, with no model.
 
 An `Edit` replaces the characters [start, end) of the text as typed. Kinds, in the order a search prefers them:
-`negation` (a negation inserted or removed), `antonym` (a word replaced by its opposite), `rating` (a written
+`negation` (a negation inserted or removed), `antonym` (a word replaced by its opposite), `replacement` (a word
+replaced by one a language model proposes in its place: `explain.masked_lm`), `rating` (a written
 score turned over: 8/10 -> 3/10), `intensity` (an intensifier turned down to "hardly") and `deletion` (a word
 removed: a last resort, as it changes no meaning on its own).
 """
@@ -17,7 +18,7 @@ from dataclasses import asdict, dataclass
 from sentiment_core.core.errors import InputError
 from sentiment_core.data import opposites as lexicon
 
-EDIT_KINDS = ("negation", "antonym", "rating", "intensity", "deletion")
+EDIT_KINDS = ("negation", "antonym", "replacement", "rating", "intensity", "deletion")
 MEANING_KINDS = EDIT_KINDS[:-1]
 _WORD_RE = re.compile(r"\w+(?:['’]\w+)*")
 _RATING_RE = re.compile(r"(\d{1,2}(?:\.\d)?)(\s*(?:/|out of)\s*)(10|ten|5|five)\b", re.IGNORECASE)
@@ -102,9 +103,9 @@ def word_edits(text: str, span: tuple[int, int], deletions: bool = False,
         else:  # "not": removed with the space before it ("was not good" -> "was good")
             proposals.append(_removal(text, start, end, "negation"))
     if word in _opposites():
-        proposals += [_replacement(text, start, end, opposite) for opposite in _opposites()[word]]
+        proposals += [replacement(text, start, end, opposite) for opposite in _opposites()[word]]
     elif (opposite := morphological_opposite(word, vocabulary)) is not None:
-        proposals.append(_replacement(text, start, end, opposite))
+        proposals.append(replacement(text, start, end, opposite))
     if word in lexicon.INTENSIFIERS and _WORD_RE.match(text[end:].lstrip()):
         proposals.append(Edit(start, end, typed, keep_case(typed, lexicon.DOWNTONER), "intensity"))
     rating = _RATING_RE.match(text, start)
@@ -115,7 +116,7 @@ def word_edits(text: str, span: tuple[int, int], deletions: bool = False,
     return proposals
 
 
-def _replacement(text: str, start: int, end: int, opposite: str) -> Edit:
+def replacement(text: str, start: int, end: int, opposite: str, kind: str = "antonym") -> Edit:
     """The word at [start, end) replaced by `opposite` in its case, with the article before it turned to fit
     ("a good film" -> "an awful film")."""
     typed = text[start:end]
@@ -126,8 +127,8 @@ def _replacement(text: str, start: int, end: int, opposite: str) -> Edit:
         if article.group(1).lower() != wanted:
             begin = article.start(1)
             return Edit(begin, end, text[begin:end], keep_case(article.group(1), wanted) + article.group(2) + new,
-                        "antonym")
-    return Edit(start, end, typed, new, "antonym")
+                        kind)
+    return Edit(start, end, typed, new, kind)
 
 
 def _removal(text: str, start: int, end: int, kind: str) -> Edit:

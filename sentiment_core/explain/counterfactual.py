@@ -25,15 +25,18 @@ from sentiment_core.data.edits import (
     candidate_edits,
     clause_after,
     overlaps,
+    replacement,
     share_changed,
     words,
     words_changed,
 )
+from sentiment_core.data.text import STOP_WORDS
 from sentiment_core.explain.attribution import explain
 from sentiment_core.explain.methods import check_target
 from sentiment_core.inference.predictor import Predictor
 
 MAX_COUNTERFACTUALS = 5  # most diverse edits one request may ask for (every surface)
+MASKED_WORDS = 6  # words a masked-LM head proposes replacements for (the ones pushing hardest away from the target)
 BATCH_MARGIN = 0.25  # log-odds a bfloat16 verdict must clear to count as a flip (float32 checks the result)
 Progress = Callable[[float, str], None]  # (share done, what the search is doing)
 
@@ -137,11 +140,13 @@ def counterfactuals(predictor: Predictor, text: str, target: int | str | None = 
     (guide,) = explain(predictor, [text], method=limits.guide_method, target=target, steps=limits.guide_steps)
     push = {(w.start, w.end): -w.score for w in guide.words}  # > 0: pushes away from the target
     readable = [span for span in words(text) if not any(s <= span[0] < e for s, e in prediction.unread)]
+    proposed = _proposals(predictor, text, readable, push)
     results: list[Counterfactual] = []
     banned: set[tuple[int, int]] = set()
     for index in range(n):
         share = (index, n)
-        found = _search(text, readable, banned, push, score, limits, report, share, vocabulary(predictor))
+        found = _search(text, readable, banned, push, score, limits, report, share, vocabulary(predictor),
+                        proposed)
         after = _probability(exact([found])[0])
         flipped = after >= 0.5
         message = _message(found, flipped, before, after, target)
@@ -171,12 +176,12 @@ def _probability(log_odds: float) -> float:
 
 
 def _search(text: str, readable: list[tuple[int, int]], banned: set, push: dict, score: _Scorer,
-            limits: SearchLimits, report: Progress, share: tuple[int, int],
-            known: frozenset[str] = frozenset()) -> tuple[Edit, ...]:
+            limits: SearchLimits, report: Progress, share: tuple[int, int], known: frozenset[str] = frozenset(),
+            proposed: dict | None = None) -> tuple[Edit, ...]:
     """Meaning-changing edits first; deletions only if those cannot flip it. -> the pruned flipping edits, or the
     best set found."""
     spans = [span for span in readable if span not in banned]
-    meaning = _ranked(text, spans, push, deletions=False, known=known)
+    meaning = _ranked(text, spans, push, deletions=False, known=known, proposed=proposed)
     found, flipped = _combine(meaning, (), score, limits, report, share)
     if not flipped:
         deletions = [c for c in _ranked(text, spans, push, deletions=True) if c.kind == "deletion"]
@@ -199,12 +204,31 @@ def vocabulary(predictor: Predictor) -> frozenset[str]:
     return _VOCABULARIES[predictor]
 
 
+def _proposals(predictor: Predictor, text: str, readable: list[tuple[int, int]],
+               push: dict) -> dict[tuple[int, int], list[Edit]]:
+    """Replacements the backbone's masked-LM head proposes for the MASKED_WORDS content words pushing hardest away
+    from the target ({} without a head)."""
+    from sentiment_core.explain import masked_lm
+
+    if masked_lm.masked_lm(predictor) is None:
+        return {}
+    pushing = sorted((span for span in readable if push.get(span, 0.0) > 0
+                      and text[span[0]:span[1]].lower() not in STOP_WORDS), key=lambda span: -push[span])
+    found = masked_lm.proposals(predictor, text, pushing[:MASKED_WORDS])
+    return {span: [replacement(text, *span, word, "replacement") for word in words_] for span, words_ in found.items()}
+
+
 def _ranked(text: str, spans: list[tuple[int, int]], push: dict, deletions: bool,
-            known: frozenset[str] = frozenset()) -> list[Edit]:
+            known: frozenset[str] = frozenset(), proposed: dict | None = None) -> list[Edit]:
     """Candidate edits, those on the words pushing hardest away from the target first. A negation is ranked by
-    what its clause pushes (it turns the words after it), a word by its own push."""
+    what its clause pushes (it turns the words after it), a word by its own push; a masked-LM replacement comes
+    after the lexicon's edits of the same word."""
     candidates = []
-    for span, edits in candidate_edits(text, spans, deletions=deletions, vocabulary=known).items():
+    proposals = candidate_edits(text, spans, deletions=deletions, vocabulary=known)
+    for span in spans:
+        if span in (proposed or {}):
+            proposals[span] = proposals.get(span, []) + proposed[span]
+    for span, edits in proposals.items():
         for edit in edits:
             reach = clause_after(text, span) if edit.kind in ("negation", "intensity") else [span]
             candidates.append((sum(push.get(s, 0.0) for s in reach), edit))
