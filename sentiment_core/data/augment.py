@@ -1,0 +1,304 @@
+"""Counterfactual augmentation without a model: a review's polarity turned over as a whole, with the flipped label.
+
+With no model to say when a label has flipped, every sentiment-bearing unit of the review is turned once (after
+Kaushik et al., 2020, "Learning the difference that makes a difference with counterfactually-augmented data":
+an original and its minimally edited opposite teach what decides the label):
+
+- a negation that reaches sentiment words in its clause ("wasn't good", "I don't think it was good") is removed
+  ("was good"), and the words it reaches are left alone (turning both would turn the meaning back);
+- every other sentiment word is turned once, by the first of its edits (`data.edits`) the seeded draw picks
+  among: a negation inserted after the auxiliary that governs it ("was good" -> "wasn't good"), its opposite
+  ("good" -> "bad", the article before it following), or its intensifier turned down ("very good" -> "hardly
+  good");
+- a written score is turned over on its scale ("8/10" -> "3/10", "eight out of ten" -> "three out of ten").
+
+Never a bare deletion. Nothing of the held-out half (`data.heldout`) is inserted or removed, and the edited review
+never contains a held-out sentiment word: a sentence that mentions one (or a sentiment word no allowed edit can
+turn) is left out of the edited copy. Words whose sentiment depends on their use ("like", "has", "see", "well",
+...) are not sentiment words here. A review where too little changes (fewer than `MIN_EDITS` edits, or less than
+`MIN_KEPT` of its words kept) is skipped, and the reason counted.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import random
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sentiment_core.data import heldout
+from sentiment_core.data import opposites as lexicon
+from sentiment_core.data.edits import Edit, apply_edits, clause_after, keep_case, overlaps, word_edits, words
+
+AUGMENT_KINDS = ("negation", "antonym", "rating", "intensity")  # data.edits.MEANING_KINDS: never a deletion
+AUGMENT_VERSION = 1  # bump when the algorithm changes: cached edits are then generated again
+MIN_EDITS = 2  # fewer edits leave too much of a long review's sentiment as it was
+MIN_KEPT = 0.5  # share of the review's words the edited copy must keep
+NEGATION_REACH = 6  # words after a negation that it turns (data.edits.clause_after)
+AUXILIARY_REACH = 3  # words between an auxiliary and the sentiment word a negation inserted after it turns
+# How a sentiment word with a choice is turned, before the seeded draw: negations are what models fail at.
+KIND_WEIGHTS = {"negation": 0.45, "antonym": 0.4, "intensity": 0.15}
+# Lexicon words whose sentiment depends on their use: a blind edit of every occurrence would turn a preposition
+# ("looks like"), a plain verb ("has a cast", "went to see") or a description of the story ("a happy ending").
+# The counterfactual search keeps them, as a model checks each of its edits there.
+AMBIGUOUS = frozenset({
+    "like", "has", "had", "see", "spent", "spending", "saved", "saves", "works", "worked", "rock", "rocks", "rocked",
+    "well", "fine", "deep", "shallow", "warm", "cold", "tight", "sweet", "sour", "sharp", "sharply", "clear",
+    "natural", "serious", "silly", "original", "fresh", "complex", "mature", "awake", "asleep", "happy", "unhappy",
+    "happily", "sadly", "proud", "ashamed", "pleased", "realistic", "emotional", "sensitive", "interested",
+    "necessary", "essential", "legendary", "forgotten", "classic", "sense", "gold", "treat", "winner", "loser",
+    "highlight", "strength", "strengths", "favorite", "favourite", "favorites", "moving", "touched", "hooked",
+    "fortunate", "unfortunate", "fortunately", "unfortunately", "unique", "ordinary", "wealth", "flat", "cheap",
+    "heavy-handed", "genius", "simplistic", "juvenile", "strong", "weak", "solid", "lazy", "joke",
+})
+# Comparatives and superlatives take only the opposites they are paired with (the strongest words of the other side
+# are adjectives: "better than" -> "awful than" would not be English).
+COMPARATIVES = frozenset({"better", "worse", "best", "worst", "greatest", "finest", "weakest", "strongest",
+                          "smartest", "dumbest", "superior", "inferior"})
+# Auxiliaries a negation may follow: the copulas and modals ("was good", "would recommend"), not do or have, which
+# are mostly main verbs in a review ("does a good job" -> "doesn't a good job").
+_GOVERNING = frozenset(set(lexicon.NEGATED_AUXILIARIES) - {"do", "does", "did", "has", "have", "had"}) \
+    | frozenset(lexicon.CONTRACTED_COPULAS)
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+_WRITTEN_RATING_RE = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")(\s+(?:stars?\s+)?out\s+of\s+)(ten|five)\b",
+                                re.IGNORECASE)
+_DIGIT_RATING_RE = re.compile(r"\b(\d{1,2}(?:\.\d)?)(\s*(?:/|out of)\s*)(10|ten|5|five)\b", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|(?:\s*<br\s*/?>\s*)+", re.IGNORECASE)
+SKIP_REASONS = ("nothing to turn", "too few edits", "too much left out")
+
+
+@dataclass(frozen=True)
+class Flip:
+    """One review's counterfactual: the edited text (None when skipped, with the reason), its edits (spans into
+    the original; not kept by `to_dict`), how many of each kind, the sentences left out of it and the share of
+    its words it kept."""
+
+    text: str | None
+    edits: tuple[Edit, ...] = ()
+    left_out: int = 0
+    sentences: int = 0
+    kept_share: float = 1.0
+    reason: str | None = None
+    kinds: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """What the augmentation cache keeps of it (compact: the counts, not the edits)."""
+        return {"text": self.text, "kinds": dict(self.kinds), "left_out": self.left_out, "sentences": self.sentences,
+                "kept_share": round(self.kept_share, 4), "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> Flip:
+        return cls(payload.get("text"), (), int(payload.get("left_out") or 0), int(payload.get("sentences") or 0),
+                   float(payload.get("kept_share", 1.0)), payload.get("reason"), dict(payload.get("kinds") or {}))
+
+
+def _plain(word: str) -> str:
+    return word.lower().replace("’", "'")
+
+
+def sentiment_words() -> frozenset[str]:
+    """Words the augmentation turns: the lexicon's words with an opposite, less the ambiguous ones."""
+    return frozenset(w for w in lexicon.opposites() if " " not in w) - AMBIGUOUS
+
+
+@functools.lru_cache(maxsize=1)
+def _sentiment() -> frozenset[str]:
+    return sentiment_words()
+
+
+def lexicon_fingerprint() -> str:
+    """Names everything generation depends on (the opposites lexicon, the held-out split, the rules here): part of
+    the cache key, so a changed lexicon regenerates the edits."""
+    parts = (AUGMENT_VERSION, lexicon.OPPOSITE_PAIRS, sorted(lexicon.NEGATED_AUXILIARIES.items()),
+             lexicon.CONTRACTED_COPULAS, sorted(lexicon.UNNEGATED.items()), lexicon.INTENSIFIERS, lexicon.DOWNTONER,
+             sorted(lexicon.STRONG_OPPOSITES.items()), lexicon.MOST_OPPOSITES, sorted(AMBIGUOUS), MIN_EDITS,
+             MIN_KEPT, NEGATION_REACH, AUXILIARY_REACH, sorted(KIND_WEIGHTS.items()), heldout.fingerprint())
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """Spans covering `text`, one per sentence with the space or <br /> tags after it (line breaks of IMDB's
+    reviews end a sentence too)."""
+    spans, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        if match.start() > start:
+            spans.append((start, match.end()))
+            start = match.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans
+
+
+def touches_held_out(edit: Edit) -> bool:
+    """Whether an edit inserts or removes a word of the held-out half."""
+    return any(heldout.held_out(w) for w in re.findall(r"\w+(?:['’]\w+)*", edit.old + " " + edit.new))
+
+
+def _ratings(text: str) -> list[tuple[Edit, bool]]:
+    """The written scores in `text` turned over on their scale, each with whether its score (old or new)
+    is held out."""
+    found = []
+    for match in _DIGIT_RATING_RE.finditer(text):
+        score, scale = float(match.group(1)), match.group(3).lower()
+        top = 10 if scale in ("10", "ten") else 5
+        if not 0 <= score <= top:
+            continue
+        flipped = max(min(top + 1 - score, top), 1)
+        new = f"{flipped:g}" if "." not in match.group(1) else f"{flipped:.1f}"
+        edit = Edit(match.start(1), match.end(1), match.group(1), new, "rating")
+        found.append((edit, touches_held_out(edit)))
+    for match in _WRITTEN_RATING_RE.finditer(text):
+        score, top = _NUMBER_WORDS.index(match.group(1).lower()), 10 if match.group(3).lower() == "ten" else 5
+        new = keep_case(match.group(1), _NUMBER_WORDS[max(min(top + 1 - score, top), 1)])
+        edit = Edit(match.start(1), match.end(1), match.group(1), new, "rating")
+        found.append((edit, touches_held_out(edit)))
+    return found
+
+
+@functools.lru_cache(maxsize=1)
+def _paired() -> dict[str, frozenset[str]]:
+    """Each lexicon word -> the words it is paired with (not the strongest words `opposites()` adds)."""
+    table: dict[str, set[str]] = {}
+    for positive, negative in lexicon.OPPOSITE_PAIRS:
+        table.setdefault(positive, set()).add(negative)
+        table.setdefault(negative, set()).add(positive)
+    return {word: frozenset(found) for word, found in table.items()}
+
+
+def _idiom(text: str, spans, plain, i: int) -> bool:
+    """A negation that is not one: "not only", "no one", or "No," answering."""
+    following = plain[i + 1] if i + 1 < len(plain) else None
+    if (plain[i], following) in (("not", "only"), ("no", "one"), ("no", "doubt"), ("no", "matter")):
+        return True
+    return plain[i] == "no" and text[spans[i][1]:spans[i][1] + 1] in (",", ".", "!", "?", "")
+
+
+def _first_allowed(edits: Sequence[Edit], kind: str, rng: random.Random | None = None) -> Edit | None:
+    """The first edit of this kind that leaves the held-out half alone; with `rng`, a seeded pick among them
+    (a negation inserted as "isn't" or "is not")."""
+    allowed = [e for e in edits if e.kind == kind and not touches_held_out(e)]
+    if not allowed:
+        return None
+    return rng.choice(allowed) if rng is not None else allowed[0]
+
+
+def _sentence_edits(text: str, rng: random.Random, kinds: Sequence[str]) -> list[Edit] | None:
+    """The edits that turn one sentence (spans into it), or None when it must be left out: a held-out sentiment
+    word, or a sentiment word no allowed edit turns."""
+    spans = words(text)
+    plain = [_plain(text[s:e]) for s, e in spans]
+    sentiment = _sentiment()
+    ratings = _ratings(text) if "rating" in kinds else []
+    if any(held for _, held in ratings):
+        return None
+    rated = [(e.start, e.end) for e, _ in ratings]
+    scores = {i for i, (s, e) in enumerate(spans) if any(a <= s < b for a, b in rated)}
+    for i, word in enumerate(plain):
+        if i not in scores and word in heldout.HELD_OUT_WORDS and word not in heldout.SCORE_WORDS \
+                and word not in lexicon.INTENSIFIERS:
+            return None  # a held-out sentiment word: neither turned nor kept
+    polar = [i for i, word in enumerate(plain) if word in sentiment and i not in scores]
+    index = {span: i for i, span in enumerate(spans)}
+    owner: dict[int, int] = {}  # sentiment word -> the negation that reaches it
+    negations = [i for i, word in enumerate(plain) if word in lexicon.UNNEGATED and not _idiom(text, spans, plain, i)]
+    for i in negations:
+        for span in clause_after(text, spans[i], NEGATION_REACH)[1:]:
+            j = index[span]
+            if j in polar and j not in owner:
+                owner[j] = i
+    chosen: list[Edit] = [e for e, _ in ratings]
+    used: set[int] = set()  # words an edit already changes (an auxiliary is negated once)
+    for i in negations:
+        edit = _first_allowed(word_edits(text, spans[i]), "negation") if "negation" in kinds else None
+        if edit is None:
+            if i in owner.values():
+                return None
+            continue
+        chosen.append(edit)
+        used.add(i)
+    for i in polar:
+        if i in owner:
+            continue
+        options = {}
+        if "antonym" in kinds:
+            antonyms = word_edits(text, spans[i])
+            if plain[i] in COMPARATIVES:  # "better than" takes "worse", never an adjective ("awful than")
+                antonyms = [e for e in antonyms if _plain(e.new.split()[-1]) in _paired()[plain[i]]]
+            options["antonym"] = _first_allowed(antonyms, "antonym")
+        if "negation" in kinds:
+            options["negation"] = _auxiliary_negation(text, spans, plain, i, polar, used, rng)
+        if "intensity" in kinds and i > 0 and plain[i - 1] in lexicon.INTENSIFIERS and i - 1 not in used:
+            options["intensity"] = _first_allowed(word_edits(text, spans[i - 1]), "intensity")
+        options = {kind: edit for kind, edit in options.items() if edit is not None}
+        if not options:
+            return None
+        names = sorted(options)
+        weights = [KIND_WEIGHTS[k] for k in names]
+        kind = rng.choices(names, weights=weights if sum(weights) > 0 else None)[0]
+        chosen.append(options[kind])
+        if kind == "negation":
+            used.add(index[(options[kind].start, options[kind].end)])
+        elif kind == "intensity":
+            used.add(i - 1)
+    chosen.sort(key=lambda e: e.start)
+    if any(overlaps(a, b) for a, b in zip(chosen, chosen[1:])):
+        return None
+    return chosen
+
+
+def _auxiliary_negation(text: str, spans, plain, i: int, polar: list[int], used: set[int],
+                        rng: random.Random) -> Edit | None:
+    """A negation inserted after the auxiliary that governs sentiment word `i` ("was (very) good" -> "wasn't (very)
+    good"), when it reaches no other sentiment word and no negation."""
+    for j in range(i - 1, max(-1, i - 1 - AUXILIARY_REACH), -1):
+        word = plain[j]
+        if word in lexicon.UNNEGATED or (j in polar and j != i):
+            return None
+        if word in _GOVERNING:
+            if j in used or any(c in text[spans[j][1]:spans[i][0]] for c in ".,;:!?()\""):
+                return None
+            reach = clause_after(text, spans[j], NEGATION_REACH)[1:]
+            others = [s for s in reach if s != spans[i]
+                      and (_plain(text[s[0]:s[1]]) in _sentiment() or _plain(text[s[0]:s[1]]) in lexicon.UNNEGATED)]
+            if others:
+                return None
+            return _first_allowed(word_edits(text, spans[j]), "negation", rng)
+    return None
+
+
+def flip_review(text: str, seed: int = 0, kinds: Sequence[str] = AUGMENT_KINDS) -> Flip:
+    """The review with its polarity turned over (see the module's docstring), or a `Flip` with `text=None` and
+    the reason it was skipped. Deterministic for (text, seed): the same review always gets the same edits."""
+    unknown = sorted(set(kinds) - set(AUGMENT_KINDS))
+    if unknown or not kinds:
+        from sentiment_core.core.errors import InputError
+
+        raise InputError(f"Unknown augmentation edit kind(s) {unknown or '(none)'}: use {', '.join(AUGMENT_KINDS)}.")
+    rng = random.Random(f"{seed}:{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()}")
+    parts = sentences(text)
+    kept: list[tuple[int, int, list[Edit]]] = []
+    for start, end in parts:
+        found = _sentence_edits(text[start:end], rng, kinds)
+        if found is not None:
+            kept.append((start, end, found))
+    edits = tuple(Edit(e.start + start, e.end + start, e.old, e.new, e.kind) for start, _, found in kept
+                  for e in found)
+    total = max(len(words(text)), 1)
+    kept_share = sum(len(words(text[start:end])) for start, end, _ in kept) / total
+    left_out = len(parts) - len(kept)
+    if not edits:
+        return Flip(None, (), left_out, len(parts), kept_share, "nothing to turn")
+    if len(edits) < MIN_EDITS:
+        return Flip(None, edits, left_out, len(parts), kept_share, "too few edits", _kinds(edits))
+    if kept_share < MIN_KEPT:
+        return Flip(None, edits, left_out, len(parts), kept_share, "too much left out", _kinds(edits))
+    edited = "".join(apply_edits(text[start:end], found) for start, end, found in kept).strip()
+    return Flip(edited, edits, left_out, len(parts), kept_share, None, _kinds(edits))
+
+
+def _kinds(edits: Sequence[Edit]) -> dict[str, int]:
+    counts = Counter(e.kind for e in edits)
+    return {kind: counts[kind] for kind in AUGMENT_KINDS if counts[kind]}
