@@ -126,7 +126,25 @@ def behaviour_section(chosen: list[str]) -> None:
                     color_discrete_sequence=RUN_COLORS, title="Failure rate per capability (mean of its tests)")
     figure.update_layout(yaxis_tickformat=".0%", margin=dict(l=0, r=0, t=40, b=0), legend_title=None, xaxis_title=None)
     st.plotly_chart(figure, key="eval_capabilities")
+    held_out_view(shown)
     failures_view(shown, table)
+
+
+def held_out_view(shown: dict) -> None:
+    """Failure rate per capability on the cases whose sentiment words are all in the held-out half of the lexicon,
+    beside the seen half: the figure that counts for a run trained with counterfactual augmentation."""
+    table = behaviour.held_out_table(*shown.values())
+    if table.empty:
+        return
+    st.subheader("Held-out words (the figure that counts for augmentation)")
+    st.caption("The lexicon is split in two fixed halves (docs/behaviour.md): counterfactual augmentation "
+               "(`train --augment counterfactual`) never uses a word of the held-out half. A row counts the cases "
+               "whose sentiment words are all held out; \"(seen words)\" is the same on the other half.")
+    rates = [c for c in table.columns if c not in ("capability", "held_out_cases", "seen_cases")]
+    st.dataframe(table.style.map(rate_style, subset=rates).format("{:.1%}", subset=rates, na_rep="–"),
+                 hide_index=True, key="eval_held_out_table", width="stretch", height=table_height(len(table)),
+                 column_config={"capability": "Capability", "held_out_cases": "Held-out cases",
+                                "seen_cases": "Seen cases"})
 
 
 # --- paired edits ---------------------------------------------------------------------------

@@ -340,3 +340,53 @@ def test_the_suite_on_a_trained_run_is_cached_in_its_folder(tiny_bow_run, capsys
     (run_dir / runs.BEST_DIR / "config.json").touch()  # the model is rewritten: the cache no longer matches
     assert behaviour.cached_result(behaviour.run_fingerprint("tiny-bow"), run_id="tiny-bow",
                                    cases_per_test=SMALL) is None
+
+
+# --- the held-out half of the lexicon ---------------------------------------------------------
+
+def test_every_sentiment_word_of_the_suite_is_in_one_half_of_the_split():
+    from sentiment_core.data import heldout
+
+    words_of_suite = {
+        "positive adjectives": set(lx.POSITIVE_ADJECTIVES), "negative adjectives": set(lx.NEGATIVE_ADJECTIVES),
+        "positive verbs": set(lx.POSITIVE_VERBS) | set(lx.POSITIVE_VERBS.values()),
+        "negative verbs": set(lx.NEGATIVE_VERBS) | set(lx.NEGATIVE_VERBS.values()),
+        "intensifiers": set(lx.INTENSIFIERS) | set(lx.VERB_INTENSIFIERS),
+        "scores": {str(s) for s in lx.POSITIVE_TEN_SCORES + lx.NEGATIVE_TEN_SCORES if s != 10}
+        | {lx.NUMBER_WORDS[s] for s in lx.POSITIVE_TEN_SCORES + lx.NEGATIVE_TEN_SCORES + lx.POSITIVE_FIVE_STARS
+           + lx.NEGATIVE_FIVE_STARS if s not in (5, 10)},
+    }
+    for category, found in words_of_suite.items():
+        seen, held = heldout.SPLIT[category]
+        assert found <= set(seen) | set(held), (category, sorted(found - set(seen) - set(held)))
+        assert found & set(seen) and found & set(held), category
+    comparisons = " ".join(lx.POSITIVE_COMPARISONS + lx.NEGATIVE_COMPARISONS).lower()
+    assert all(word in comparisons for word in heldout.SPLIT["comparatives"][0] + heldout.SPLIT["comparatives"][1])
+
+
+def test_the_suite_reports_its_held_out_half_separately():
+    result = behaviour.run_suite(WordPolarity(), ["negated_positive", "rating_digits", "typos"], cases_per_test=SMALL,
+                                 model="m")
+    negation = result.test("negated_positive")
+    assert 0 < negation.held_out_cases < negation.cases and negation.seen_cases > 0
+    assert negation.held_out_cases + negation.seen_cases <= negation.cases
+    assert negation.held_out_failure_rate == negation.held_out_failed / negation.held_out_cases > 0.8
+    for test in result.tests:  # a case is held out when every split word in it is
+        cases = {c.text: c for c in behaviour.select_tests([test.name], cases_per_test=SMALL)[0].cases}
+        assert test.held_out_cases == sum(behaviour.case_half(c, test.capability) == "held-out"
+                                          for c in cases.values())
+    payload = result.to_dict()
+    row = next(c for c in payload["capabilities"] if c["capability"] == "Negation")
+    assert row["held_out_failure_rate"] == negation.held_out_failure_rate and row["held_out_cases"] > 0
+    assert behaviour.SuiteResult.from_dict(payload).to_dict() == payload
+    table = behaviour.held_out_table(result)
+    assert table["capability"].tolist()[0] == "Negation (held-out words)"
+    assert table.set_index("capability").loc["Negation (held-out words)", "m"] == negation.held_out_failure_rate
+    text = behaviour.format_suite(result)
+    assert "Held-out words" in text and "Negation (held-out words)" in text
+    assert "| held-out words |" in behaviour.suite_markdown(result)
+    groups = behaviour.group_held_out_table({"none": [result, result], "counterfactual": [result]})
+    assert {"none", "counterfactual", "none (seen words)"} <= set(groups.columns)
+    # Ratings count their scores; elsewhere a number word is no rating
+    digits = result.test("rating_digits")
+    assert digits.held_out_cases > 0 and digits.seen_cases > 0

@@ -18,7 +18,9 @@ from sentiment_core.evaluation.behaviour.runner import (
     check_model,
     folder_fingerprint,
     format_suite,
+    group_held_out_table,
     group_table,
+    held_out_table,
     judge,
     model_name,
     run_fingerprint,
@@ -41,6 +43,7 @@ from sentiment_core.evaluation.behaviour.suite import (
     BehaviourTest,
     Case,
     build_suite,
+    case_half,
     select_tests,
 )
 
@@ -48,6 +51,7 @@ __all__ = [
     "CACHE_FILE", "CAPABILITIES", "CASES_PER_TEST", "DIR", "DIR_TOLERANCE", "INV", "MAX_FAILURES", "MFT",
     "NOT_NEGATIVE_MIN", "SUITE_VERSION", "TEST_NAMES", "TEST_TYPES", "BehaviourTest", "BehaviourTestResult", "Case",
     "Failure", "SuiteResult", "build_suite", "cache_file", "cached_result", "cached_suite", "capability_table",
-    "check_model", "folder_fingerprint", "format_suite", "group_table", "judge", "model_name", "run_fingerprint",
+    "case_half", "check_model", "folder_fingerprint", "format_suite", "group_held_out_table", "group_table",
+    "held_out_table", "judge", "model_name", "run_fingerprint",
     "run_suite", "select_tests", "suite_for_run", "suite_markdown", "suite_table",
 ]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from sentiment_core.core import runs
+from sentiment_core.data.heldout import HELD_OUT, SEEN
 from sentiment_core.evaluation.behaviour.suite import (
     CAPABILITIES,
     CASES_PER_TEST,
@@ -29,6 +30,7 @@ from sentiment_core.evaluation.behaviour.suite import (
     SUITE_VERSION,
     BehaviourTest,
     Case,
+    case_half,
     select_tests,
 )
 
@@ -60,7 +62,8 @@ class Failure:
 @dataclass
 class BehaviourTestResult:
     """One test on one model: cases, failures (the worst `MAX_FAILURES` kept) and, for INV/DIR, the mean
-    change of P(positive) from the original (signed and absolute)."""
+    change of P(positive) from the original (signed and absolute). held_out_* and seen_*: the cases whose
+    lexicon words are all in the held-out (or the seen) half of `data.heldout`, and how many of them failed."""
 
     name: str
     capability: str
@@ -71,14 +74,31 @@ class BehaviourTestResult:
     mean_change: float | None = None
     mean_abs_change: float | None = None
     failures: list[Failure] = field(default_factory=list)
+    held_out_cases: int = 0
+    held_out_failed: int = 0
+    seen_cases: int = 0
+    seen_failed: int = 0
 
     @property
     def failure_rate(self) -> float:
         return self.failed / self.cases if self.cases else 0.0
 
+    @property
+    def held_out_failure_rate(self) -> float | None:
+        """The failure rate on the held-out cases (None when the test has none): the figure that counts for a
+        model trained with counterfactual augmentation."""
+        return self.held_out_failed / self.held_out_cases if self.held_out_cases else None
+
+    @property
+    def seen_failure_rate(self) -> float | None:
+        return self.seen_failed / self.seen_cases if self.seen_cases else None
+
     def to_dict(self) -> dict:
         return {"name": self.name, "capability": self.capability, "type": self.type, "description": self.description,
                 "cases": self.cases, "failure_rate": self.failure_rate, "failed": self.failed,
+                "held_out_cases": self.held_out_cases, "held_out_failed": self.held_out_failed,
+                "held_out_failure_rate": self.held_out_failure_rate, "seen_cases": self.seen_cases,
+                "seen_failed": self.seen_failed, "seen_failure_rate": self.seen_failure_rate,
                 "mean_change": self.mean_change, "mean_abs_change": self.mean_abs_change,
                 "failures": [asdict(f) for f in self.failures]}
 
@@ -86,7 +106,9 @@ class BehaviourTestResult:
     def from_dict(cls, payload: dict) -> BehaviourTestResult:
         fields = {k: payload[k] for k in ("name", "capability", "type", "description", "cases", "failed",
                                           "mean_change", "mean_abs_change")}
-        return cls(**fields, failures=[Failure(**f) for f in payload.get("failures", [])])
+        halves = {k: int(payload.get(k) or 0) for k in ("held_out_cases", "held_out_failed", "seen_cases",
+                                                         "seen_failed")}
+        return cls(**fields, **halves, failures=[Failure(**f) for f in payload.get("failures", [])])
 
 
 @dataclass
@@ -105,12 +127,18 @@ class SuiteResult:
         return next(t for t in self.tests if t.name == name)
 
     def capabilities(self) -> list[dict]:
-        """Per capability: its tests, cases and failure rate (the mean of its tests' rates)."""
+        """Per capability: its tests, cases and failure rate (the mean of its tests' rates), and the same on its
+        held-out and its seen cases (the mean over the tests that have such cases; None when none has)."""
         rows = []
         for capability in dict.fromkeys(t.capability for t in self.tests):
             chosen = [t for t in self.tests if t.capability == capability]
-            rows.append({"capability": capability, "tests": len(chosen), "cases": sum(t.cases for t in chosen),
-                         "failure_rate": sum(t.failure_rate for t in chosen) / len(chosen)})
+            row = {"capability": capability, "tests": len(chosen), "cases": sum(t.cases for t in chosen),
+                   "failure_rate": sum(t.failure_rate for t in chosen) / len(chosen)}
+            for half in ("held_out", "seen"):
+                rates = [getattr(t, f"{half}_failure_rate") for t in chosen if getattr(t, f"{half}_cases")]
+                row[f"{half}_cases"] = sum(getattr(t, f"{half}_cases") for t in chosen)
+                row[f"{half}_failure_rate"] = sum(rates) / len(rates) if rates else None
+            rows.append(row)
         return rows
 
     def to_dict(self) -> dict:
@@ -150,12 +178,17 @@ def judge(case: Case, probability: float, label: str, original_probability: floa
 def _judge_test(test: BehaviourTest, answers: Mapping[str, tuple[float, str]],
                 max_failures: int) -> BehaviourTestResult:
     failures, changes = [], []
+    halves = {HELD_OUT: [0, 0], SEEN: [0, 0]}  # half -> [cases, failed]
     for case in test.cases:
         probability, label = answers[case.text]
         original_probability, original_label = answers[case.original] if case.original is not None else (None, None)
         failed, badness, expected = judge(case, probability, label, original_probability, original_label)
         if original_probability is not None:
             changes.append(probability - original_probability)
+        half = case_half(case, test.capability)
+        if half is not None:
+            halves[half][0] += 1
+            halves[half][1] += bool(failed)
         if failed:
             failures.append((badness, Failure(case.text, expected, label, probability, case.original,
                                               original_probability)))
@@ -166,6 +199,8 @@ def _judge_test(test: BehaviourTest, answers: Mapping[str, tuple[float, str]],
         mean_change=sum(changes) / len(changes) if changes else None,
         mean_abs_change=sum(map(abs, changes)) / len(changes) if changes else None,
         failures=[f for _, f in failures[:max_failures]],
+        held_out_cases=halves[HELD_OUT][0], held_out_failed=halves[HELD_OUT][1],
+        seen_cases=halves[SEEN][0], seen_failed=halves[SEEN][1],
     )
 
 
@@ -355,6 +390,26 @@ def capability_table(*results: SuiteResult) -> pd.DataFrame:
     return table.reindex([c for c in CAPABILITIES if c in table.index]).reset_index()
 
 
+def held_out_table(*results: SuiteResult) -> pd.DataFrame:
+    """One row per capability with held-out cases ("Negation (held-out words)"): its held-out cases, one failure-rate
+    column per model on them, and one on its seen cases ("<model> (seen words)"). The held-out figure is the one
+    that counts for counterfactual augmentation: it never used those words."""
+    import pandas as pd
+
+    rows: dict[str, dict] = {}
+    for column, result in zip(_column_names(results), results):
+        for capability in result.capabilities():
+            if not capability["held_out_cases"]:
+                continue
+            row = rows.setdefault(capability["capability"], {
+                "capability": f"{capability['capability']} (held-out words)",
+                "held_out_cases": capability["held_out_cases"], "seen_cases": capability["seen_cases"]})
+            row[column] = capability["held_out_failure_rate"]
+            row[f"{column} (seen words)"] = capability["seen_failure_rate"]
+    order = {name: i for i, name in enumerate(CAPABILITIES)}
+    return pd.DataFrame([rows[name] for name in sorted(rows, key=lambda n: order.get(n, len(order)))])
+
+
 def group_table(groups: Mapping[str, Sequence[SuiteResult]]) -> pd.DataFrame:
     """Failure rate per test, averaged over each group's results (e.g. the seeds of one loss): one column per group."""
     import pandas as pd
@@ -367,8 +422,29 @@ def group_table(groups: Mapping[str, Sequence[SuiteResult]]) -> pd.DataFrame:
     return pd.concat(columns, axis=1).reset_index() if columns else pd.DataFrame()
 
 
+def group_held_out_table(groups: Mapping[str, Sequence[SuiteResult]]) -> pd.DataFrame:
+    """Failure rate per capability on its held-out cases (and on its seen cases), averaged over each group's
+    results: capability ("Negation (held-out words)"), held_out_cases, then one column per group and one per group
+    on the seen words ("<group> (seen words)")."""
+    import pandas as pd
+
+    frames = []
+    for group, results in groups.items():
+        if not results:
+            continue
+        table = held_out_table(*results)
+        if table.empty:
+            continue
+        names = _column_names(results)
+        frames.append(pd.DataFrame({
+            "capability": table["capability"], "held_out_cases": table["held_out_cases"],
+            group: table[names].mean(axis=1), f"{group} (seen words)": table[[f"{n} (seen words)" for n in names]]
+            .mean(axis=1)}).set_index(["capability", "held_out_cases"]))
+    return pd.concat(frames, axis=1).reset_index() if frames else pd.DataFrame()
+
+
 def _percent(value) -> str:
-    return "-" if value != value or value is None else f"{value:.1%}"
+    return "-" if value is None or value != value else f"{value:.1%}"
 
 
 def format_suite(*results: SuiteResult) -> str:
@@ -387,15 +463,29 @@ def format_suite(*results: SuiteResult) -> str:
         "",
         "Per capability (mean of its tests)",
         capabilities.to_string(index=False, formatters={c: _percent for c in columns}),
+        *_held_out_text(results),
     ])
+
+
+def _held_out_text(results: Sequence[SuiteResult]) -> list[str]:
+    table = held_out_table(*results)
+    if table.empty:
+        return []
+    rates = [c for c in table.columns if c not in ("capability", "held_out_cases", "seen_cases")]
+    return ["", "Held-out words (data.heldout: counterfactual augmentation never uses them; the figure that counts "
+            "for an augmented model), beside the seen words",
+            table.drop(columns="seen_cases").to_string(index=False, formatters={c: _percent for c in rates})]
 
 
 def suite_markdown(result: SuiteResult) -> str:
     """A model card section: failure rate per capability and per test, as Markdown tables."""
     lines = [f"Behaviour suite v{result.suite_version} (seed {result.seed}, {result.cases_per_test} generated cases "
              "per test; MFT: expected label, INV: label unchanged, DIR: P(positive) moves the right way). "
-             "Failure rates, lower is better.", "", "| capability | failure rate |", "| --- | --- |"]
-    lines += [f"| {c['capability']} | {c['failure_rate']:.1%} |" for c in result.capabilities()]
+             "Failure rates, lower is better; held-out words: the cases whose sentiment words are all in the half of "
+             "the lexicon that counterfactual augmentation never uses.", "",
+             "| capability | failure rate | held-out words | seen words |", "| --- | --- | --- | --- |"]
+    lines += [f"| {c['capability']} | {c['failure_rate']:.1%} | {_percent(c['held_out_failure_rate'])} | "
+              f"{_percent(c['seen_failure_rate'])} |" for c in result.capabilities()]
     lines += ["", "| test | type | capability | cases | failure rate | what it checks |",
               "| --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {t.name} | {t.type} | {t.capability} | {t.cases} | {t.failure_rate:.1%} | {t.description} |"
