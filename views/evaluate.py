@@ -9,9 +9,9 @@ import streamlit as st
 
 from sentiment_core.core import runs
 from sentiment_core.core.errors import SentimentError
-from sentiment_core.core.settings import get_settings
 from sentiment_core.evaluation import behaviour, pairs, slices
 from sentiment_core.inference import default_model
+from views import forms
 
 MAX_RUNS = 2
 RUN_COLORS = ("#2166ac", "#d6604d")
@@ -151,11 +151,7 @@ def held_out_view(shown: dict) -> None:
 
 def score_upload(upload, chosen: list[str]) -> None:
     """Check an uploaded pairs file; on the button, score it on each chosen run (kept in the run's pairs.json)."""
-    limit = get_settings().max_upload_bytes
-    if upload.size > limit:
-        st.error(f"{upload.name} is {upload.size / 1e6:,.1f} MB; the limit is {limit / 1e6:,.1f} MB "
-                 "(SENTIMENT_MAX_UPLOAD_BYTES): split the file, or use `python -m sentiment_core evaluate --pairs`.",
-                 icon="🚫")
+    if not forms.upload_within_limit(upload, "python -m sentiment_core evaluate --pairs"):
         return
     try:
         pair_set = pairs.read_pairs(upload)

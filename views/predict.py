@@ -11,7 +11,6 @@ import streamlit as st
 
 from sentiment_core.core import runs
 from sentiment_core.core.errors import SentimentError
-from sentiment_core.core.settings import get_settings
 from sentiment_core.data import LABELS
 from sentiment_core.data import examples as example_reviews
 from sentiment_core.explain import faithfulness, render
@@ -23,7 +22,7 @@ from sentiment_core.inference import files as prediction_files
 from sentiment_core.training import dashboard as monitor
 from sentiment_core.training import jobs
 from sentiment_core.training.options import FAMILY_DEFAULTS
-from views import flip
+from views import flip, forms
 
 GREEN, RED = "#16a34a", "#dc2626"
 MAX_PREVIEW_ROWS = 200
@@ -302,11 +301,7 @@ def batch_file(source: str, method: str, option: int | None) -> None:
     if upload is None:
         st.caption("Each row is predicted (or explained) with the selected model; download the results.")
         return
-    limit = get_settings().max_upload_bytes
-    if upload.size > limit:
-        st.error(f"{upload.name} is {upload.size / 1e6:,.1f} MB; the limit is {limit / 1e6:,.1f} MB "
-                 "(SENTIMENT_MAX_UPLOAD_BYTES): split the file, or use `python -m sentiment_core predict --file`.",
-                 icon="🚫")
+    if not forms.upload_within_limit(upload, "python -m sentiment_core predict --file"):
         return
     try:
         frame, column = prediction_files.read_reviews_csv(upload)
