@@ -164,6 +164,8 @@ def live_view(run_id: str, was_active: bool) -> None:
                    + (f" · {config.get('max_train_samples'):,} train samples" if config.get("max_train_samples")
                       else "")
                    + f" · long reviews: {config.get('long_text') or 'truncate'}"
+                   + (f" · counterfactual augmentation of {config.get('augment_share'):g} of the reviews"
+                      if config.get("augment") == "counterfactual" else "")
                    + (f" · {config['precision_used']}" if config.get("precision_used") else "")
                    + f" · on {config.get('device', '?')}")
     progress = monitor.progress(status)

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
         default=DEFAULT_DATA_SOURCE, validation_alias=AliasChoices("IMDB_DATA", "SENTIMENT_IMDB_DATA"),
         description="where the reviews come from: a hub dataset id, a parquet folder, an aclImdb folder or a CSV")
     models_dir: Path = Field(default=Path("models"), description="one sub-folder per training run")
+    cache_dir: Path | None = Field(default=None, description="data derived once and kept between runs (the "
+                                   "counterfactual edits of --augment); default: SENTIMENT_MODELS_DIR/.cache")
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(default="auto", description="auto: cuda, then mps, then cpu")
     validation_fraction: float = Field(default=0.1, gt=0.0, lt=1.0, description="share of train held out")
     seed: int = Field(default=42, description="seed of the validation split and default training seed")
@@ -72,6 +74,12 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_choice(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+
+def cache_dir() -> Path:
+    """Where derived data is kept between runs: SENTIMENT_CACHE_DIR, else SENTIMENT_MODELS_DIR/.cache."""
+    settings = get_settings()
+    return Path(settings.cache_dir or settings.models_dir / ".cache").expanduser()
 
 
 @lru_cache(maxsize=1)

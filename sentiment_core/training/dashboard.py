@@ -19,7 +19,7 @@ import pandas as pd
 
 from sentiment_core.core import runs
 from sentiment_core.core.errors import InputError
-from sentiment_core.training.options import command_arguments, form_fields
+from sentiment_core.training.options import AUGMENT_ONLY, command_arguments, form_fields
 
 CURVE_COLUMNS = ["x", "split", "metric", "value", "raw"]
 CURVE_METRICS = ("loss", "accuracy")
@@ -42,7 +42,7 @@ def where_runs_go(kept_in) -> str:
 # --- the form -> the command line ------------------------------------------------------
 
 FORM_OPTIONS = ("loss", "epochs", "batch_size", "lr", "max_length", "max_train_samples", "seed", "long_text",
-                "precision", "backbone", "pooling")
+                "precision", "backbone", "pooling", "augment", "augment_share", "augment_eval")
 PRETRAINED_FORM_OPTIONS = ("backbone", "pooling")  # shown for the pretrained family only
 FAMILY_FORM_OPTIONS = ("epochs", "batch_size", "lr", "max_length")  # filled in again when the family changes
 
@@ -63,6 +63,9 @@ def train_arguments(form: dict) -> list[str]:
         values.setdefault("model", values.pop("family"))
     if values.get("model") != "pretrained":  # the form keeps them for the pretrained family only
         for name in PRETRAINED_FORM_OPTIONS:
+            values.pop(name, None)
+    if values.get("augment") in (None, "", "none"):  # a share typed in before augmentation was turned off
+        for name in AUGMENT_ONLY:
             values.pop(name, None)
     return command_arguments(values)
 
@@ -169,6 +172,11 @@ def progress(status: dict) -> Progress:
         eta_text = state
     elif status.get("phase") == "testing":
         eta_text = "evaluating on test…"
+    elif status.get("phase") == "augmenting":
+        done, planned = int(status.get("augment_done") or 0), int(status.get("augment_total") or 0)
+        fraction = done / planned if planned else 0.0
+        step_text = f"counterfactual edits: {done:,} / {planned:,} reviews"
+        eta_text = "augmenting the training data…"
     elif state == "queued":
         eta_text = "starting…"
     elif isinstance(eta, (int, float)) and total:

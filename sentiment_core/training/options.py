@@ -19,6 +19,7 @@ from typing import Any
 from sentiment_core.core.errors import InputError
 from sentiment_core.data.reading import LONG_TEXT, check_reading
 from sentiment_core.modeling.pretrained import DEFAULT_BACKBONE, POOLINGS
+from sentiment_core.training.augment import AUGMENTATIONS, DEFAULT_SHARE
 from sentiment_core.training.losses import LOSS_DESCRIPTIONS, LOSSES
 
 FAMILIES = ("bow", "lstm", "transformer", "pretrained")
@@ -28,7 +29,7 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 
 # Values every family starts from; FAMILY_DEFAULTS overrides them. bench/train_bench.py measures these.
 COMMON_DEFAULTS: dict[str, Any] = dict(weight_decay=0.0, warmup_ratio=0.0, best_metric="accuracy", long_text="truncate",
-                                       precision="auto")
+                                       precision="auto", augment="none")
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "bow": dict(epochs=3, batch_size=128, lr=5e-3, max_length=1024, vocab_size=60_000, min_frequency=2),
     "lstm": dict(epochs=5, batch_size=64, lr=2e-3, max_length=512, vocab_size=30_000, min_frequency=2),
@@ -45,6 +46,7 @@ FAMILY_HINTS = {
     "pretrained": "Fine-tunes a pretrained encoder (--backbone): best accuracy, needs a GPU to be quick.",
 }
 WORD_LEVEL_ONLY = ("vocab_size", "min_frequency")  # options of the word tokenizer (not the pretrained family)
+AUGMENT_ONLY = ("augment_share", "augment_eval")  # options of --augment counterfactual
 PRETRAINED_ONLY = ("pooling",)  # options of the pretrained encoder's head
 
 
@@ -53,7 +55,8 @@ def option(default=None, *, help: str, kind: str, choices=None, noun: str | None
     """A TrainConfig field with what the flags, forms and validation need.
 
     kind: choice | positive_int | positive_float | optional_positive_int | non_negative_float | fraction |
-          seed | text | flag | dict. per_run: set for each run of a comparison (model, loss, seed, id), not shared.
+          share | seed | text | flag | dict.
+    per_run: set for each run of a comparison (model, loss, seed, id), not shared.
     """
     metadata = dict(help=help, kind=kind, choices=choices, noun=noun or kind, label=label, step=step,
                     metavar=metavar, per_run=per_run, cli=cli)
@@ -134,6 +137,17 @@ class TrainConfig:
     logging_steps: int | None = option(kind="optional_positive_int", metavar="N",
                                        help="log a train row every N steps (default: about 25 per epoch, "
                                        "at most 50 steps)")
+    augment: str | None = option(kind="choice", choices=AUGMENTATIONS, noun="--augment", label="Augmentation",
+                          help="counterfactual: for a seeded share of the training reviews (--augment-share), also "
+                          "train on the review with its polarity turned over (negations, opposites, ratings, "
+                          "intensity; never a bare deletion; never a word of the behaviour suite's held-out half) "
+                          "and the flipped label; cached per data source and seed (docs/training.md)")
+    augment_share: float | None = option(kind="share", label="Augmented share", step=0.05,
+                                         help="--augment counterfactual: share of the training reviews that get "
+                                         f"an edit (default: {DEFAULT_SHARE})")
+    augment_eval: bool = option(False, kind="flag", label="Augment validation",
+                                help="--augment counterfactual: add the edits of the validation split to it too "
+                                "(the test split is never augmented)")
     model_options: dict = option({}, kind="dict", cli=False,
                                  help="extra keyword arguments for the family's config, e.g. {\"hidden_size\": 64}")
 
@@ -160,6 +174,13 @@ class TrainConfig:
             specials = 2 if self.model == "pretrained" else 0  # [CLS] and [SEP] (or <s> and </s>) take two
             check_reading(values["long_text"], values["head_tokens"], values["window_stride"],
                           values["max_length"] - specials)
+        if values["augment"] == "none":
+            given = [flag(name) for name in AUGMENT_ONLY if values[name] not in (None, False)]
+            if given:
+                raise InputError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} with --augment "
+                                 "counterfactual.")
+        elif values["augment_share"] is None:
+            values["augment_share"] = DEFAULT_SHARE
         if values["report_to"] != "none" and importlib.util.find_spec(values["report_to"]) is None:
             raise InputError(f"--report-to {values['report_to']} needs the {values['report_to']!r} package: "
                              f"pip install -e '.[{values['report_to']}]' (or pip install {values['report_to']})")
@@ -185,7 +206,7 @@ def check_option(name: str, value) -> None:
         if value not in meta["choices"]:
             raise InputError(f"Unknown {meta['noun']} {value!r}: choose one of {', '.join(meta['choices'])}.")
         return
-    if value is None and kind in ("optional_positive_int", "text"):
+    if value is None and kind in ("optional_positive_int", "text", "share"):
         return
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     finite = number and math.isfinite(value)
@@ -196,6 +217,7 @@ def check_option(name: str, value) -> None:
         "positive_float": (not (finite and value > 0), "a positive number"),
         "non_negative_float": (not (finite and value >= 0), "a number >= 0"),
         "fraction": (not (finite and 0 <= value < 1), "a number in [0, 1)"),
+        "share": (not (finite and 0 < value <= 1), "a number in (0, 1]"),
         "seed": (not (whole and value >= 0), "a whole number >= 0"),
         "text": (not isinstance(value, str), "text"),
         "flag": (not isinstance(value, bool), "true or false"),
@@ -250,7 +272,7 @@ def _format(value) -> str:
 
 def _argument_type(kind: str):
     return {"positive_int": int, "optional_positive_int": int, "seed": int, "positive_float": float,
-            "non_negative_float": float, "fraction": float}.get(kind, str)
+            "non_negative_float": float, "fraction": float, "share": float}.get(kind, str)
 
 
 def add_arguments(parser: argparse.ArgumentParser, names, defaults: dict | None = None) -> None:
@@ -292,7 +314,7 @@ class FormField:
     name: str
     label: str
     help: str
-    widget: str  # number | select | text
+    widget: str  # number | select | text | checkbox
     default: Any
     choices: tuple | None = None
     step: float | None = None
@@ -312,9 +334,9 @@ def form_fields(family: str, names) -> list[FormField]:
             default = get_settings().seed
         if default is not None and meta["kind"] in INTEGER_KINDS:
             default = int(default)
-        elif default is not None and meta["kind"] in ("positive_float", "non_negative_float", "fraction"):
+        elif default is not None and meta["kind"] in ("positive_float", "non_negative_float", "fraction", "share"):
             default = float(default)
-        widget = "select" if meta["kind"] == "choice" else "text" if meta["kind"] == "text" else "number"
+        widget = {"choice": "select", "text": "text", "flag": "checkbox"}.get(meta["kind"], "number")
         fields.append(FormField(name=name, label=meta["label"] or name.replace("_", " ").capitalize(),
                                 help=meta["help"][:1].upper() + meta["help"][1:] + ".", widget=widget,
                                 default=default, choices=meta["choices"], step=meta["step"],

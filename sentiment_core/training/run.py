@@ -255,15 +255,60 @@ def _failure_message(error: BaseException, run_dir: Path) -> str:
     return message
 
 
+def _augment(config: TrainConfig, run_dir: Path, train_split, validation_split, state):
+    """The training (and with --augment-eval the validation) split with its counterfactuals added, recorded in
+    run.json; the test split is never augmented. The main process generates what the cache lacks, the others
+    then read it."""
+    from tqdm.auto import tqdm
+
+    from sentiment_core.training import augment
+
+    is_main = state.is_main_process
+    saved = runs.read_config(run_dir)
+    source = (saved.get("data_source") or {}).get("source") or str(config.data)
+    started = time.monotonic()
+    records = {}
+    with state.main_process_first():
+        for name, split, wanted in (("train", train_split, True), ("validation", validation_split,
+                                                                     config.augment_eval)):
+            if not wanted:
+                continue
+            bar = tqdm(total=0, desc=f"counterfactual edits ({name})", unit="review", disable=not is_main)
+            last = [0.0]
+
+            def progress(done: int, total: int, bar=bar, last=last) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+                if is_main and (time.monotonic() - last[0] > 1.0 or done >= total):
+                    last[0] = time.monotonic()
+                    runs.update_status(run_dir, phase="augmenting", augment_done=done, augment_total=total)
+
+            augmented, records[name] = augment.augment_split(split, config.augment_share, config.seed, source,
+                                                             progress)
+            bar.close()
+            if name == "train":
+                train_split = augmented
+            else:
+                validation_split = augmented
+    record = {**augment.describe(config), "seconds": round(time.monotonic() - started, 2), **records}
+    if is_main:
+        runs.write_json(run_dir / runs.RUN_FILE, {**runs.read_config(run_dir), "augmentation": record})
+        runs.update_status(run_dir, phase=None, augment_done=None, augment_total=None)
+        print(f"augmentation: {augment.summary(record)}", flush=True)
+    return train_split, validation_split, record
+
+
 def _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoint) -> Path:
     is_main = state.is_main_process
-    tokenizer = _build_tokenizer(config, run_dir, column(train_split, "text"), state)
+    tokenizer = _build_tokenizer(config, run_dir, column(train_split, "text"), state)  # from the originals only
     test_split = seeded_subset(dataset["test"], config.max_test_samples, config.seed)
+    validation_split = seeded_subset(dataset["validation"], config.max_eval_samples, config.seed)
+    augmentation = None
+    if config.augment != "none":
+        train_split, validation_split, augmentation = _augment(config, run_dir, train_split, validation_split, state)
     encoded = {
         "train": encode_split(tokenizer, train_split, config),
-        "validation": encode_split(tokenizer,
-                                   seeded_subset(dataset["validation"], config.max_eval_samples, config.seed),
-                                   config),
+        "validation": encode_split(tokenizer, validation_split, config),
         "test": encode_split(tokenizer, test_split, config, reading=config.long_text),
     }
     encoded["validation"], _ = sorted_by_length(encoded["validation"])  # metrics ignore order
@@ -310,7 +355,7 @@ def _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoi
     output = tester.predict(encoded["test"], metric_key_prefix="test")
     if is_main:
         _write_test_report(config, run_dir, trainer, output, encoded["test"], test_order, test_split, train_seconds,
-                           test_precision)
+                           test_precision, augmentation)
         runs.update_status(run_dir, state="finished", phase=None, ended=runs.now_iso(), step=trainer.state.global_step)
     state.wait_for_everyone()
     return run_dir
@@ -333,7 +378,7 @@ def _test_pass_trainer(config: TrainConfig, trainer: SentimentTrainer, device: s
 
 
 def _write_test_report(config, run_dir, trainer, output, test_views, order, test_split, train_seconds,
-                       test_precision: str) -> None:
+                       test_precision: str, augmentation: dict | None = None) -> None:
     """predictions.csv and eval.json; a review read as several windows gets the mean of their log-odds."""
     logits = torch.as_tensor(np.asarray(output.predictions)).float()
     log_odds = in_split_order(positive_log_odds(logits).numpy(), order)  # per view, in view order
@@ -362,6 +407,7 @@ def _write_test_report(config, run_dir, trainer, output, test_views, order, test
         },
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "train_seconds": round(train_seconds, 2),
+        "augment_seconds": augmentation["seconds"] if augmentation else None,
         "train_samples_per_second": trainer.state.log_history[-1].get("train_samples_per_second")
         if trainer.state.log_history else None,
         "long_text": config.long_text, "test_precision": test_precision,

@@ -42,10 +42,11 @@ def test_with_no_runs_the_quick_baseline_is_offered():
     assert app.button(key="quick_baseline").label == "🚀 Train the quick bow baseline"
     assert "CPU (no GPU found)" in page_text(app)  # the tests force no GPU: settings see cpu
     assert "No run selected" in page_text(app) and "No runs in" in page_text(app)
-    assert [n.label for n in app.number_input] == ["Epochs", "Learning rate", "Max train samples", "Batch size",
-                                                    "Max length (tokens)", "Seed"]
+    assert [n.label for n in app.number_input] == ["Epochs", "Learning rate", "Max train samples", "Augmented share",
+                                                    "Batch size", "Max length (tokens)", "Seed"]
     assert all(n.help for n in app.number_input) and app.selectbox(key="train_family").help
     assert app.selectbox(key="train_family").value == "bow"
+    assert app.selectbox(key="train_augment").value == "none" and app.checkbox(key="train_augment_eval").help
     assert (app.number_input(key="train_epochs").value, app.number_input(key="train_lr").value) == (3.0, 5e-3)
 
 

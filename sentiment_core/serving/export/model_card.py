@@ -18,7 +18,8 @@ import numpy as np
 TEMPLATE = Path(__file__).with_name("model_card_template.md")
 TRAINING_KEYS = ("model", "loss", "epochs", "batch_size", "lr", "max_length", "long_text", "head_tokens",
                  "window_stride", "pooling", "precision_used", "seed", "max_train_samples", "vocab_size",
-                 "min_frequency", "weight_decay", "warmup_ratio", "early_stopping_patience", "backbone",
+                 "min_frequency", "weight_decay", "warmup_ratio", "early_stopping_patience", "augment", "augment_share",
+                 "augment_eval", "backbone",
                  "model_options", "device", "world_size", "torch", "python", "created")
 TEST_METRICS = (("accuracy", "accuracy"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"),
                 ("roc_auc", "ROC-AUC"), ("bce", "BCE (unweighted log loss)"))
@@ -118,8 +119,30 @@ def training_rows(config: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def augmentation_note(config: dict) -> str | None:
+    """What run.json records of counterfactual augmentation: how many edits of which kind, on which splits."""
+    record = config.get("augmentation") or {}
+    if config.get("augment", "none") == "none" or not record.get("train"):
+        return None
+    train = record["train"]
+    edits = ", ".join(f"{count:,} {kind}" for kind, count in (train.get("edits") or {}).items()) or "no edits"
+    skipped = "; ".join(f"{reason}: {count:,}" for reason, count in (train.get("skipped") or {}).items())
+    validation = record.get("validation")
+    where = (f" The validation split got {validation['added']:,} edited reviews the same way." if validation
+             else " The validation split was not augmented.")
+    return (f"Counterfactual augmentation: {train['chosen']:,} of the {train['reviews']:,} training reviews (share "
+            f"{_fmt(record.get('share'), 2)}, seed {record.get('seed')}) were edited to turn their polarity over, "
+            f"and {train['added']:,} of them were added with the flipped label ({edits}; "
+            f"{train.get('sentences_left_out', 0):,} sentences naming a held-out word left out of the copies"
+            f"{'; skipped: ' + skipped if skipped else ''}). The edits never use a word of the behaviour suite's "
+            f"held-out half (lexicon `{record.get('lexicon')}`, split `{record.get('held_out_split')}`)."
+            f"{where} The test split was never augmented.")
+
+
 def training_notes(config: dict, report: dict) -> list[str]:
     best, notes = report.get("best_validation") or {}, []
+    if (augmented := augmentation_note(config)) is not None:
+        notes.append(augmented)
     if best:
         notes.append(f"The checkpoint kept is the best on validation (accuracy {_fmt(best.get('accuracy'))}, F1 "
                      f"{_fmt(best.get('f1'))}, BCE {_fmt(best.get('bce'))} at epoch {_fmt(best.get('epoch'), 2)}, "
