@@ -1,4 +1,5 @@
-"""Compare losses: one run per loss and seed, watched live, judged side by side with a verdict."""
+"""Compare losses (or any training setting): one run per value and seed, watched live, judged side by side with a
+verdict and the behaviour suite per arm."""
 
 import pandas as pd
 import plotly.express as px
@@ -11,7 +12,7 @@ from sentiment_core.core.settings import get_settings
 from sentiment_core.evaluation import compare
 from sentiment_core.training import dashboard as monitor
 from sentiment_core.training.losses import LOSSES
-from sentiment_core.training.options import FAMILIES, FAMILY_HINTS
+from sentiment_core.training.options import FAMILIES, FAMILY_HINTS, FIELDS
 from views import forms
 
 REFRESH_SECONDS = 2
@@ -21,7 +22,9 @@ STATE_ICONS = {"queued": "⏳", "running": "🏃", "finished": "✅", "failed": 
 LOSS_COLORS = {"bce": "#2166ac", "length_weighted_bce": "#d6604d", "cross_entropy": "#1b7837"}
 OTHER_COLORS = ["#762a83", "#e7a700", "#35978f", "#8c510a"]
 FORM_OPTIONS = ("epochs", "batch_size", "lr", "max_length", "max_train_samples")  # shared by every run
-MODES = ("A loss comparison", "Runs I pick")
+MODES = ("A comparison", "Runs I pick")
+SETTING_HINTS = {"loss": "the loss (the question this page was built for)",
+                 "augment": "counterfactual augmentation on or off (judged on the behaviour suite's held-out words)"}
 
 
 def colors_for(names) -> dict:
@@ -57,6 +60,7 @@ def select_comparison(comparison_id: str | None) -> None:
 def new_comparison_form() -> None:
     st.subheader("New comparison")
     st.session_state.setdefault("cmp_family", "transformer")
+    st.session_state.setdefault("cmp_setting", "loss")
     st.session_state.setdefault("cmp_losses", list(compare.DEFAULT_LOSSES))
     st.session_state.setdefault("cmp_seeds", compare.DEFAULT_SEEDS)
     st.session_state.setdefault("cmp_first_seed", get_settings().seed)
@@ -64,25 +68,46 @@ def new_comparison_form() -> None:
                           help="Choosing a family fills in its default epochs, batch size, learning rate and "
                           "max length.")
     st.caption(FAMILY_HINTS[family])
-    specs = monitor.form_fields(family, FORM_OPTIONS)
+    setting = st.selectbox("What the arms differ in", compare.VARIABLE_SETTINGS, key="cmp_setting",
+                           format_func=lambda name: f"{name}: {SETTING_HINTS[name]}" if name in SETTING_HINTS
+                           else name, help="Each value is trained once per seed with everything else identical "
+                           "(compare-losses --vary SETTING=A,B).")
+    shared = FORM_OPTIONS + (("augment_share",) if setting == "augment" else ())
+    specs = monitor.form_fields(family, shared)
     forms.set_defaults(specs, "cmp_")
     with st.form("compare_form", border=True):
-        losses = st.multiselect("Losses", LOSSES, key="cmp_losses",
-                                help="Two or more; each is trained once per seed with everything else identical.")
+        loss = None
+        if setting == "loss":
+            values = st.multiselect("Losses", LOSSES, key="cmp_losses",
+                                    help="Two or more; each is trained once per seed with everything else identical.")
+        elif FIELDS[setting].metadata["choices"]:
+            st.session_state.setdefault(f"cmp_values_{setting}", list(FIELDS[setting].metadata["choices"])[:2])
+            values = st.multiselect("Values", FIELDS[setting].metadata["choices"], key=f"cmp_values_{setting}",
+                                    help=f"Two or more values of {setting}; each is trained once per seed.")
+        else:
+            text = st.text_input("Values", key=f"cmp_values_{setting}", placeholder="e.g. 0.001, 0.003",
+                                 help=f"Two or more values of {setting}, separated by commas.")
+            values = [v for v in text.split(",") if v.strip()]
+        if setting != "loss":
+            loss = st.selectbox("Loss of every run", LOSSES, key="cmp_loss")
         left, right = st.columns(2)
         seeds = left.number_input("Seeds", key="cmp_seeds", min_value=1, step=1,
-                                  help="Runs per loss. Each seed gives one pair with the same data order and the "
+                                  help="Runs per value. Each seed gives one pair with the same data order and the "
                                   "same initial weights; three or more make the across-seed test meaningful.")
         first_seed = right.number_input("First seed", key="cmp_first_seed", step=1,
                                         help="Seeds are first seed, first seed + 1, …")
         options = forms.option_inputs(specs, "cmp_")
         submitted = st.form_submit_button("▶️ Start comparison", type="primary", width="stretch")
-    runs_count = len(losses) * int(seeds or 0)
+    runs_count = len(values) * int(seeds or 0)
     st.caption(f"{runs_count} runs, trained one after another in a background process; each is a normal run "
                "(see the Train page).")
     if submitted:
         try:
-            plan = compare.make_plan(family, losses, int(seeds), first_seed=int(first_seed), **options)
+            if setting == "loss":
+                plan = compare.make_plan(family, values, int(seeds), first_seed=int(first_seed), **options)
+            else:
+                plan = compare.make_plan(family, seeds=int(seeds), first_seed=int(first_seed),
+                                         vary=(setting, values), loss=loss, **options)
         except (SentimentError, TypeError) as error:
             st.error(f"Not started: {error}", icon="🚫")
             return
@@ -160,7 +185,8 @@ def live_view(comparison_id: str, was_active: bool) -> None:
                 color="orange" if stopping else STATE_COLORS.get(state, "gray"))
     options = ", ".join(f"{k.replace('_', ' ')} {v:g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
                         for k, v in plan["options"].items() if k != "data")
-    st.caption(f"{plan['model']} · {' vs '.join(plan['losses'])} · seeds {', '.join(map(str, plan['seeds']))}"
+    st.caption(f"{plan['model']} · {plan['vary']}: {' vs '.join(plan['arms'])} · seeds "
+               f"{', '.join(map(str, plan['seeds']))}"
                + (f" · {options}" if options else " · family defaults"))
     finished = int((table["state"] == "finished").sum())
     current = status.get("current_run") if active else None
@@ -186,9 +212,10 @@ def live_view(comparison_id: str, was_active: bool) -> None:
     shown = table.assign(step=table.apply(
         lambda r: f"{int(r['step'] or 0):,} / {int(r['total_steps']):,}" if pd.notna(r["total_steps"]) else "–",
         axis=1))
-    st.dataframe(shown[["run_id", "loss", "seed", "state", "step", "test_accuracy"]], hide_index=True,
+    st.dataframe(shown[["run_id", "arm", "seed", "state", "step", "test_accuracy"]], hide_index=True,
                  key="cmp_runs_table", column_config={
-                     "run_id": st.column_config.TextColumn("Run"), "loss": "Loss", "seed": "Seed", "state": "State",
+                     "run_id": st.column_config.TextColumn("Run"), "arm": plan["vary"].capitalize(), "seed": "Seed",
+                     "state": "State",
                      "step": "Step", "test_accuracy": st.column_config.NumberColumn("Test accuracy", format="%.3f")})
 
     controls = st.columns([1, 2])
@@ -197,13 +224,13 @@ def live_view(comparison_id: str, was_active: bool) -> None:
     smoothing = controls[1].slider("Smoothing of the train curves (EMA)", 0.0, 0.99, 0.6, 0.01, key="cmp_smoothing",
                                    help="TensorBoard-style debiased exponential moving average; 0 = raw values.")
     x = "epoch" if by_epoch else "step"
-    entries = [{"run_id": r["run_id"], "group": r["loss"], "seed": r["seed"]} for r in plan["runs"]]
+    entries = [{"run_id": r["run_id"], "group": r["arm"], "seed": r["seed"]} for r in plan["runs"]]
     frame = compare.comparison_curves(entries, x=x, smoothing=smoothing)
     if frame.empty:
         st.info("No metrics yet: the curves appear after the first run's first logged step.", icon="⏳")
     else:
         means = compare.mean_curves(frame)
-        colors = colors_for(plan["losses"])
+        colors = colors_for(plan["arms"])
         left, right = st.columns(2)
         left.plotly_chart(curves_figure(frame, means, "loss", x, colors, f"{comparison_id}-loss-{x}"),
                           key="cmp_live_loss")
@@ -230,6 +257,29 @@ def results_view(results: dict, key: str) -> None:
     disagreements_view(results, key)
 
 
+def behaviour_view(payload: dict) -> None:
+    """The behaviour suite per arm: failure rates on the held-out words (the figure that counts for augmentation)
+    with their tests, and every test in an expander."""
+    held_out = compare.behaviour_held_out_table(payload)
+    tests = compare.behaviour_table(payload)
+    if held_out.empty and tests.empty:
+        return
+    st.subheader("Behaviour tests per arm (failure rate, mean over seeds)")
+    if not held_out.empty:
+        st.caption("On the held-out words: cases whose sentiment words are all in the half of the lexicon that "
+                   "counterfactual augmentation never uses (docs/behaviour.md); \"(seen words)\": the other half.")
+        rates = [c for c in held_out.columns if c not in ("capability", "held_out_cases")]
+        st.dataframe(held_out.style.format("{:.1%}", subset=rates, na_rep="–"), hide_index=True,
+                     key="cmp_held_out", column_config={"capability": "Capability", "held_out_cases": "Cases"})
+    for sentence in (payload.get("behaviour_verdict") or {}).get("sentences", []):
+        st.markdown(f"- {sentence}")
+    if not tests.empty:
+        with st.expander("Every behaviour test"):
+            rates = [c for c in tests.columns if c not in ("capability", "test", "type")]
+            st.dataframe(tests.style.format("{:.1%}", subset=rates, na_rep="–"), hide_index=True,
+                         key="cmp_behaviour_tests")
+
+
 def verdict_view(results: dict) -> None:
     st.subheader("Verdict")
     verdict = results["verdict"]
@@ -248,9 +298,10 @@ def metrics_view(results: dict, key: str) -> None:
     colors = colors_for(names)
     st.subheader("Test metrics (mean ± std over seeds)")
     table = compare.metrics_table(results)
-    st.dataframe(table[["loss", "runs", "accuracy", "f1", "roc_auc", "bce", "ece"]], hide_index=True,
+    st.dataframe(table[["arm", "runs", "accuracy", "f1", "roc_auc", "bce", "ece"]], hide_index=True,
                  key=f"{key}_metrics", column_config={
-                     "loss": "Loss", "runs": "Runs", "accuracy": "Accuracy", "f1": "F1", "roc_auc": "ROC-AUC",
+                     "arm": results.get("setting", "loss").capitalize(), "runs": "Runs", "accuracy": "Accuracy",
+                     "f1": "F1", "roc_auc": "ROC-AUC",
                      "bce": st.column_config.TextColumn("BCE (unweighted)",
                                                         help="Log loss of P(positive): lower is better."),
                      "ece": st.column_config.TextColumn("ECE",
@@ -262,7 +313,7 @@ def metrics_view(results: dict, key: str) -> None:
     figure = px.bar(buckets, x="label", y="mean", color="group", barmode="group", error_y="std",
                     color_discrete_map=colors, hover_data={"n": True, "std": ":.3f"}, text_auto=".3f",
                     labels={"label": "review length (token quartile, the same edges for every run)",
-                            "mean": "test accuracy", "group": "loss"},
+                            "mean": "test accuracy", "group": results.get("setting", "loss")},
                     title="Accuracy per review length (mean ± std over seeds)")
     # The legend above the plot: below it, the slanted quartile names push the axis title into it.
     figure.update_layout(height=400, margin=dict(t=80, b=10, l=10, r=10), title_x=0,
@@ -405,6 +456,7 @@ def comparison_mode() -> None:
         if not payload.get("complete"):
             st.caption("Partial results: from the runs finished so far.")
         results_view(payload["results"], key="cmp")
+        behaviour_view(payload)
         st.caption(f"All of it is in `{compare.comparison_path(chosen) / compare.COMPARISON_FILE}`.")
     else:
         st.info(f"No results yet: {payload.get('results_problem') or 'no run has finished'}.", icon="⏳")
@@ -412,7 +464,7 @@ def comparison_mode() -> None:
 
 def _describe(table: pd.DataFrame, comparison_id: str) -> str:
     row = table.set_index("comparison_id").loc[comparison_id]
-    return (f"{comparison_id} · {row['losses']} · {row['seeds']} seeds · {row['state']} "
+    return (f"{comparison_id} · {row['vary']}: {row['arms']} · {row['seeds']} seeds · {row['state']} "
             f"({row['finished']}/{row['total']} runs)")
 
 
@@ -449,9 +501,11 @@ def pick_mode() -> None:
 # --- the page --------------------------------------------------------------------------
 
 st.title("⚖️ Compare losses")
-st.markdown("Does the length-weighted BCE of the original project beat plain BCE? Train one run per loss and "
-            "seed with everything else identical (same data, same initial weights per seed), watch them live, "
-            "and judge them on the same unweighted yardsticks, per review length, with significance tests.")
+st.markdown("Does the length-weighted BCE of the original project beat plain BCE? Does counterfactual augmentation "
+            "teach a model negation? Train one run per loss (or per value of another training setting) and seed "
+            "with everything else identical (same data, same initial weights per seed), watch them live, and judge "
+            "them on the same unweighted yardsticks, per review length, with significance tests, and on the "
+            "behaviour suite.")
 st.info(compare.LOSS_SCALE_NOTE, icon="📏")
 try:
     st.caption(monitor.where_runs_go(compare.comparisons_dir()))

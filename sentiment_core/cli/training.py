@@ -1,4 +1,5 @@
-"""Commands about data and training: `data info`, `train`, `runs list|stop|delete`, `compare-losses`."""
+"""Commands about data and training: `data info`, `train`, `runs list|stop|delete`, `compare-losses` (an A/B of
+the loss or, with --vary, of any shared training setting)."""
 
 from __future__ import annotations
 
@@ -97,11 +98,19 @@ def _compare_losses(args: argparse.Namespace) -> int:
               f"continue it with: python -m sentiment_core compare-losses --resume {args.stop}")
         return 0
     options = {name: getattr(args, name) for name in SHARED_OPTIONS}
+    options = {k: v for k, v in options.items() if v is not None and v is not False}  # left off: the default
+    if args.loss is not None:
+        if args.vary is None or args.losses is not None:
+            from sentiment_core.core.errors import InputError
+
+            raise InputError("--loss fixes the loss of every run when --vary changes another setting; to compare "
+                             "losses give --losses a,b (or --vary loss=a,b).")
+        options["loss"] = args.loss
     if args.resume:  # the training options given again replace the plan's while nothing has trained yet
-        plan = compare.revise_plan(args.resume, {k: v for k, v in options.items() if v is not None})
+        plan = compare.revise_plan(args.resume, options)
     else:
         plan = compare.make_plan(args.model, args.losses, args.seeds, first_seed=args.seed,
-                                 comparison_id=args.id, **options)
+                                 comparison_id=args.id, vary=args.vary, **options)
     # Everything is checked before anything is written or started: a refused comparison leaves no trace.
     compare.check_parallel(args.parallel, args.in_process)
     compare.check_plan(plan, in_process=args.in_process)
@@ -122,6 +131,8 @@ def _compare_losses(args: argparse.Namespace) -> int:
 
 
 def _print_comparison(result: dict) -> None:
+    import pandas as pd
+
     from sentiment_core.evaluation import compare
 
     print(f"state: {result.get('state')} ({sum(r['state'] == 'finished' for r in result['runs'])}/"
@@ -134,9 +145,15 @@ def _print_comparison(result: dict) -> None:
         if result.get("state") == "stopped":
             print(f"resume with: python -m sentiment_core compare-losses --resume {result['comparison_id']}")
         return
-    table = compare.metrics_table(results)[["loss", "runs", "accuracy", "f1", "roc_auc", "bce", "ece"]]
-    print("test metrics (mean ± std over seeds):")
-    print(table.to_string(index=False))
+    setting = results.get("setting", "loss")
+    table = compare.metrics_table(results)[["arm", "runs", "accuracy", "f1", "roc_auc", "bce", "ece"]]
+    print(f"test metrics (mean ± std over seeds), one row per {setting}:")
+    print(table.rename(columns={"arm": setting}).to_string(index=False))
+    if results.get("time"):
+        times = {name: {k: (v["mean"] if v["mean"] is not None else float("nan")) for k, v in row.items()}
+                 for name, row in results["time"].items()}
+        print("training time, seconds (mean over seeds; total = training + augmentation):")
+        print(pd.DataFrame(times).T.round(1).to_string())
     buckets = compare.buckets_frame(results).pivot(index="label", columns="group", values="mean")
     print("test accuracy per review length (token quartiles):")
     print(buckets.round(4).to_string())
@@ -144,8 +161,15 @@ def _print_comparison(result: dict) -> None:
     if not behaviour.empty:
         print("behaviour tests, failure rate (mean over seeds):")
         print(behaviour.to_string(index=False, float_format=lambda v: f"{v:.1%}"))
+    held_out = compare.behaviour_held_out_table(result)
+    if not held_out.empty:
+        print("behaviour tests on the held-out words (counterfactual augmentation never uses them), failure rate "
+              "(mean over seeds):")
+        print(held_out.to_string(index=False, float_format=lambda v: f"{v:.1%}"))
     print(results["note"])
     print("verdict:", results["verdict"]["text"])
+    for sentence in (result.get("behaviour_verdict") or {}).get("sentences", []):
+        print("behaviour:", sentence)
     print(f"comparison.json: {compare.comparison_path(result['comparison_id']) / compare.COMPARISON_FILE}")
 
 
@@ -155,16 +179,22 @@ def add_compare_parser(commands) -> None:
 
     compare = commands.add_parser(
         "compare-losses",
-        help="train one run per loss and seed, and judge the losses on unweighted test metrics",
-        description="Train one run per loss and seed with everything else identical (same data, same initial "
-        "weights per seed), one after another, then write SENTIMENT_MODELS_DIR/comparisons/<id>/comparison.json: "
-        "mean ± std of test accuracy, F1, ROC-AUC and unweighted BCE, accuracy per review-length quartile, "
-        "calibration, McNemar and paired t-tests, convergence and a verdict. A comparison that was stopped "
-        "or crashed continues with --resume ID.",
+        help="A/B of one training setting (the loss by default, or --vary SETTING=A,B): one run per value and seed, "
+        "judged on unweighted test metrics and the behaviour suite",
+        description="Train one run per loss (or per value of the --vary setting) and seed with everything else "
+        "identical (same data, same initial weights per seed), one after another, then write "
+        "SENTIMENT_MODELS_DIR/comparisons/<id>/comparison.json: mean ± std of test accuracy, F1, ROC-AUC and "
+        "unweighted BCE, accuracy per review-length quartile, calibration, McNemar and paired t-tests, convergence, "
+        "a verdict, and the behaviour suite per arm with its failure rates on the held-out words. A comparison that "
+        "was stopped or crashed continues with --resume ID.",
     )
     add_arguments(compare, ["model"], defaults={"model": "transformer"})
-    compare.add_argument("--losses", default=",".join(DEFAULT_LOSSES),
-                         help=f"comma-separated losses to compare (default: {','.join(DEFAULT_LOSSES)})")
+    compare.add_argument("--losses", default=None,
+                         help=f"comma-separated losses to compare (default: {','.join(DEFAULT_LOSSES)}); the same "
+                         "as --vary loss=A,B")
+    compare.add_argument("--vary", metavar="SETTING=A,B", help="the training setting the arms differ in and its "
+                         "values, e.g. augment=none,counterfactual or lr=0.001,0.003 (any option below, or loss)")
+    add_arguments(compare, ["loss"], defaults={"loss": None})  # with --vary: one loss for every run (default bce)
     compare.add_argument("--seeds", default=str(DEFAULT_SEEDS), help="how many seeds (3: --seed, --seed+1, "
                          f"--seed+2) or a comma-separated list (1,7,9); default {DEFAULT_SEEDS}")
     compare.add_argument("--seed", type=int, help="first seed when --seeds is a count (default: SENTIMENT_SEED)")

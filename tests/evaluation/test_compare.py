@@ -1,5 +1,6 @@
 import json
 import math
+import re
 import sys
 import threading
 import time
@@ -427,3 +428,95 @@ def test_a_background_comparison_whose_process_dies_at_once_is_reported_not_call
     compare.update_status("doomed", state="queued", pid=process.pid)
     with pytest.raises(ComparisonError, match="ended at once: the data went away"):
         compare.wait_started("doomed", process)
+
+
+# --- any setting: --vary --------------------------------------------------------------------
+
+def test_vary_plans_one_arm_per_value_with_the_same_seeds():
+    plan = compare.make_plan("bow", seeds=2, first_seed=5, comparison_id="aug", vary="augment=none,counterfactual",
+                             augment_share=0.5, epochs=1)
+    assert (plan["vary"], plan["arms"], plan["seeds"]) == ("augment", ["none", "counterfactual"], [5, 6])
+    assert [(r["arm"], r["seed"]) for r in plan["runs"]] == [("none", 5), ("counterfactual", 5), ("none", 6),
+                                                            ("counterfactual", 6)]
+    assert plan["runs"][1]["run_id"] == "aug-counterfactual-s5" and plan["losses"] == ["bce"]
+    # the arm without augmentation does not get its share; everything else is the same
+    assert compare.train_arguments(plan, plan["runs"][0]) == ["train", "--model", "bow", "--epochs", "1", "--seed",
+                                                              "5", "--augment", "none"]
+    assert compare.train_arguments(plan, plan["runs"][1])[-4:] == ["--augment", "counterfactual", "--augment-share",
+                                                                   "0.5"]
+    first, second = (compare.train_config(plan, entry).resolved() for entry in plan["runs"][:2])
+    assert {k: v for k, v in vars(first).items() if not k.startswith("augment") and k != "run_id"} == \
+           {k: v for k, v in vars(second).items() if not k.startswith("augment") and k != "run_id"}
+    numbers = compare.make_plan("bow", seeds=1, comparison_id="lr", vary="lr=0.001,0.003", loss="length_weighted_bce")
+    assert numbers["values"] == [0.001, 0.003] and numbers["arms"] == ["0.001", "0.003"]
+    assert {compare.train_config(numbers, e).loss for e in numbers["runs"]} == {"length_weighted_bce"}
+    flags = compare.make_plan("bow", seeds=1, comparison_id="f", vary="augment-eval=false,true",
+                              augment="counterfactual")
+    assert flags["values"] == [False, True] and flags["arms"] == ["false", "true"]
+    assert compare.make_plan("bow", seeds=1, comparison_id="l", vary="loss=bce,cross_entropy")["losses"] == \
+        ["bce", "cross_entropy"]
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (dict(vary="augment"), "--vary takes SETTING=A,B"),
+    (dict(vary="colour=red,blue"), "cannot vary 'colour'"),
+    (dict(vary="data=a,b"), "cannot vary 'data'"),
+    (dict(vary="augment=none"), "two or more values of augment"),
+    (dict(vary="augment=none,none"), "must be distinct"),
+    (dict(vary="augment=none,mixup"), "Unknown --augment 'mixup'"),
+    (dict(vary="lr=fast,slow"), "lr must be a positive number"),
+    (dict(vary="augment-eval=maybe,true"), "is on or off"),
+    (dict(vary="augment=none,counterfactual", losses="bce,cross_entropy"), "Give --losses or --vary, not both"),
+    (dict(vary="augment=none,counterfactual", augment="counterfactual"), "--augment is what this comparison varies"),
+    (dict(loss="bce"), "Unknown comparison option(s): loss"),
+])
+def test_bad_variations_are_refused(arguments, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        compare.make_plan("bow", seeds=1, **arguments)
+    assert not runs.models_dir().exists()
+
+
+def test_a_plan_written_before_vary_is_read_as_a_loss_comparison():
+    plan = compare.make_plan("bow", seeds=1, comparison_id="old")
+    old = {k: v for k, v in plan.items() if k not in ("vary", "arms", "values")}
+    old["runs"] = [{k: v for k, v in e.items() if k not in ("arm", "value")} for e in plan["runs"]]
+    compare.comparison_path("old").mkdir(parents=True)
+    runs.write_json(compare.comparison_path("old") / compare.PLAN_FILE, old)
+    read = compare.read_plan("old")
+    assert (read["vary"], read["arms"]) == ("loss", ["bce", "length_weighted_bce"])
+    assert compare.train_arguments(read, read["runs"][1]) == compare.train_arguments(plan, plan["runs"][1])
+    compare.create_comparison(plan)  # the same plan: accepted, it resumes
+    assert compare.list_comparisons().loc[0, "vary"] == "loss"
+
+
+def test_an_augmentation_ab_runs_both_arms_and_judges_them(tmp_path, capsys):
+    from tests.training.test_augment import reviews
+
+    data = tmp_path / "flippable"
+    data.mkdir()
+    reviews(40, 1).to_parquet(data / "train.parquet")
+    reviews(15, 2, ["I watched it in Oslo.", "It was shown on a Monday."]).to_parquet(data / "test.parquet")
+    plan = compare.make_plan("bow", seeds=[1, 2], comparison_id="ab", vary=("augment", ["none", "counterfactual"]),
+                             model_options=TINY_OPTIONS["bow"], data=str(data), epochs=1, augment_share=0.5, **TINY)
+    compare.create_comparison(plan)
+    payload = compare.run_comparison("ab", in_process=True, log=lambda line: None)
+    assert payload["state"] == "finished" and payload["complete"]
+    results = payload["results"]
+    assert results["groups"] == {"none": ["ab-none-s1", "ab-none-s2"],
+                                 "counterfactual": ["ab-counterfactual-s1", "ab-counterfactual-s2"]}
+    assert results["seeds"] == {"none": [1, 2], "counterfactual": [1, 2]}  # the same seeds in both arms
+    assert results["setting"] == "augment" and "differ in augment only" in results["note"]
+    assert results["verdict"]["headline"] and results["significance"][0]["pairs"][0]["p_value"] is not None
+    for entry in plan["runs"]:
+        config = runs.read_config(runs.run_path(entry["run_id"]))
+        assert config["augment"] == entry["arm"] and ("augmentation" in config) == (entry["arm"] != "none")
+    held_out = compare.behaviour_held_out_table(payload)
+    assert {"capability", "held_out_cases", "none", "counterfactual", "none (seen words)"} <= set(held_out.columns)
+    assert "Negation (held-out words)" in held_out["capability"].tolist()
+    verdict = payload["behaviour_verdict"]
+    negation = next(r for r in verdict["rows"] if r["capability"] == "Negation (held-out words)")
+    assert negation["test"] == "paired t-test" and {negation["a"], negation["b"]} == {"none", "counterfactual"}
+    assert any(s.startswith("Negation (held-out words)") for s in verdict["sentences"])
+    assert main(["compare-losses", "--resume", "ab"]) == 0
+    out = capsys.readouterr().out
+    assert "one row per augment" in out and "held-out words" in out and "behaviour: Negation (held-out words)" in out

@@ -66,7 +66,7 @@ def test_a_finished_comparison_is_shown_side_by_side(handmade):
     assert any(s.value.startswith("length_weighted_bce is better on long reviews (Q4: 30-40 tokens) by 70.0 points")
                for s in app.success)
     tables = [frame.value for frame in app.dataframe]
-    metrics = next(t for t in tables if "roc_auc" in t.columns).set_index("loss")
+    metrics = next(t for t in tables if "roc_auc" in t.columns).set_index("arm")
     assert metrics.loc["bce", "accuracy"] == "0.825 ± 0.025"
     assert metrics.loc["length_weighted_bce", "accuracy"] == "1.000 ± 0.000"
     tests = next(t for t in tables if "difference_points" in t.columns).set_index("reviews")
@@ -154,3 +154,23 @@ def test_a_started_comparison_runs_in_its_own_process_and_its_failure_is_shown(t
     app.run()
     assert any("The comparison failed:" in e.value and "killed or crashed" in e.value for e in app.error)
     assert app.button(key="cmp_resume")
+
+
+def test_an_augmentation_comparison_is_planned_from_the_form(tmp_path, use_source, monkeypatch):
+    use_source(write_parquet_dir(tmp_path / "data", n_train=40, n_test=20))
+    launched = []
+    monkeypatch.setattr(compare, "launch_comparison", lambda comparison_id, **kwargs: launched.append(comparison_id))
+    app = _page()
+    app.selectbox(key="cmp_setting").set_value("augment").run()
+    assert app.multiselect(key="cmp_values_augment").value == ["none", "counterfactual"]
+    app.number_input(key="cmp_seeds").set_value(1)
+    app.number_input(key="cmp_augment_share").set_value(0.5)
+    app.button(key=SUBMIT).click().run()
+    assert not app.exception, app.exception
+    (comparison_id,) = launched
+    plan = compare.read_plan(comparison_id)
+    assert (plan["vary"], plan["arms"], plan["options"]["augment_share"]) == ("augment", ["none", "counterfactual"],
+                                                                              0.5)
+    configs = [compare.train_config(plan, entry).resolved() for entry in plan["runs"]]
+    assert [(c.augment, c.augment_share, c.loss) for c in configs] == [("none", None, "bce"),
+                                                                       ("counterfactual", 0.5, "bce")]

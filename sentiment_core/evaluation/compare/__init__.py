@@ -1,11 +1,14 @@
-"""Loss comparisons: train one run per loss and seed, everything else identical, and judge the losses.
+"""Comparisons of one training setting (A/B): train one run per value (arm) and seed, everything else identical,
+and judge the arms. The loss by default; any shared option with `--vary SETTING=A,B`.
 
 `python -m sentiment_core compare-losses --model transformer --losses bce,length_weighted_bce --seeds 3`
-plans one run per (loss, seed) pair, trains them one after another (each a normal run directory,
-`<comparison-id>-<loss>-s<seed>`, visible in the runs browser) and writes
+(the same as `--vary loss=bce,length_weighted_bce`), or `compare-losses --model bow --vary
+augment=none,counterfactual`, plans one run per (arm, seed) pair, trains them one after another (each a normal
+run directory, `<comparison-id>-<arm>-s<seed>`, visible in the runs browser) and writes
 `SENTIMENT_MODELS_DIR/comparisons/<comparison-id>/`:
 
-- `plan.json`: the losses, seeds, shared training options and the planned run ids (fixed at creation);
+- `plan.json`: the setting varied and its values (arms), seeds, shared training options and the planned run ids
+  (fixed at creation);
 - `status.json`: queued / running / finished / failed / stopped, pid, the run in progress, error;
 - `comparison.json`: plan, runs, and `results` (rewritten each time a run ends):
   per loss mean and standard deviation over seeds of test accuracy, F1, ROC-AUC and unweighted BCE;
@@ -17,7 +20,7 @@ plans one run per (loss, seed) pair, trains them one after another (each a norma
 
 Within a pair (same seed) the runs share the data split, the training subset, the data order and
 the initial weights (training seeds torch with the run's seed whatever the loss), so
-the only difference is the loss. Raw training losses are never compared: the weighted loss is
+the only difference is the setting varied. Raw training losses are never compared: the weighted loss is
 smaller by construction. A comparison is resumable: finished runs are kept, stopped runs resume
 from their last checkpoint, missing ones start.
 
@@ -32,6 +35,8 @@ from sentiment_core.evaluation.compare.plan import (
     DEFAULT_SEEDS,
     LOG_FILE,
     PLAN_FILE,
+    VARIABLE_SETTINGS,
+    arm_name,
     comparison_path,
     comparison_run_id,
     comparisons_dir,
@@ -40,8 +45,10 @@ from sentiment_core.evaluation.compare.plan import (
     new_comparison_id,
     parse_losses,
     parse_seeds,
+    parse_vary,
     read_plan,
     read_status,
+    run_options,
     stop_requested,
     train_arguments,
     train_config,
@@ -51,10 +58,15 @@ from sentiment_core.evaluation.compare.plan import (
 from sentiment_core.evaluation.compare.report import (
     LOSS_SCALE_NOTE,
     analyze,
+    behaviour_held_out,
+    behaviour_held_out_table,
+    behaviour_results,
     behaviour_summary,
     behaviour_table,
+    behaviour_verdict,
     buckets_frame,
     comparison_curves,
+    comparison_note,
     comparison_runs,
     convergence_table,
     disagreements,

@@ -37,7 +37,7 @@ from sentiment_core.evaluation.compare.statistics import (
     shared_edges,
     summarise,
 )
-from sentiment_core.evaluation.compare.verdict import mean_std, verdict
+from sentiment_core.evaluation.compare.verdict import format_p, mean_std, verdict
 from sentiment_core.training import dashboard as monitor
 from sentiment_core.training.options import COMMON_DEFAULTS
 
@@ -47,10 +47,20 @@ LOSS_SCALE_NOTE = (
     "construction. The runs are compared on unweighted yardsticks only: test accuracy, F1, ROC-AUC, "
     "unweighted BCE, and the unweighted validation BCE for convergence."
 )
+SETTING_NOTE = (
+    "The arms differ in {setting} only (same seeds, so the same data order, subset and initial weights per seed). "
+    "They are compared on the test split, which no arm trained or chose its checkpoint on: accuracy, F1, "
+    "ROC-AUC, unweighted BCE, and the unweighted validation BCE for convergence."
+)
 
 
-def analyze(groups: dict[str, Sequence[str]], alpha: float = ALPHA) -> dict:
-    """Compare groups of finished runs (e.g. {"bce": [...], "length_weighted_bce": [...]}).
+def comparison_note(setting: str = "loss") -> str:
+    return LOSS_SCALE_NOTE if setting == "loss" else SETTING_NOTE.format(setting=setting)
+
+
+def analyze(groups: dict[str, Sequence[str]], alpha: float = ALPHA, setting: str = "loss") -> dict:
+    """Compare groups of finished runs (e.g. {"bce": [...], "length_weighted_bce": [...]}, or the arms of another
+    `setting`: {"none": [...], "counterfactual": [...]}).
 
     Returns metrics (mean/std over runs), length_buckets, calibration, significance (every pair of
     groups), convergence and a verdict, all on unweighted yardsticks. ValueError when a group is
@@ -102,30 +112,39 @@ def analyze(groups: dict[str, Sequence[str]], alpha: float = ALPHA) -> dict:
             "still_improving": sum(row["trend"] == "still improving" for row in rows),
             "plateaued": sum(bool(row["plateaued"]) for row in rows),
         }
+    time_rows = {}
+    for name, results in loaded.items():  # augmentation (its generation) counts in the time a setting costs
+        train = [r.report.get("train_seconds") for r in results]
+        augment = [r.report.get("augment_seconds") or 0.0 for r in results]
+        time_rows[name] = {"train_seconds": summarise(train), "augment_seconds": summarise(augment),
+                           "total_seconds": summarise([t + a if t is not None else None
+                                                       for t, a in zip(train, augment)])}
     result = {
         "groups": {name: [r.run_id for r in results] for name, results in loaded.items()},
         "seeds": {name: [r.seed for r in results] for name, results in loaded.items()},
         "alpha": alpha,
-        "note": LOSS_SCALE_NOTE,
+        "setting": setting,
+        "note": comparison_note(setting),
         "metrics": metrics,
         "length_buckets": {"edges": edges, "shared_test_set": shared, "long_bucket": LONG_BUCKET,
                            "buckets": labels, "rows": bucket_rows},
         "calibration": calibration_rows,
         "significance": significance,
         "convergence": {"tolerance": PLATEAU_TOLERANCE, "runs": convergence_rows, "groups": convergence_groups},
+        "time": time_rows,
     }
     result["verdict"] = verdict(result)
     return json_safe(result)
 
 
 def comparison_runs(comparison_id: str, plan: dict | None = None) -> pd.DataFrame:
-    """One row per planned run: run_id, loss, seed, state, step, total_steps, test_accuracy, error."""
+    """One row per planned run: run_id, arm, loss, seed, state, step, total_steps, test_accuracy, error."""
     plan = plan or read_plan(comparison_id)
     rows = []
     for entry in plan["runs"]:
         run_dir = runs.run_path(entry["run_id"])
-        row = {**entry, "state": "not started", "step": None, "total_steps": None, "epoch": None,
-               "test_accuracy": None, "error": None}
+        row = {**{k: v for k, v in entry.items() if k != "value"}, "state": "not started", "step": None,
+               "total_steps": None, "epoch": None, "test_accuracy": None, "error": None}
         if run_dir.is_dir():
             status = monitor.run_status(entry["run_id"])
             report = runs.read_json(run_dir / runs.EVAL_FILE) or {}
@@ -133,25 +152,26 @@ def comparison_runs(comparison_id: str, plan: dict | None = None) -> pd.DataFram
                        total_steps=status.get("total_steps"), epoch=status.get("epoch"),
                        test_accuracy=(report.get("test") or {}).get("accuracy"), error=status.get("error"))
         rows.append(row)
-    return pd.DataFrame(rows, columns=["run_id", "loss", "seed", "state", "step", "total_steps", "epoch",
+    return pd.DataFrame(rows, columns=["run_id", "arm", "loss", "seed", "state", "step", "total_steps", "epoch",
                                        "test_accuracy", "error"])
 
 
 def write_comparison(comparison_id: str) -> dict:
-    """(Re)write comparison.json: plan, status, runs, and results once every loss has a finished run."""
+    """(Re)write comparison.json: plan, status, runs, and results once every arm has a finished run."""
     plan = read_plan(comparison_id)
     table = comparison_runs(comparison_id, plan)
     finished = table[table["state"] == "finished"]
-    groups = {loss: finished.loc[finished["loss"] == loss, "run_id"].tolist() for loss in plan["losses"]}
+    groups = {arm: finished.loc[finished["arm"] == arm, "run_id"].tolist() for arm in plan["arms"]}
     results, problem = None, None
     if all(groups.values()):
         try:
-            results = analyze(groups)
+            results = analyze(groups, setting=plan["vary"])
         except SentimentError as error:
             problem = str(error)
     else:
-        waiting = [loss for loss, ids in groups.items() if not ids]
+        waiting = [arm for arm, ids in groups.items() if not ids]
         problem = f"waiting for a finished run of {', '.join(waiting)}"
+    suites = behaviour_results(groups) if results else None
     payload = json_safe({
         "comparison_id": comparison_id,
         "state": effective_status(comparison_id).get("state"),
@@ -159,32 +179,110 @@ def write_comparison(comparison_id: str) -> dict:
         "plan": plan,
         "status": read_status(comparison_id),
         "runs": table.astype(object).where(table.notna(), None).to_dict(orient="records"),
-        "note": LOSS_SCALE_NOTE,
+        "note": comparison_note(plan["vary"]),
         "results": results,
         "results_problem": problem,
-        "behaviour": behaviour_summary(groups) if results else None,
+        "behaviour": behaviour_summary(groups, suites) if suites else None,
+        "behaviour_held_out": behaviour_held_out(suites) if suites else None,
+        "behaviour_verdict": behaviour_verdict(suites, groups, run_seeds(plan)) if suites else None,
         "updated": runs.now_iso(),
     })
     runs.write_json(comparison_path(comparison_id) / COMPARISON_FILE, payload)
     return payload
 
 
-def behaviour_summary(groups: dict[str, list[str]]) -> list[dict] | None:
-    """Behaviour-suite failure rates per test, averaged over each loss's runs (from the suites cached in the
-    runs: the runner computes them when the comparison finishes); None until every run has one."""
+def behaviour_results(groups: dict[str, list[str]]) -> dict[str, list] | None:
+    """Each group's behaviour-suite results (cached in its runs: the runner computes them when the comparison
+    finishes); None until every run has one."""
     from sentiment_core.evaluation import behaviour
 
     results = {name: [behaviour.cached_result(behaviour.run_fingerprint(r), run_id=r) for r in run_ids]
                for name, run_ids in groups.items()}
     if any(result is None for found in results.values() for result in found):
         return None
-    table = behaviour.group_table(results)
-    return json_safe(table.to_dict(orient="records"))
+    return results
+
+
+def behaviour_summary(groups: dict[str, list[str]], suites: dict[str, list] | None = None) -> list[dict] | None:
+    """Behaviour-suite failure rates per test, averaged over each arm's runs; None until every run has them."""
+    from sentiment_core.evaluation import behaviour
+
+    suites = suites if suites is not None else behaviour_results(groups)
+    if suites is None:
+        return None
+    return json_safe(behaviour.group_table(suites).to_dict(orient="records"))
+
+
+def behaviour_held_out(suites: dict[str, list]) -> list[dict]:
+    """Failure rates per capability on the held-out words (and beside them the seen words), averaged over each
+    arm's runs: the figure that counts for counterfactual augmentation."""
+    from sentiment_core.evaluation import behaviour
+
+    return json_safe(behaviour.group_held_out_table(suites).to_dict(orient="records"))
+
+
+def run_seeds(plan: dict) -> dict[str, int]:
+    """run id -> seed, for pairing the arms' behaviour results seed by seed."""
+    return {entry["run_id"]: entry["seed"] for entry in plan["runs"]}
+
+
+def _held_out(result, capability: str) -> tuple[int, int, float | None]:
+    """(failed, cases, failure rate) of one suite result on a capability's held-out cases."""
+    tests = [t for t in result.tests if t.capability == capability and t.held_out_cases]
+    rate = next((c["held_out_failure_rate"] for c in result.capabilities() if c["capability"] == capability), None)
+    return sum(t.held_out_failed for t in tests), sum(t.held_out_cases for t in tests), rate
+
+
+def behaviour_verdict(suites: dict[str, list], groups: dict[str, list[str]], seeds: dict[str, int],
+                      alpha: float = ALPHA) -> dict:
+    """Per capability, the held-out failure rates of every pair of arms, tested: a paired t-test across seeds on
+    the per-run rates with two or more seeds, else Fisher's exact test on the pooled cases (both arms answer the
+    same cases: unpaired, so conservative). Sentences claim only significant differences."""
+    from scipy import stats
+
+    from sentiment_core.evaluation.significance import paired_t_test
+
+    rows, sentences = [], []
+    capabilities = list(dict.fromkeys(c["capability"] for results in suites.values() for r in results
+                                      for c in r.capabilities() if c["held_out_cases"]))
+    for capability in capabilities:
+        for a, b in itertools.combinations(list(suites), 2):
+            by_seed_a = {seeds.get(run_id): _held_out(r, capability) for run_id, r in zip(groups[a], suites[a])}
+            by_seed_b = {seeds.get(run_id): _held_out(r, capability) for run_id, r in zip(groups[b], suites[b])}
+            if not all(v[1] for v in (*by_seed_a.values(), *by_seed_b.values())):
+                continue
+            shared = [s for s in by_seed_a if s in by_seed_b and s is not None]
+            rate_a = float(np.mean([v[2] for v in by_seed_a.values()]))
+            rate_b = float(np.mean([v[2] for v in by_seed_b.values()]))
+            if len(shared) >= 2:
+                test = paired_t_test([by_seed_a[s][2] for s in shared], [by_seed_b[s][2] for s in shared])
+                name, p = "paired t-test", test["p_value"]
+            else:
+                failed_a, cases_a = (sum(v[i] for v in by_seed_a.values()) for i in (0, 1))
+                failed_b, cases_b = (sum(v[i] for v in by_seed_b.values()) for i in (0, 1))
+                table = [[failed_a, cases_a - failed_a], [failed_b, cases_b - failed_b]]
+                name, p = "Fisher's exact test", float(stats.fisher_exact(table)[1])
+            significant = p is not None and p < alpha
+            rows.append({"capability": f"{capability} (held-out words)", "a": a, "b": b, "failure_rate_a": rate_a,
+                         "failure_rate_b": rate_b, "test": name, "p_value": p, "significant": significant})
+            numbers = f"{a} {rate_a:.1%} vs {b} {rate_b:.1%}; {name} {format_p(p)}"
+            if significant:
+                better = a if rate_a < rate_b else b
+                sentences.append(f"{capability} (held-out words): {better} fails less ({numbers}).")
+            else:
+                sentences.append(f"{capability} (held-out words): no significant difference ({numbers}).")
+    return json_safe({"alpha": alpha, "rows": rows, "sentences": sentences})
 
 
 def behaviour_table(payload: dict) -> pd.DataFrame:
-    """The comparison's behaviour failure rates: capability, test, type, one column per loss."""
+    """The comparison's behaviour failure rates: capability, test, type, one column per arm."""
     return pd.DataFrame(payload.get("behaviour") or [])
+
+
+def behaviour_held_out_table(payload: dict) -> pd.DataFrame:
+    """The comparison's held-out failure rates: capability ("Negation (held-out words)"), held_out_cases, one column
+    per arm and one per arm on the seen words."""
+    return pd.DataFrame(payload.get("behaviour_held_out") or [])
 
 
 def read_comparison(comparison_id: str) -> dict:
@@ -196,8 +294,10 @@ def read_comparison(comparison_id: str) -> dict:
 
 
 def list_comparisons() -> pd.DataFrame:
-    """Every comparison folder, newest first: id, model, losses, seeds, state, finished/total runs, verdict."""
-    columns = ["comparison_id", "model", "losses", "seeds", "state", "finished", "total", "created", "headline"]
+    """Every comparison folder, newest first: id, model, the setting varied and its arms (losses: the same, kept
+    for older readers), seeds, state, finished/total runs, verdict."""
+    columns = ["comparison_id", "model", "vary", "arms", "losses", "seeds", "state", "finished", "total", "created",
+               "headline"]
     root = comparisons_dir()
     rows = []
     for path in sorted(root.iterdir()) if root.is_dir() else []:
@@ -209,7 +309,8 @@ def list_comparisons() -> pd.DataFrame:
         except (runs.RunError, KeyError):
             continue
         finished = sum(r.get("state") == "finished" for r in payload.get("runs") or [])
-        rows.append({"comparison_id": path.name, "model": plan["model"], "losses": ", ".join(plan["losses"]),
+        rows.append({"comparison_id": path.name, "model": plan["model"], "vary": plan["vary"],
+                     "arms": ", ".join(plan["arms"]), "losses": ", ".join(plan["arms"]),
                      "seeds": len(plan["seeds"]), "state": effective_status(path.name).get("state"),
                      "finished": finished, "total": len(plan["runs"]), "created": plan.get("created"),
                      "headline": ((payload.get("results") or {}).get("verdict") or {}).get("headline")})
@@ -218,10 +319,10 @@ def list_comparisons() -> pd.DataFrame:
 
 
 def metrics_table(results: dict) -> pd.DataFrame:
-    """Rows = groups, columns = `mean ± std` strings of the unweighted test metrics, plus the means."""
+    """Rows = groups (arms), columns = `mean ± std` strings of the unweighted test metrics, plus the means."""
     rows = []
     for name, metrics in results["metrics"].items():
-        row = {"loss": name, "runs": metrics["accuracy"]["runs"]}
+        row = {"arm": name, "runs": metrics["accuracy"]["runs"]}
         for metric in ("accuracy", "f1", "roc_auc", "bce", "ece"):
             row[metric] = mean_std(metrics[metric])
             row[f"{metric}_mean"] = metrics[metric]["mean"]

@@ -75,8 +75,9 @@ def revise_plan(comparison_id: str, options: dict) -> dict:
             f"Comparison {comparison_id!r} has already trained {', '.join(trained)} with its own settings, so "
             f"{flags} cannot change now (its runs would no longer be comparable): resume it without {flags}, or "
             "start a new comparison with them (the same command without --resume, and a new --id).")
-    revised = make_plan(plan["model"], plan["losses"], plan["seeds"], comparison_id=comparison_id,
-                        model_options=plan.get("model_options"), **{**plan["options"], **changed})
+    revised = make_plan(plan["model"], seeds=plan["seeds"], vary=(plan["vary"], plan["values"]),
+                        comparison_id=comparison_id, model_options=plan.get("model_options"),
+                        **{**plan["options"], **changed})
     return {**revised, "created": plan.get("created", revised["created"])}
 
 
@@ -121,7 +122,8 @@ def request_stop(comparison_id: str) -> dict:
 
 def launch_comparison(comparison_id: str, parallel: int = 1, python: str | None = None) -> Popen:
     """Start `python -m sentiment_core compare-losses --resume ID` as its own process (own session,
-    output to compare.log): it trains the planned runs one after another, then writes the results."""
+    output to compare.log): it trains the planned runs one after another, then writes the results (a comparison
+    of any setting: the plan says which)."""
     read_plan(comparison_id)
     status = effective_status(comparison_id)
     if status.get("state") in runs.ACTIVE_STATES and runs.pid_alive(status.get("pid")):

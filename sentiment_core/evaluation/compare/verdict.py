@@ -59,7 +59,8 @@ def verdict(result: dict) -> dict:
     caveats = []
     seeds = [len(v) for v in result["groups"].values()]
     if min(seeds) < 2:
-        caveats.append("With one run per loss the across-seed t-test cannot be computed; the verdict rests on "
+        arm = "loss" if result.get("setting", "loss") == "loss" else "arm"
+        caveats.append(f"With one run per {arm} the across-seed t-test cannot be computed; the verdict rests on "
                        "McNemar's test on that seed's test predictions. Use --seeds 3 or more for a firmer answer.")
     runs_info = result["convergence"]["runs"]
     improving = [row for row in runs_info if row["trend"] == "still improving"]
@@ -69,7 +70,7 @@ def verdict(result: dict) -> dict:
     elif runs_info and all(row["plateaued"] for row in runs_info):
         caveats.append("Every run's validation BCE had plateaued (or started rising) by the end of training.")
     if not result["length_buckets"]["shared_test_set"]:
-        caveats.append(_test_set_caveat(result["significance"]))
+        caveats.append(_test_set_caveat(result["significance"], result.get("setting", "loss")))
     names = list(result["groups"])
     headline = findings[0] if findings else (
         f"No significant difference between {' and '.join(names)} (alpha {alpha:g}).")
@@ -77,7 +78,7 @@ def verdict(result: dict) -> dict:
             "text": " ".join([*sentences, *caveats])}
 
 
-def _test_set_caveat(significance: list[dict]) -> str:
+def _test_set_caveat(significance: list[dict], setting: str = "loss") -> str:
     """What testing the runs on different reviews changed: the pooled quartile edges, and which McNemar tests ran."""
     pairs = [pair for comparison in significance for pair in comparison["pairs"]]
     skipped = sum(pair.get("p_value") is None for pair in pairs)
@@ -87,4 +88,5 @@ def _test_set_caveat(significance: list[dict]) -> str:
         return text + (f", and McNemar's test compared each of the {len(pairs)} seed pair(s) on the reviews both runs "
                        "saw.")
     return text + (f"; McNemar's test is skipped for {skipped} of {len(pairs)} pair(s) tested on different reviews "
-                   "(give both losses the same seeds and test subset to pair them).")
+                   f"(give both {'losses' if setting == 'loss' else 'arms'} the same seeds and test subset to pair "
+                   "them).")
