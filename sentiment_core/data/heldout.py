@@ -55,6 +55,7 @@ HELD_OUT_WORDS = frozenset(word for _, held in SPLIT.values() for word in held)
 SCORE_WORDS = frozenset(SPLIT["scores"][0] + SPLIT["scores"][1])  # split words only where they are a rating
 SEEN, HELD_OUT = "seen", "held-out"
 _WORD_RE = re.compile(r"\w+(?:['’]\w+)*")
+_RATED_RE = re.compile(r"\b(\w+)(?=\s*(?:/\s*(?:10|5)\b|stars?\b|out\s+of\b))", re.IGNORECASE)  # "9/10", "two stars"
 
 
 def _plain(word: str) -> str:
@@ -74,10 +75,12 @@ def half(word: str) -> str | None:
 
 def text_half(text: str, scores: bool = True) -> str | None:
     """The half of a short text (a behaviour case): `"held-out"` when it has split words and every one is held
-    out, `"seen"` when every one is seen, None when it has none or both. scores=False leaves score words out
-    (a "one" that is not a rating)."""
-    found = {half(w) for w in _WORD_RE.findall(text)
-             if scores or _plain(w) not in SCORE_WORDS} - {None}
+    out, `"seen"` when every one is seen, None when it has none or both. A score word counts only as a rating
+    ("9/10", "nine out of ten", "two stars"; not "Seven Rivers"), and not at all with scores=False."""
+    found = {half(w) for w in _WORD_RE.findall(text) if _plain(w) not in SCORE_WORDS}
+    if scores:
+        found |= {half(w) for w in _RATED_RE.findall(text) if _plain(w) in SCORE_WORDS}
+    found -= {None}
     return found.pop() if len(found) == 1 else None
 
 

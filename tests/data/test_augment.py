@@ -141,6 +141,8 @@ def test_the_split_is_two_disjoint_halves_closed_under_turning_a_score_over():
     assert heldout.text_half("The plot was not good.") == heldout.SEEN
     assert heldout.text_half("Good, not great.") is None and heldout.text_half("The plot.") is None
     assert heldout.text_half("One of the best.", scores=False) is None
+    assert heldout.text_half("I saw Seven Rivers. I'd give it 8/10.") == heldout.SEEN  # a title is no rating
+    assert heldout.text_half("Nine out of ten.") == heldout.text_half("Two stars.") == heldout.HELD_OUT
 
 
 def test_augmentation_words_leave_the_held_out_half_alone():
