@@ -4,7 +4,7 @@
 
 1. Predict: with a finished run in the models folder (a quick `bow` run is trained with the CLI when there
    is none), types a review on the Predict page, waits for the highlighted words and the top-words chart,
-   and saves `predict.png`.
+   and saves `predict.png`; then asks what would flip it and saves `flip.png`.
 2. Train: starts a longer `lstm` run with the CLI in its own process, logging every few steps and
    validating often, waits until its metrics hold enough points, opens the Train page on it (`?run=`)
    while it runs, waits for the live loss and accuracy charts, and saves `train.png`; then stops the run.
@@ -181,7 +181,13 @@ def shoot_predict(browser, url: str, out: Path) -> None:
     box.blur()  # no focus ring on the review
     settle(page)
     shoot(page, out / "predict.png", top=page.get_by_role("heading", name="Predict").first,
-          bottoms=[page.locator("span.word").last, page.locator(".st-key-single_top .js-plotly-plot").first])
+          bottoms=[page.locator("span.word:visible").last,  # other tabs hold hidden highlights
+                   page.locator(".st-key-single_top .js-plotly-plot").first])
+    page.get_by_role("button", name="Find the smallest edit that makes it").click()  # What would flip it
+    page.get_by_role("button", name="Load the edited review").first.wait_for()
+    settle(page)
+    shoot(page, out / "flip.png", top=page.get_by_role("heading", name="What would flip it").first,
+          bottoms=[page.get_by_role("button", name="Load the edited review").first])
     page.close()
 
 
@@ -227,7 +233,7 @@ def take(args, env: dict, models: Path, scratch: Path, processes: Processes, out
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         if "predict" in pages:
             shoot_predict(browser, url, out)
-            print(f"wrote {out / 'predict.png'}", flush=True)
+            print(f"wrote {out / 'predict.png'} and {out / 'flip.png'}", flush=True)
         if "train" in pages:
             run_id = live_run(processes, env, models, scratch)
             shoot_train(browser, url, run_id, out)
