@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from sentiment_core.core.errors import SentimentError
+from sentiment_core.data import LABELS
 from sentiment_core.explain import render
 from sentiment_core.explain.counterfactual import MAX_COUNTERFACTUALS, counterfactuals
 
@@ -47,7 +48,7 @@ def what_would_flip_it(model, source: str, labels: str | None, text: str, predic
 
 def show_counterfactual(result, index: int) -> None:
     """One edited review: the diff, the new label and probability, the edits, and a button to read it."""
-    target = result.to_dict()["target"]
+    target = LABELS[result.target]
     if not result.edits:
         st.info(result.message, icon="ℹ️")
         return

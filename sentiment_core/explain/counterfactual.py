@@ -31,6 +31,7 @@ from sentiment_core.data.edits import (
     words_changed,
 )
 from sentiment_core.data.text import STOP_WORDS
+from sentiment_core.explain import masked_lm
 from sentiment_core.explain.attribution import explain
 from sentiment_core.explain.methods import check_target
 from sentiment_core.inference.predictor import Predictor
@@ -109,10 +110,14 @@ class _Scorer:
             texts = [apply_edits(self.text, list(k)) for k in missing]
             predictions = self.predictor.predict(texts, batch_size=self.batch_size, batch=self.batch)
             for key, prediction in zip(missing, predictions):
-                p = min(max(prediction.probability, 1e-12), 1 - 1e-12)
-                # P(positive) = 0.5 is predicted positive: a hair below even odds for the negative target
-                self.cache[key] = self.sign * (math.log(p / (1 - p)) or 1e-12)
+                self.remember(key, prediction)
         return np.array([self.cache[k] for k in keys]) - self.margin
+
+    def remember(self, edits: frozenset[Edit], prediction) -> None:
+        """Keep the prediction of the review with `edits` (one made elsewhere is not made again)."""
+        p = min(max(prediction.probability, 1e-12), 1 - 1e-12)
+        # P(positive) = 0.5 is predicted positive: a hair below even odds for the negative target
+        self.cache[edits] = self.sign * (math.log(p / (1 - p)) or 1e-12)
 
 
 def counterfactuals(predictor: Predictor, text: str, target: int | str | None = None, n: int = 1,
@@ -130,6 +135,7 @@ def counterfactuals(predictor: Predictor, text: str, target: int | str | None = 
     target = 1 - predicted if check_target(target) is None else check_target(target)
     limits = FAMILY_LIMITS.get(predictor.family, ENCODER_LIMITS)
     exact = _Scorer(predictor, text, target, limits.batch_size)
+    exact.remember(frozenset(), prediction)  # the review as typed, predicted above
     score = exact if predictor.batch_precision() == "float32" else _Scorer(
         predictor, text, target, limits.batch_size, batch=True, margin=BATCH_MARGIN)
     before = _probability(exact([()])[0])
@@ -208,8 +214,6 @@ def _proposals(predictor: Predictor, text: str, readable: list[tuple[int, int]],
                push: dict) -> dict[tuple[int, int], list[Edit]]:
     """Replacements the backbone's masked-LM head proposes for the MASKED_WORDS content words pushing hardest away
     from the target ({} without a head)."""
-    from sentiment_core.explain import masked_lm
-
     if masked_lm.masked_lm(predictor) is None:
         return {}
     pushing = sorted((span for span in readable if push.get(span, 0.0) > 0

@@ -53,15 +53,11 @@ def _load(backbone: str | None):
     return model.eval().requires_grad_(False)
 
 
-def predictor_tokenizer_mask(predictor: Predictor | None) -> int | None:
-    return None if predictor is None else predictor.tokenizer.mask_token_id
-
-
 def proposals(predictor: Predictor, text: str, spans: list[tuple[int, int]]) -> dict[tuple[int, int], list[str]]:
     """Each span's word -> up to PROPOSALS_PER_WORD other whole words the head would put there (no stop words,
     letters only), its likeliest first; {} without a head."""
     model = masked_lm(predictor) if spans else None
-    mask = predictor_tokenizer_mask(predictor)
+    mask = predictor.tokenizer.mask_token_id
     if model is None or mask is None:
         return {}
     tokenizer = predictor.tokenizer
