@@ -31,7 +31,20 @@ from dataclasses import dataclass, field
 
 from sentiment_core.data import heldout
 from sentiment_core.data import opposites as lexicon
-from sentiment_core.data.edits import Edit, apply_edits, clause_after, keep_case, overlaps, word_edits, words
+from sentiment_core.data.edits import (
+    RATING_RE,
+    WORD_RE,
+    Edit,
+    apply_edits,
+    clause_after,
+    keep_case,
+    overlaps,
+    plain,
+    rating_edit,
+    rating_top,
+    word_edits,
+    words,
+)
 
 AUGMENT_KINDS = ("negation", "antonym", "rating", "intensity")  # data.edits.MEANING_KINDS: never a deletion
 AUGMENT_VERSION = 1  # bump when the algorithm changes: cached edits are then generated again
@@ -65,7 +78,6 @@ _GOVERNING = frozenset(set(lexicon.NEGATED_AUXILIARIES) - {"do", "does", "did", 
 _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 _WRITTEN_RATING_RE = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")(\s+(?:stars?\s+)?out\s+of\s+)(ten|five)\b",
                                 re.IGNORECASE)
-_DIGIT_RATING_RE = re.compile(r"\b(\d{1,2}(?:\.\d)?)(\s*(?:/|out of)\s*)(10|ten|5|five)\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|(?:\s*<br\s*/?>\s*)+", re.IGNORECASE)
 SKIP_REASONS = ("nothing to turn", "too few edits", "too much left out")
 
@@ -93,10 +105,6 @@ class Flip:
     def from_dict(cls, payload: dict) -> Flip:
         return cls(payload.get("text"), (), int(payload.get("left_out") or 0), int(payload.get("sentences") or 0),
                    float(payload.get("kept_share", 1.0)), payload.get("reason"), dict(payload.get("kinds") or {}))
-
-
-def _plain(word: str) -> str:
-    return word.lower().replace("’", "'")
 
 
 def sentiment_words() -> frozenset[str]:
@@ -134,21 +142,17 @@ def sentences(text: str) -> list[tuple[int, int]]:
 
 def touches_held_out(edit: Edit) -> bool:
     """Whether an edit inserts or removes a word of the held-out half."""
-    return any(heldout.held_out(w) for w in re.findall(r"\w+(?:['’]\w+)*", edit.old + " " + edit.new))
+    return any(heldout.held_out(w) for w in WORD_RE.findall(edit.old + " " + edit.new))
 
 
 def _ratings(text: str) -> list[tuple[Edit, bool]]:
     """The written scores in `text` turned over on their scale, each with whether its score (old or new)
     is held out."""
     found = []
-    for match in _DIGIT_RATING_RE.finditer(text):
-        score, scale = float(match.group(1)), match.group(3).lower()
-        top = 10 if scale in ("10", "ten") else 5
-        if not 0 <= score <= top:
+    for match in RATING_RE.finditer(text):
+        if not 0 <= float(match.group(1)) <= rating_top(match):
             continue
-        flipped = max(min(top + 1 - score, top), 1)
-        new = f"{flipped:g}" if "." not in match.group(1) else f"{flipped:.1f}"
-        edit = Edit(match.start(1), match.end(1), match.group(1), new, "rating")
+        edit = rating_edit(match)
         found.append((edit, touches_held_out(edit)))
     for match in _WRITTEN_RATING_RE.finditer(text):
         score, top = _NUMBER_WORDS.index(match.group(1).lower()), 10 if match.group(3).lower() == "ten" else 5
@@ -168,12 +172,12 @@ def _paired() -> dict[str, frozenset[str]]:
     return {word: frozenset(found) for word, found in table.items()}
 
 
-def _idiom(text: str, spans, plain, i: int) -> bool:
+def _idiom(text: str, spans, lowered, i: int) -> bool:
     """A negation that is not one: "not only", "no one", or "No," answering."""
-    following = plain[i + 1] if i + 1 < len(plain) else None
-    if (plain[i], following) in (("not", "only"), ("no", "one"), ("no", "doubt"), ("no", "matter")):
+    following = lowered[i + 1] if i + 1 < len(lowered) else None
+    if (lowered[i], following) in (("not", "only"), ("no", "one"), ("no", "doubt"), ("no", "matter")):
         return True
-    return plain[i] == "no" and text[spans[i][1]:spans[i][1] + 1] in (",", ".", "!", "?", "")
+    return lowered[i] == "no" and text[spans[i][1]:spans[i][1] + 1] in (",", ".", "!", "?", "")
 
 
 def _first_allowed(edits: Sequence[Edit], kind: str, rng: random.Random | None = None) -> Edit | None:
@@ -189,21 +193,22 @@ def _sentence_edits(text: str, rng: random.Random, kinds: Sequence[str]) -> list
     """The edits that turn one sentence (spans into it), or None when it must be left out: a held-out sentiment
     word, or a sentiment word no allowed edit turns."""
     spans = words(text)
-    plain = [_plain(text[s:e]) for s, e in spans]
+    lowered = [plain(text[s:e]) for s, e in spans]
     sentiment = _sentiment()
     ratings = _ratings(text) if "rating" in kinds else []
     if any(held for _, held in ratings):
         return None
     rated = [(e.start, e.end) for e, _ in ratings]
     scores = {i for i, (s, e) in enumerate(spans) if any(a <= s < b for a, b in rated)}
-    for i, word in enumerate(plain):
+    for i, word in enumerate(lowered):
         if i not in scores and word in heldout.HELD_OUT_WORDS and word not in heldout.SCORE_WORDS \
                 and word not in lexicon.INTENSIFIERS:
             return None  # a held-out sentiment word: neither turned nor kept
-    polar = [i for i, word in enumerate(plain) if word in sentiment and i not in scores]
+    polar = [i for i, word in enumerate(lowered) if word in sentiment and i not in scores]
     index = {span: i for i, span in enumerate(spans)}
     owner: dict[int, int] = {}  # sentiment word -> the negation that reaches it
-    negations = [i for i, word in enumerate(plain) if word in lexicon.UNNEGATED and not _idiom(text, spans, plain, i)]
+    negations = [i for i, word in enumerate(lowered)
+                 if word in lexicon.UNNEGATED and not _idiom(text, spans, lowered, i)]
     for i in negations:
         for span in clause_after(text, spans[i], NEGATION_REACH)[1:]:
             j = index[span]
@@ -225,12 +230,12 @@ def _sentence_edits(text: str, rng: random.Random, kinds: Sequence[str]) -> list
         options = {}
         if "antonym" in kinds:
             antonyms = word_edits(text, spans[i])
-            if plain[i] in COMPARATIVES:  # "better than" takes "worse", never an adjective ("awful than")
-                antonyms = [e for e in antonyms if _plain(e.new.split()[-1]) in _paired()[plain[i]]]
+            if lowered[i] in COMPARATIVES:  # "better than" takes "worse", never an adjective ("awful than")
+                antonyms = [e for e in antonyms if plain(e.new.split()[-1]) in _paired()[lowered[i]]]
             options["antonym"] = _first_allowed(antonyms, "antonym")
         if "negation" in kinds:
-            options["negation"] = _auxiliary_negation(text, spans, plain, i, polar, used, rng)
-        if "intensity" in kinds and i > 0 and plain[i - 1] in lexicon.INTENSIFIERS and i - 1 not in used:
+            options["negation"] = _auxiliary_negation(text, spans, lowered, i, polar, used, rng)
+        if "intensity" in kinds and i > 0 and lowered[i - 1] in lexicon.INTENSIFIERS and i - 1 not in used:
             options["intensity"] = _first_allowed(word_edits(text, spans[i - 1]), "intensity")
         options = {kind: edit for kind, edit in options.items() if edit is not None}
         if not options:
@@ -249,12 +254,12 @@ def _sentence_edits(text: str, rng: random.Random, kinds: Sequence[str]) -> list
     return chosen
 
 
-def _auxiliary_negation(text: str, spans, plain, i: int, polar: list[int], used: set[int],
+def _auxiliary_negation(text: str, spans, lowered, i: int, polar: list[int], used: set[int],
                         rng: random.Random) -> Edit | None:
     """A negation inserted after the auxiliary that governs sentiment word `i` ("was (very) good" -> "wasn't (very)
     good"), when it reaches no other sentiment word and no negation."""
     for j in range(i - 1, max(-1, i - 1 - AUXILIARY_REACH), -1):
-        word = plain[j]
+        word = lowered[j]
         if word in lexicon.UNNEGATED or (j in polar and j != i):
             return None
         if word in _GOVERNING:
@@ -262,7 +267,7 @@ def _auxiliary_negation(text: str, spans, plain, i: int, polar: list[int], used:
                 return None
             reach = clause_after(text, spans[j], NEGATION_REACH)[1:]
             others = [s for s in reach if s != spans[i]
-                      and (_plain(text[s[0]:s[1]]) in _sentiment() or _plain(text[s[0]:s[1]]) in lexicon.UNNEGATED)]
+                      and (plain(text[s[0]:s[1]]) in _sentiment() or plain(text[s[0]:s[1]]) in lexicon.UNNEGATED)]
             if others:
                 return None
             return _first_allowed(word_edits(text, spans[j]), "negation", rng)

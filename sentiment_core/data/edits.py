@@ -20,8 +20,8 @@ from sentiment_core.data import opposites as lexicon
 
 EDIT_KINDS = ("negation", "antonym", "replacement", "rating", "intensity", "deletion")
 MEANING_KINDS = EDIT_KINDS[:-1]
-_WORD_RE = re.compile(r"\w+(?:['’]\w+)*")
-_RATING_RE = re.compile(r"(\d{1,2}(?:\.\d)?)(\s*(?:/|out of)\s*)(10|ten|5|five)\b", re.IGNORECASE)
+WORD_RE = re.compile(r"\w+(?:['’]\w+)*")  # a word with its inner apostrophes ("isn't" is one)
+RATING_RE = re.compile(r"\b(\d{1,2}(?:\.\d)?)(\s*(?:/|out of)\s*)(10|ten|5|five)\b", re.IGNORECASE)
 _ARTICLE_RE = re.compile(r"\b(an?|An?|AN?)(\s+)$")
 _CLAUSE_END = frozenset(".,;:!?()\"")
 
@@ -42,7 +42,7 @@ class Edit:
 
 def words(text: str) -> list[tuple[int, int]]:
     """Character spans of the words of `text` (letters and digits, with inner apostrophes: "isn't" is one)."""
-    return [(m.start(), m.end()) for m in _WORD_RE.finditer(text)]
+    return [(m.start(), m.end()) for m in WORD_RE.finditer(text)]
 
 
 def keep_case(typed: str, new: str) -> str:
@@ -59,7 +59,8 @@ def _opposites() -> dict[str, tuple[str, ...]]:
     return lexicon.opposites()
 
 
-def _plain(word: str) -> str:
+def plain(word: str) -> str:
+    """A word as the lexicons list it: lower case, a typographic apostrophe made straight."""
     return word.lower().replace("’", "'")
 
 
@@ -88,7 +89,7 @@ def word_edits(text: str, span: tuple[int, int], deletions: bool = False,
     vocabulary: lower-case words the model knows, for opposites by form (`morphological_opposite`)."""
     start, end = span
     typed = text[start:end]
-    word = _plain(typed)
+    word = plain(typed)
     following = text[end:end + 12].lower()
     proposals: list[Edit] = []
     if word in lexicon.NEGATED_AUXILIARIES and not re.match(r"\s*(not|n't)\b", following):
@@ -97,20 +98,20 @@ def word_edits(text: str, span: tuple[int, int], deletions: bool = False,
     if word in lexicon.CONTRACTED_COPULAS and not re.match(r"\s*not\b", following):
         proposals.append(Edit(start, end, typed, typed + " not", "negation"))
     if word in lexicon.UNNEGATED:
-        plain = lexicon.UNNEGATED[word]
-        if plain:
-            proposals.append(Edit(start, end, typed, keep_case(typed, plain), "negation"))
+        unnegated = lexicon.UNNEGATED[word]
+        if unnegated:
+            proposals.append(Edit(start, end, typed, keep_case(typed, unnegated), "negation"))
         else:  # "not": removed with the space before it ("was not good" -> "was good")
             proposals.append(_removal(text, start, end, "negation"))
     if word in _opposites():
         proposals += [replacement(text, start, end, opposite) for opposite in _opposites()[word]]
     elif (opposite := morphological_opposite(word, vocabulary)) is not None:
         proposals.append(replacement(text, start, end, opposite))
-    if word in lexicon.INTENSIFIERS and _WORD_RE.match(text[end:].lstrip()):
+    if word in lexicon.INTENSIFIERS and WORD_RE.match(text[end:].lstrip()):
         proposals.append(Edit(start, end, typed, keep_case(typed, lexicon.DOWNTONER), "intensity"))
-    rating = _RATING_RE.match(text, start)
+    rating = RATING_RE.match(text, start)
     if rating and rating.start() == start:
-        proposals.append(_rating_edit(rating))
+        proposals.append(rating_edit(rating))
     if deletions and not proposals:
         proposals.append(_removal(text, start, end, "deletion"))
     return proposals
@@ -135,17 +136,22 @@ def _removal(text: str, start: int, end: int, kind: str) -> Edit:
     """The word at [start, end) removed with the space before it, or after it where none is before ("Not bad."
     -> "bad."), so no double or leading space is left."""
     before = len(text[:start]) - len(text[:start].rstrip())
-    if before == 0 or start == before:
-        after = len(text[end:]) - len(text[end:].lstrip())
-        return Edit(start, end + after, text[start:end + after], "", kind) if after else Edit(
-            start - before, end, text[start - before:end], "", kind)
-    return Edit(start - before, end, text[start - before:end], "", kind)
+    after = len(text[end:]) - len(text[end:].lstrip())
+    if after and (before == 0 or before == start):  # no space before it, or nothing but space
+        start, end = start, end + after
+    else:
+        start, end = start - before, end
+    return Edit(start, end, text[start:end], "", kind)
 
 
-def _rating_edit(match: re.Match) -> Edit:
-    """A written score turned over on its scale: 8/10 -> 3/10, 4 out of 5 -> 2 out of 5."""
-    score, scale = float(match.group(1)), match.group(3).lower()
-    top = 10 if scale in ("10", "ten") else 5
+def rating_top(match: re.Match) -> int:
+    """The top of a `RATING_RE` score's scale: 10 or 5."""
+    return 10 if match.group(3).lower() in ("10", "ten") else 5
+
+
+def rating_edit(match: re.Match) -> Edit:
+    """A written score (a `RATING_RE` match) turned over on its scale: 8/10 -> 3/10, 4 out of 5 -> 2 out of 5."""
+    score, top = float(match.group(1)), rating_top(match)
     flipped = max(min(top + 1 - score, top), 1)
     text = f"{flipped:g}" if "." not in match.group(1) else f"{flipped:.1f}"
     return Edit(match.start(1), match.end(1), match.group(1), text, "rating")
@@ -162,7 +168,7 @@ def candidate_edits(text: str, spans: Iterable[tuple[int, int]] | None = None, d
 def clause_after(text: str, span: tuple[int, int], limit: int = 6) -> list[tuple[int, int]]:
     """The word at `span` and up to `limit` words after it in the same clause (a negation's reach)."""
     reach = [span]
-    for m in _WORD_RE.finditer(text, span[1]):
+    for m in WORD_RE.finditer(text, span[1]):
         between = text[reach[-1][1]:m.start()]
         if len(reach) > limit or any(c in _CLAUSE_END for c in between):
             break
@@ -192,7 +198,7 @@ def apply_edits(text: str, edits: Sequence[Edit]) -> str:
 
 def words_changed(edit: Edit) -> int:
     """Words inserted, removed or replaced by one edit ("is" -> "is not": 1; "loved" -> "did not love": 3)."""
-    old, new = [_plain(w) for w in _WORD_RE.findall(edit.old)], [_plain(w) for w in _WORD_RE.findall(edit.new)]
+    old, new = [plain(w) for w in WORD_RE.findall(edit.old)], [plain(w) for w in WORD_RE.findall(edit.new)]
     opcodes = difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes()
     return sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in opcodes if tag != "equal")
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 
+from sentiment_core.data.edits import WORD_RE, plain
+
 # category -> (seen: augmentation may use them, held out: it never does). Twin: evaluation/behaviour/lexicon.py.
 SPLIT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "positive adjectives": (
@@ -54,22 +56,17 @@ SEEN_WORDS = frozenset(word for seen, _ in SPLIT.values() for word in seen)
 HELD_OUT_WORDS = frozenset(word for _, held in SPLIT.values() for word in held)
 SCORE_WORDS = frozenset(SPLIT["scores"][0] + SPLIT["scores"][1])  # split words only where they are a rating
 SEEN, HELD_OUT = "seen", "held-out"
-_WORD_RE = re.compile(r"\w+(?:['’]\w+)*")
 _RATED_RE = re.compile(r"\b(\w+)(?=\s*(?:/\s*(?:10|5)\b|stars?\b|out\s+of\b))", re.IGNORECASE)  # "9/10", "two stars"
-
-
-def _plain(word: str) -> str:
-    return word.lower().replace("’", "'")
 
 
 def held_out(word: str) -> bool:
     """Whether `word` (any case) is in the held-out half."""
-    return _plain(word) in HELD_OUT_WORDS
+    return plain(word) in HELD_OUT_WORDS
 
 
 def half(word: str) -> str | None:
     """`"held-out"`, `"seen"`, or None for a word in neither half (most words: nouns, negations, names, ...)."""
-    word = _plain(word)
+    word = plain(word)
     return HELD_OUT if word in HELD_OUT_WORDS else SEEN if word in SEEN_WORDS else None
 
 
@@ -77,9 +74,9 @@ def text_half(text: str, scores: bool = True) -> str | None:
     """The half of a short text (a behaviour case): `"held-out"` when it has split words and every one is held
     out, `"seen"` when every one is seen, None when it has none or both. A score word counts only as a rating
     ("9/10", "nine out of ten", "two stars"; not "Seven Rivers"), and not at all with scores=False."""
-    found = {half(w) for w in _WORD_RE.findall(text) if _plain(w) not in SCORE_WORDS}
+    found = {half(w) for w in WORD_RE.findall(text) if plain(w) not in SCORE_WORDS}
     if scores:
-        found |= {half(w) for w in _RATED_RE.findall(text) if _plain(w) in SCORE_WORDS}
+        found |= {half(w) for w in _RATED_RE.findall(text) if plain(w) in SCORE_WORDS}
     found -= {None}
     return found.pop() if len(found) == 1 else None
 
