@@ -1,3 +1,4 @@
+import argparse
 import json
 import os
 import subprocess
@@ -6,7 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
-from sentiment_core.cli import main
+from sentiment_core.cli import build_parser, main
 from tests.conftest import REPO_ROOT
 
 
@@ -30,7 +31,17 @@ def test_bad_source_is_one_clear_line(tmp_path, capsys):
     assert err.startswith("error: Cannot load IMDB data") and "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["data", "--help"], ["data", "info", "--help"]])
+def _command_paths(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and sub-command of `parser`, as argv prefixes."""
+    paths = [path]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                paths += _command_paths(sub, (*path, name))
+    return paths
+
+
+@pytest.mark.parametrize("argv", [[*path, "--help"] for path in _command_paths(build_parser())], ids=" ".join)
 def test_help_everywhere(argv, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)

@@ -30,7 +30,7 @@ def print_run_result(run_dir) -> None:
 
 MODEL_HELP = ("model source: a run id, a folder holding a Hugging Face sequence-classification checkpoint (an export "
               "of this project or any fine-tuned BERT, RoBERTa, DeBERTa, ... model), or a hub id org/name[@revision] "
-              "(default: the finished run whose test accuracy is highest at 95% confidence, so a run scored on a "
+              "(default: the finished run whose test accuracy is highest at 95%% confidence, so a run scored on a "
               "few reviews does not win)")
 
 
