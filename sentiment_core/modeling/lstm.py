@@ -16,6 +16,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from sentiment_core.core.errors import InputError
 from sentiment_core.modeling.heads import head_loss
+from sentiment_core.modeling.token_dropout import drop_tokens
 
 
 class LstmConfig(PretrainedConfig):
@@ -31,6 +32,8 @@ class LstmConfig(PretrainedConfig):
         bidirectional: read the review both ways (the head then sees 2 * hidden_size features).
         token_dropout: share of a review's tokens whose embedding is zeroed in training (word
             dropout; the strongest regulariser for these from-scratch models on IMDB).
+        token_dropout_keep: token ids word dropout never drops (set by counterfactual augmentation:
+            the negations and scores its edits turn on).
         dropout: dropout on the embeddings, between stacked LSTM layers and before the classifier.
         initializer_range: standard deviation of the normal init of the embeddings.
     """
@@ -48,6 +51,7 @@ class LstmConfig(PretrainedConfig):
         bidirectional: bool = True,
         dropout: float = 0.3,
         token_dropout: float = 0.5,
+        token_dropout_keep: tuple[int, ...] | list[int] = (),
         initializer_range: float = 0.1,
         **kwargs,
     ):
@@ -63,6 +67,7 @@ class LstmConfig(PretrainedConfig):
         self.bidirectional = bidirectional
         self.dropout = dropout
         self.token_dropout = token_dropout
+        self.token_dropout_keep = list(token_dropout_keep)
         self.initializer_range = initializer_range
         if "id2label" not in kwargs:  # a saved config carries id2label, which sets num_labels
             kwargs["num_labels"] = num_labels
@@ -120,13 +125,6 @@ class LstmForSequenceClassification(PreTrainedModel):
         # not expand_as: ONNX keeps seq_len dynamic
         return sequence.gather(1, source.unsqueeze(-1).expand(-1, -1, sequence.shape[-1]))
 
-    def _drop_tokens(self, embedded: torch.Tensor) -> torch.Tensor:
-        """Zero whole token embeddings at random in training (word dropout). (batch, seq_len, dim)"""
-        if not self.training or self.config.token_dropout == 0:
-            return embedded
-        keep = torch.rand(embedded.shape[:2], device=embedded.device) >= self.config.token_dropout  # (batch, seq_len)
-        return embedded * keep.unsqueeze(-1).to(embedded.dtype)
-
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings
 
@@ -147,7 +145,9 @@ class LstmForSequenceClassification(PreTrainedModel):
         seq_len = input_ids.shape[1]
         # Right padding: the real length is the mask's count; an all-padding row reads one step.
         real_lengths = attention_mask.long().sum(dim=1).clamp(min=1)  # (batch,)
-        embedded = self.dropout(self._drop_tokens(self.embeddings(input_ids)))  # (batch, seq_len, embed_dim)
+        embedded = drop_tokens(self.embeddings(input_ids), input_ids, self.config.token_dropout, self.training,
+                               self.config.token_dropout_keep)
+        embedded = self.dropout(embedded)  # (batch, seq_len, embed_dim)
         hidden = embedded
         for index, directions in enumerate(self.layers):
             if index > 0:

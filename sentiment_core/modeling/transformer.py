@@ -14,6 +14,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from sentiment_core.core.errors import InputError
 from sentiment_core.modeling.heads import head_loss
+from sentiment_core.modeling.token_dropout import drop_tokens
 
 
 class TransformerConfig(PretrainedConfig):
@@ -31,6 +32,8 @@ class TransformerConfig(PretrainedConfig):
         dropout: dropout in the embeddings, the encoder layers and before the classifier.
         token_dropout: share of a review's tokens whose embedding is zeroed in training (word
             dropout; the strongest regulariser for these from-scratch models on IMDB).
+        token_dropout_keep: token ids word dropout never drops (set by counterfactual augmentation:
+            the negations and scores its edits turn on).
         attention_dropout: dropout on the attention weights. 0 by default: on a CPU it multiplies
             the attention time (no fused kernel with dropout) for little gain.
         activation: feed-forward activation, "gelu" or "relu".
@@ -53,6 +56,7 @@ class TransformerConfig(PretrainedConfig):
         dropout: float = 0.1,
         attention_dropout: float = 0.0,
         token_dropout: float = 0.5,
+        token_dropout_keep: tuple[int, ...] | list[int] = (),
         activation: str = "gelu",
         layer_norm_eps: float = 1e-5,
         initializer_range: float = 0.02,
@@ -71,6 +75,7 @@ class TransformerConfig(PretrainedConfig):
         self.dropout = dropout
         self.attention_dropout = attention_dropout
         self.token_dropout = token_dropout
+        self.token_dropout_keep = list(token_dropout_keep)
         self.activation = activation
         self.layer_norm_eps = layer_norm_eps
         self.initializer_range = initializer_range
@@ -145,13 +150,6 @@ class TransformerForSequenceClassification(PreTrainedModel):
         elif isinstance(module, nn.MultiheadAttention):
             module._reset_parameters()  # its packed in_proj_weight is not an nn.Linear
 
-    def _drop_tokens(self, embedded: torch.Tensor) -> torch.Tensor:
-        """Zero whole token embeddings at random in training (word dropout). (batch, seq_len, dim)"""
-        if not self.training or self.config.token_dropout == 0:
-            return embedded
-        keep = torch.rand(embedded.shape[:2], device=embedded.device) >= self.config.token_dropout  # (batch, seq_len)
-        return embedded * keep.unsqueeze(-1).to(embedded.dtype)
-
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings
 
@@ -177,7 +175,8 @@ class TransformerForSequenceClassification(PreTrainedModel):
             attention_mask = input_ids.ne(self.config.pad_token_id)
         mask = attention_mask.bool()  # (batch, seq_len)
         positions = torch.arange(seq_len, device=input_ids.device)  # (seq_len,)
-        hidden = (self._drop_tokens(self.embeddings(input_ids))
+        hidden = (drop_tokens(self.embeddings(input_ids), input_ids, self.config.token_dropout, self.training,
+                              self.config.token_dropout_keep)
                   + self.position_embeddings(positions)[None])  # (batch, seq_len, d_model)
         hidden = self.dropout(self.embedding_norm(hidden))
         # An all-padding row would attend to nothing (NaN): let it see its first position.
