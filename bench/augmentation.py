@@ -2,9 +2,9 @@
 
     python bench/augmentation.py [--data SRC] [--n 2000] [--seed 42] [--examples 2] [--json]
 
-Reads a seeded sample of n training reviews of the data source (default IMDB_DATA), turns each over with
-`data.augment.flip_review` (no cache: the generation itself is timed) and prints reviews/s, how many were edited
-or skipped (by reason), the edits of each kind, the sentences left out and a few examples.
+Reads a seeded sample of n training reviews of the data source (default IMDB_DATA), cuts each one's minimal pair
+with `data.augment.flip_review` (no cache: the generation itself is timed) and prints reviews/s, how many were
+paired or skipped (by reason), the edits of each kind, the sentences left out of the excerpts and a few examples.
 """
 
 from __future__ import annotations
@@ -54,15 +54,15 @@ def main(argv=None) -> int:
     from sentiment_core.data.imdb import column, load_imdb, seeded_subset
 
     sample = seeded_subset(load_imdb(args.data)["train"], args.n, args.seed)
-    texts = column(sample, "text")
+    texts, labels = column(sample, "text"), column(sample, "label")
     started = time.perf_counter()
-    flips = [flip_review(text, args.seed) for text in texts]
+    flips = [flip_review(text, args.seed, label=label) for text, label in zip(texts, labels)]
     figures = summarize(flips, time.perf_counter() - started)
     print(dumps(figures, indent=2))
     if not args.json:
         for text, flip in [(t, f) for t, f in zip(texts, flips) if f.text is not None][:args.examples]:
-            print(f"\n--- original ({len(text)} characters)\n{text[:600]}\n--- edited ({flip.kinds})\n"
-                  f"{flip.text[:600]}")
+            print(f"\n--- review ({len(text)} characters)\n{text[:600]}\n--- excerpt as written\n{flip.original}"
+                  f"\n--- turned over ({flip.kinds})\n{flip.text}")
     return 0
 
 

@@ -1,8 +1,12 @@
-"""Counterfactual augmentation without a model: a review's polarity turned over as a whole, with the flipped label.
+"""Counterfactual augmentation without a model: minimal pairs cut from a review, its own sentences as written and
+with their polarity turned over, the second with the flipped label.
 
-With no model to say when a label has flipped, every sentiment-bearing unit of the review is turned once (after
-Kaushik et al., 2020, "Learning the difference that makes a difference with counterfactually-augmented data":
-an original and its minimally edited opposite teach what decides the label):
+After Kaushik et al., 2020 ("Learning the difference that makes a difference with counterfactually-augmented
+data"): an original and its minimally edited opposite teach what decides the label. With no model to say when a
+whole review has flipped, the pair is an excerpt: `EXCERPT_SENTENCES` short sentence(s) of the review whose
+sentiment words (`data.opposites`) agree with its label and can all be turned (a sentence with a score first:
+scores are rare), as written (the review's label) and turned over (the flipped label). In each sentence every
+sentiment-bearing unit is turned once:
 
 - a negation that reaches sentiment words in its clause ("wasn't good", "I don't think it was good") is removed
   ("was good"), and the words it reaches are left alone (turning both would turn the meaning back);
@@ -12,11 +16,12 @@ an original and its minimally edited opposite teach what decides the label):
   good");
 - a written score is turned over on its scale ("8/10" -> "3/10", "eight out of ten" -> "three out of ten").
 
-Never a bare deletion. Nothing of the held-out half (`data.heldout`) is inserted or removed, and the edited review
-never contains a held-out sentiment word: a sentence that mentions one (or a sentiment word no allowed edit can
-turn) is left out of the edited copy. Words whose sentiment depends on their use ("like", "has", "see", "well",
-...) are not sentiment words here. A review where too little changes (fewer than `MIN_EDITS` edits, or less than
-`MIN_KEPT` of its words kept) is skipped, and the reason counted.
+Never a bare deletion. Nothing of the held-out half (`data.heldout`) is inserted or removed, and no excerpt
+contains a held-out sentiment word: a sentence that mentions one (or a sentiment word no allowed edit can turn) is
+never chosen. Sentences that carry no lexicon sentiment, or whose sentiment disagrees with the review's label
+("the score is excellent" in a pan), are not chosen either: what they say is unknown, so neither label would be
+sure. Words whose sentiment depends on their use ("like", "has", "see", "well", ...) are not sentiment words
+here. A review with no such sentence is skipped, and the reason counted.
 """
 
 from __future__ import annotations
@@ -47,13 +52,14 @@ from sentiment_core.data.edits import (
 )
 
 AUGMENT_KINDS = ("negation", "antonym", "rating", "intensity")  # data.edits.MEANING_KINDS: never a deletion
-AUGMENT_VERSION = 1  # bump when the algorithm changes: cached edits are then generated again
-MIN_EDITS = 2  # fewer edits leave too much of a long review's sentiment as it was
-MIN_KEPT = 0.5  # share of the review's words the edited copy must keep
+AUGMENT_VERSION = 2  # bump when the algorithm changes: cached edits are then generated again
+EXCERPT_SENTENCES = 1  # sentences of one review in its pair (a seeded choice among those that qualify)
+EXCERPT_WORDS = 30  # longest sentence chosen: a long one carries sentiment the lexicon does not know
+DISTANT_SHARE = 0.3  # chosen sentences turned over by a frame that negates them from a clause away, where one fits
 NEGATION_REACH = 6  # words after a negation that it turns (data.edits.clause_after)
 AUXILIARY_REACH = 3  # words between an auxiliary and the sentiment word a negation inserted after it turns
 # How a sentiment word with a choice is turned, before the seeded draw: negations are what models fail at.
-KIND_WEIGHTS = {"negation": 0.45, "antonym": 0.4, "intensity": 0.15}
+KIND_WEIGHTS = {"negation": 0.6, "antonym": 0.3, "intensity": 0.1}
 # Lexicon words whose sentiment depends on their use: a blind edit of every occurrence would turn a preposition
 # ("looks like"), a plain verb ("has a cast", "went to see") or a description of the story ("a happy ending").
 # The counterfactual search keeps them, as a model checks each of its edits there.
@@ -78,15 +84,26 @@ _GOVERNING = frozenset(set(lexicon.NEGATED_AUXILIARIES) - {"do", "does", "did", 
 _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 _WRITTEN_RATING_RE = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")(\s+(?:stars?\s+)?out\s+of\s+)(ten|five)\b",
                                 re.IGNORECASE)
+# What an edit turns on besides sentiment words: the negations and the seen half's scores. Word dropout never hides
+# them in an augmented run (modeling.token_dropout): a minimal pair with its edit hidden teaches both labels.
+PROTECTED_WORDS = frozenset(
+    {w for w in lexicon.UNNEGATED if " " not in w}
+    | {w for negated in lexicon.NEGATED_AUXILIARIES.values() for form in negated for w in form.split()}
+    | set(heldout.SPLIT["scores"][0])
+) - set(lexicon.NEGATED_AUXILIARIES)  # "was not": "not", never "was"
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|(?:\s*<br\s*/?>\s*)+", re.IGNORECASE)
-SKIP_REASONS = ("nothing to turn", "too few edits", "too much left out")
+_SENTENCE_OPENERS = frozenset({"the", "a", "an", "this", "that", "these", "those", "it", "its", "it's", "he", "she",
+                               "they", "we", "you", "his", "her", "their", "our", "your", "there", "all", "every",
+                               "most", "some", "one", "my"})
+SKIP_REASONS = ("nothing to turn", "no sentence agrees with the label")
 
 
 @dataclass(frozen=True)
 class Flip:
-    """One review's counterfactual: the edited text (None when skipped, with the reason), its edits (spans into
-    the original; not kept by `to_dict`), how many of each kind, the sentences left out of it and the share of
-    its words it kept."""
+    """One review's minimal pair: the excerpt as written (`original`, the review's label) and turned over (`text`,
+    the flipped label); both None when skipped, with the reason. Its edits (spans into the review; not kept by
+    `to_dict`), how many of each kind, the review's sentences left out of the excerpt and the share of its words
+    the excerpt keeps."""
 
     text: str | None
     edits: tuple[Edit, ...] = ()
@@ -95,16 +112,18 @@ class Flip:
     kept_share: float = 1.0
     reason: str | None = None
     kinds: dict = field(default_factory=dict)
+    original: str | None = None
 
     def to_dict(self) -> dict:
         """What the augmentation cache keeps of it (compact: the counts, not the edits)."""
-        return {"text": self.text, "kinds": dict(self.kinds), "left_out": self.left_out, "sentences": self.sentences,
-                "kept_share": round(self.kept_share, 4), "reason": self.reason}
+        return {"text": self.text, "original": self.original, "kinds": dict(self.kinds), "left_out": self.left_out,
+                "sentences": self.sentences, "kept_share": round(self.kept_share, 4), "reason": self.reason}
 
     @classmethod
     def from_dict(cls, payload: dict) -> Flip:
         return cls(payload.get("text"), (), int(payload.get("left_out") or 0), int(payload.get("sentences") or 0),
-                   float(payload.get("kept_share", 1.0)), payload.get("reason"), dict(payload.get("kinds") or {}))
+                   float(payload.get("kept_share", 1.0)), payload.get("reason"), dict(payload.get("kinds") or {}),
+                   payload.get("original"))
 
 
 def sentiment_words() -> frozenset[str]:
@@ -122,8 +141,9 @@ def lexicon_fingerprint() -> str:
     the cache key, so a changed lexicon regenerates the edits."""
     parts = (AUGMENT_VERSION, lexicon.OPPOSITE_PAIRS, sorted(lexicon.NEGATED_AUXILIARIES.items()),
              lexicon.CONTRACTED_COPULAS, sorted(lexicon.UNNEGATED.items()), lexicon.INTENSIFIERS, lexicon.DOWNTONER,
-             sorted(lexicon.STRONG_OPPOSITES.items()), lexicon.MOST_OPPOSITES, sorted(AMBIGUOUS), MIN_EDITS,
-             MIN_KEPT, NEGATION_REACH, AUXILIARY_REACH, sorted(KIND_WEIGHTS.items()), heldout.fingerprint())
+             sorted(lexicon.STRONG_OPPOSITES.items()), lexicon.MOST_OPPOSITES, sorted(AMBIGUOUS), EXCERPT_SENTENCES,
+             EXCERPT_WORDS, NEGATION_REACH, AUXILIARY_REACH, sorted(KIND_WEIGHTS.items()), heldout.fingerprint(),
+             DISTANT_SHARE, lexicon.DISTANT_NEGATIONS)
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
@@ -138,6 +158,11 @@ def sentences(text: str) -> list[tuple[int, int]]:
     if start < len(text):
         spans.append((start, len(text)))
     return spans
+
+
+def has_score(text: str) -> bool:
+    """Whether `text` writes a score ("8/10", "eight out of ten", "3 out of 5")."""
+    return bool(RATING_RE.search(text) or _WRITTEN_RATING_RE.search(text))
 
 
 def touches_held_out(edit: Edit) -> bool:
@@ -172,6 +197,23 @@ def _paired() -> dict[str, frozenset[str]]:
     return {word: frozenset(found) for word, found in table.items()}
 
 
+@functools.lru_cache(maxsize=1)
+def _polarity() -> dict[str, int]:
+    """Each lexicon word -> +1 (the positive side of its first pair) or -1."""
+    table: dict[str, int] = {}
+    for positive, negative in lexicon.OPPOSITE_PAIRS:
+        table.setdefault(positive, 1)
+        table.setdefault(negative, -1)
+    return table
+
+
+def _score_polarity(edit: Edit) -> int:
+    """+1 for a score above the middle of its scale ("8/10", "eight out of ten"), -1 below it, 0 at it."""
+    old, new = (float(_NUMBER_WORDS.index(v.lower())) if v.lower() in _NUMBER_WORDS else float(v)
+                for v in (edit.old, edit.new))
+    return (old > new) - (old < new)  # turning over maps a score to its mirror: the larger one is the better
+
+
 def _idiom(text: str, spans, lowered, i: int) -> bool:
     """A negation that is not one: "not only", "no one", or "No," answering."""
     following = lowered[i + 1] if i + 1 < len(lowered) else None
@@ -189,9 +231,10 @@ def _first_allowed(edits: Sequence[Edit], kind: str, rng: random.Random | None =
     return rng.choice(allowed) if rng is not None else allowed[0]
 
 
-def _sentence_edits(text: str, rng: random.Random, kinds: Sequence[str]) -> list[Edit] | None:
-    """The edits that turn one sentence (spans into it), or None when it must be left out: a held-out sentiment
-    word, or a sentiment word no allowed edit turns."""
+def _sentence_edits(text: str, rng: random.Random, kinds: Sequence[str]) -> tuple[list[Edit], int] | None:
+    """The edits that turn one sentence (spans into it) and the sentence's polarity (its sentiment words' signs,
+    a negated one counted turned, plus its scores'), or None when it must be left out: a held-out sentiment word,
+    or a sentiment word no allowed edit turns."""
     spans = words(text)
     lowered = [plain(text[s:e]) for s, e in spans]
     sentiment = _sentiment()
@@ -215,6 +258,8 @@ def _sentence_edits(text: str, rng: random.Random, kinds: Sequence[str]) -> list
             if j in polar and j not in owner:
                 owner[j] = i
     chosen: list[Edit] = [e for e, _ in ratings]
+    polarity = sum(_score_polarity(e) for e in chosen) \
+        + sum(_polarity().get(lowered[i], 0) * (-1 if i in owner else 1) for i in polar)
     used: set[int] = set()  # words an edit already changes (an auxiliary is negated once)
     for i in negations:
         edit = _first_allowed(word_edits(text, spans[i]), "negation") if "negation" in kinds else None
@@ -251,7 +296,7 @@ def _sentence_edits(text: str, rng: random.Random, kinds: Sequence[str]) -> list
     chosen.sort(key=lambda e: e.start)
     if any(overlaps(a, b) for a, b in zip(chosen, chosen[1:])):
         return None
-    return chosen
+    return chosen, polarity
 
 
 def _auxiliary_negation(text: str, spans, lowered, i: int, polar: list[int], used: set[int],
@@ -274,34 +319,56 @@ def _auxiliary_negation(text: str, spans, lowered, i: int, polar: list[int], use
     return None
 
 
-def flip_review(text: str, seed: int = 0, kinds: Sequence[str] = AUGMENT_KINDS) -> Flip:
-    """The review with its polarity turned over (see the module's docstring), or a `Flip` with `text=None` and
-    the reason it was skipped. Deterministic for (text, seed): the same review always gets the same edits."""
+def _distant_negation(sentence: str, edits: Sequence[Edit], rng: random.Random) -> Edit | None:
+    """A frame of `opposites.DISTANT_NEGATIONS` put before a plain statement ("The plot was good." -> "It is not true
+    that the plot was good."), or None where none fits: a negation, a score or a question already there."""
+    first = WORD_RE.search(sentence)
+    if first is None or sentence[:first.start()].strip() or sentence.rstrip()[-1:] not in ".!" \
+            or any(e.kind in ("negation", "rating") and not e.new.startswith(e.old) for e in edits) \
+            or any(plain(w) in lexicon.UNNEGATED for w in WORD_RE.findall(sentence)):
+        return None
+    word = first.group()
+    lowered = word[:1].lower() + word[1:] if plain(word) in _SENTENCE_OPENERS else word  # names keep their capital
+    return Edit(first.start(), first.end(), word, f"{rng.choice(lexicon.DISTANT_NEGATIONS)} {lowered}", "negation")
+
+
+def flip_review(text: str, seed: int = 0, kinds: Sequence[str] = AUGMENT_KINDS, label: int | None = None) -> Flip:
+    """The review's minimal pair (see the module's docstring), or a `Flip` with `text=None` and the reason it was
+    skipped. With `label` (1 positive, 0 negative) only sentences whose sentiment agrees with it are chosen; without
+    it, any sentence with sentiment. Deterministic for (text, seed, label)."""
     unknown = sorted(set(kinds) - set(AUGMENT_KINDS))
     if unknown or not kinds:
         from sentiment_core.core.errors import InputError
 
         raise InputError(f"Unknown augmentation edit kind(s) {unknown or '(none)'}: use {', '.join(AUGMENT_KINDS)}.")
-    rng = random.Random(f"{seed}:{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()}")
+    rng = random.Random(f"{seed}:{label}:{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()}")
     parts = sentences(text)
-    kept: list[tuple[int, int, list[Edit]]] = []
+    turnable: list[tuple[int, int, list[Edit], int]] = []
     for start, end in parts:
+        if len(words(text[start:end])) > EXCERPT_WORDS or "?" in text[start:end]:
+            continue  # a question's polarity is not sure either
         found = _sentence_edits(text[start:end], rng, kinds)
-        if found is not None:
-            kept.append((start, end, found))
-    edits = tuple(Edit(e.start + start, e.end + start, e.old, e.new, e.kind) for start, _, found in kept
+        if found is not None and found[0] and found[1]:
+            turnable.append((start, end, *found))
+    if not turnable:
+        return Flip(None, (), len(parts), len(parts), 0.0, "nothing to turn")
+    sign = None if label is None else (1 if label else -1)
+    agreeing = [part for part in turnable if sign is None or part[3] * sign > 0]
+    if not agreeing:
+        return Flip(None, (), len(parts), len(parts), 0.0, "no sentence agrees with the label")
+    scored = [part for part in agreeing if any(e.kind == "rating" for e in part[2])]  # rare: always taken
+    others = [part for part in agreeing if part not in scored]
+    kept = sorted(scored[:EXCERPT_SENTENCES] + rng.sample(others, max(0, min(EXCERPT_SENTENCES - len(scored),
+                                                                             len(others)))))
+    for n, (start, end, found, polarity) in enumerate(kept):
+        if rng.random() < DISTANT_SHARE and (frame := _distant_negation(text[start:end], found, rng)) is not None:
+            kept[n] = (start, end, [frame], polarity)
+    edits = tuple(Edit(e.start + start, e.end + start, e.old, e.new, e.kind) for start, _, found, _ in kept
                   for e in found)
-    total = max(len(words(text)), 1)
-    kept_share = sum(len(words(text[start:end])) for start, end, _ in kept) / total
-    left_out = len(parts) - len(kept)
-    if not edits:
-        return Flip(None, (), left_out, len(parts), kept_share, "nothing to turn")
-    if len(edits) < MIN_EDITS:
-        return Flip(None, edits, left_out, len(parts), kept_share, "too few edits", _kinds(edits))
-    if kept_share < MIN_KEPT:
-        return Flip(None, edits, left_out, len(parts), kept_share, "too much left out", _kinds(edits))
-    edited = "".join(apply_edits(text[start:end], found) for start, end, found in kept).strip()
-    return Flip(edited, edits, left_out, len(parts), kept_share, None, _kinds(edits))
+    kept_share = sum(len(words(text[start:end])) for start, end, *_ in kept) / max(len(words(text)), 1)
+    original = " ".join(text[start:end].strip() for start, end, *_ in kept)
+    edited = " ".join(apply_edits(text[start:end], found).strip() for start, end, found, _ in kept)
+    return Flip(edited, edits, len(parts) - len(kept), len(parts), kept_share, None, _kinds(edits), original)
 
 
 def _kinds(edits: Sequence[Edit]) -> dict[str, int]:

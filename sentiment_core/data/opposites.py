@@ -107,6 +107,10 @@ UNNEGATED = {
     "no": "some", "none": "all", "neither": "either", "nor": "or", "without": "with", "not": "", "scarcely": "",
     "hardly": "", "barely": "",
 }
+# Frames that negate a whole sentence from a clause away ("I wouldn't agree that the plot was good."). Their words
+# are none of the behaviour suite's distant negations (think, say, claim, believe, true, find): what is learnt must
+# carry over.
+DISTANT_NEGATIONS = ("I wouldn't agree that", "I am not convinced that", "I'm not persuaded that")
 # Words that make the next one stronger; an intensity edit turns them down to "hardly".
 INTENSIFIERS = ("very", "really", "extremely", "incredibly", "truly", "highly", "absolutely", "totally", "utterly",
                 "completely", "thoroughly", "deeply", "so", "exceptionally", "remarkably", "genuinely", "too",

@@ -138,15 +138,16 @@ class TrainConfig:
                                        help="log a train row every N steps (default: about 25 per epoch, "
                                        "at most 50 steps)")
     augment: str | None = option(kind="choice", choices=AUGMENTATIONS, noun="--augment", label="Augmentation",
-                          help="counterfactual: for a seeded share of the training reviews (--augment-share), also "
-                          "train on the review with its polarity turned over (negations, opposites, ratings, "
-                          "intensity; never a bare deletion; never a word of the behaviour suite's held-out half) "
-                          "and the flipped label; cached per data source and seed (docs/training.md)")
+                          help="counterfactual: for a seeded share of the training reviews (--augment-share) and "
+                          "every review with a score, also train on a minimal pair: one of its sentences as written "
+                          "and with its polarity turned over (negations, opposites, ratings, intensity; never a bare "
+                          "deletion; never a word of the behaviour suite's held-out half) with the flipped label; "
+                          "cached per data source and seed (docs/training.md)")
     augment_share: float | None = option(kind="share", label="Augmented share", step=0.05,
-                                         help="--augment counterfactual: share of the training reviews that get "
-                                         f"an edit (default: {DEFAULT_SHARE})")
+                                         help="--augment counterfactual: share of the training reviews cut into "
+                                         f"a minimal pair (default: {DEFAULT_SHARE})")
     augment_eval: bool = option(False, kind="flag", label="Augment validation",
-                                help="--augment counterfactual: add the edits of the validation split to it too "
+                                help="--augment counterfactual: add the pairs of the validation split to it too "
                                 "(the test split is never augmented)")
     model_options: dict = option({}, kind="dict", cli=False,
                                  help="extra keyword arguments for the family's config, e.g. {\"hidden_size\": 64}")

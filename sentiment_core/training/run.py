@@ -94,6 +94,10 @@ def _build_model(config: TrainConfig, tokenizer):
     options = dict(config.model_options)
     if config.model == "transformer":
         options.setdefault("max_position_embeddings", max(config.max_length, 8))
+    if config.augment != "none" and config.model in ("transformer", "lstm"):
+        from sentiment_core.training import augment
+
+        options.setdefault("token_dropout_keep", augment.protected_ids(tokenizer))
     return modeling.build_model(
         config.model, vocab_size=len(tokenizer), num_labels=num_labels, pad_token_id=tokenizer.pad_token_id, **options
     )

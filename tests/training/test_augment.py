@@ -61,15 +61,21 @@ def test_edits_flip_the_label_and_never_use_a_held_out_word(flippable):
     texts, labels = column(augmented, "text"), column(augmented, "label")
     n = split.num_rows
     assert texts[:n] == column(split, "text") and labels[:n] == column(split, "label")  # originals first, kept
-    assert record["chosen"] == round(0.5 * n) and record["added"] == len(texts) - n > 0
+    rows, for_scores = augment.rows_to_pair(column(split, "text"), 0.5, 3)
+    scored = {r for r, t in enumerate(column(split, "text")) if "/10" in t}
+    assert set(rows) == set(augment.chosen_rows(n, 0.5, 3)) | scored  # every review with a score
+    assert record["chosen"] == len(rows) == round(0.5 * n) + for_scores and record["chosen_for_a_score"] == for_scores
+    assert record["rows_added"] == 2 * record["added"] == len(texts) - n > 0
     assert record["added"] + sum(record["skipped"].values()) == record["chosen"]
     original = dict(zip(column(split, "text"), column(split, "label")))
-    rows = augment.chosen_rows(n, 0.5, 3)
     chosen = [column(split, "text")[r] for r in rows]
-    for text, label in zip(texts[n:], labels[n:]):
-        source = next(t for t in chosen if augment.flip_review(t, 3).text == text)
-        assert label == 1 - original[source]  # the flipped label
-        assert not words_of(text) & (heldout.HELD_OUT_WORDS - heldout.SCORE_WORDS)
+    added = list(zip(texts[n:], labels[n:]))
+    for (excerpt, label), (text, flipped) in zip(added[::2], added[1::2]):
+        source = next(t for t in chosen if augment.flip_review(t, 3, label=original[t]).text == text)
+        assert label == original[source] and flipped == 1 - label  # as written, then the flipped label
+        assert excerpt == augment.flip_review(source, 3, label=label).original
+        assert set(excerpt.split(". ")) <= set(source.split(". ")) | {s + "." for s in source.split(". ")}
+        assert not words_of(text + " " + excerpt) & (heldout.HELD_OUT_WORDS - heldout.SCORE_WORDS)
     assert set(record["edits"]) <= set(augment.AUGMENT_KINDS) and "deletion" not in record["edits"]
     assert sum(record["edits"].values()) == pytest.approx(record["edits_per_review"] * record["added"], abs=0.01 * n)
 
@@ -153,7 +159,7 @@ def test_a_run_records_the_augmentation_and_never_augments_the_test_split(flippa
            ("counterfactual", 0.5, "counterfactual", 0.5)
     assert record["seed"] == config["seed"] and record["train"]["added"] > 0 and record["validation"] is None
     assert record["test"] == "never augmented" and record["kinds"] == list(augment.AUGMENT_KINDS)
-    assert sum(record["train"]["edits"].values()) > record["train"]["added"]
+    assert sum(record["train"]["edits"].values()) >= record["train"]["added"]
     dataset = load_imdb(flippable)
     test_texts = set(column(dataset["test"], "text"))
     assert len(seen_splits) == 1 and not seen_splits[0] & test_texts  # only train was given
@@ -163,7 +169,7 @@ def test_a_run_records_the_augmentation_and_never_augments_the_test_split(flippa
     assert "preparing" not in json.dumps(runs.read_status(run_dir)) and runs.read_status(run_dir)["phase"] is None
     # the model card says what was done
     note = next(n for n in model_card.training_notes(config, report) if n.startswith("Counterfactual augmentation"))
-    assert f"{record['train']['added']:,} of them were added" in note and "negation" in note
+    assert f"{record['train']['added']:,} of them were added as two rows" in note and "negation" in note
     assert ("augment", "counterfactual") in model_card.training_rows(config)
     assert "never augmented" in note
 
@@ -186,3 +192,21 @@ def test_the_augmentation_benchmark_summarizes_a_sample(flippable, capsys):
     figures = json.loads(capsys.readouterr().out)
     assert figures["reviews"] == 20 and figures["edited"] + sum(figures["skipped"].values()) == 20
     assert set(figures["edits"]) == set(augment.AUGMENT_KINDS) and figures["reviews_per_second"] > 0
+
+
+def test_word_dropout_never_hides_what_an_edit_turns_on(flippable):
+    from transformers import AutoConfig, AutoTokenizer
+
+    from sentiment_core.data.augment import PROTECTED_WORDS
+
+    assert {"not", "never", "wasn't", "isn't", "8", "3"} <= PROTECTED_WORDS and not PROTECTED_WORDS & (
+        heldout.HELD_OUT_WORDS | {"was", "is", "good", "bad"})
+    run_dir = train(TrainConfig(model="lstm", data=flippable, epochs=1, run_id="aug-lstm", augment="counterfactual",
+                                augment_share=0.5, model_options=TINY_OPTIONS["lstm"], **TINY))
+    vocabulary = AutoTokenizer.from_pretrained(run_dir / runs.BEST_DIR).get_vocab()
+    keep = AutoConfig.from_pretrained(run_dir / runs.BEST_DIR).token_dropout_keep
+    assert keep and keep == sorted(vocabulary[w] for w in PROTECTED_WORDS if w in vocabulary)
+    assert "not" in runs.read_config(run_dir)["augmentation"]["kept_from_word_dropout"]
+    plain = train(TrainConfig(model="lstm", data=flippable, epochs=1, run_id="plain-lstm",
+                              model_options=TINY_OPTIONS["lstm"], **TINY))
+    assert AutoConfig.from_pretrained(plain / runs.BEST_DIR).token_dropout_keep == []  # only with augmentation

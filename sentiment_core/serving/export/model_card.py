@@ -128,14 +128,14 @@ def augmentation_note(config: dict) -> str | None:
     edits = ", ".join(f"{count:,} {kind}" for kind, count in (train.get("edits") or {}).items()) or "no edits"
     skipped = "; ".join(f"{reason}: {count:,}" for reason, count in (train.get("skipped") or {}).items())
     validation = record.get("validation")
-    where = (f" The validation split got {validation['added']:,} edited reviews the same way." if validation
+    where = (f" The validation split got {validation['added']:,} pairs the same way." if validation
              else " The validation split was not augmented.")
-    return (f"Counterfactual augmentation: {train['chosen']:,} of the {train['reviews']:,} training reviews (share "
-            f"{_fmt(record.get('share'), 2)}, seed {record.get('seed')}) were edited to turn their polarity over, "
-            f"and {train['added']:,} of them were added with the flipped label ({edits}; "
-            f"{train.get('sentences_left_out', 0):,} sentences naming a held-out word left out of the copies"
-            f"{'; skipped: ' + skipped if skipped else ''}). The edits never use a word of the behaviour suite's "
-            f"held-out half (lexicon `{record.get('lexicon')}`, split `{record.get('held_out_split')}`)."
+    return (f"Counterfactual augmentation: {train['chosen']:,} of the {train['reviews']:,} training reviews (a share "
+            f"{_fmt(record.get('share'), 2)} drawn with seed {record.get('seed')}, and every review that writes a "
+            f"score) were each cut into a minimal pair, one of their sentences as written with the review's label "
+            f"and turned over with the flipped label; {train['added']:,} of them were added as two rows each ("
+            f"{edits}{'; skipped: ' + skipped if skipped else ''}). The edits never use a word of the behaviour "
+            f"suite's held-out half (lexicon `{record.get('lexicon')}`, split `{record.get('held_out_split')}`)."
             f"{where} The test split was never augmented.")
 
 
