@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sentiment_core.core.jsonio import dumps  # noqa: E402
 from sentiment_core.data.augment import AUGMENT_KINDS, SKIP_REASONS, flip_review  # noqa: E402
+from sentiment_core.data.opposites import DISTANT_NEGATIONS  # noqa: E402
 
 
 def summarize(flips, seconds: float) -> dict:
@@ -37,6 +38,7 @@ def summarize(flips, seconds: float) -> dict:
         "edits": {kind: kinds[kind] for kind in AUGMENT_KINDS},
         "edit_shares": {kind: round(kinds[kind] / total_edits, 4) if total_edits else 0.0 for kind in AUGMENT_KINDS},
         "edits_per_edited_review": round(total_edits / len(edited), 2) if edited else 0.0,
+        "distant_negations": sum(any(e.new.startswith(DISTANT_NEGATIONS) for e in f.edits) for f in edited),
         "sentences_left_out_share": round(sum(f.left_out for f in edited) / sentences, 4) if sentences else 0.0,
         "mean_kept_share": round(sum(f.kept_share for f in edited) / len(edited), 4) if edited else 0.0,
     }
