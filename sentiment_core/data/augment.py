@@ -20,8 +20,9 @@ Never a bare deletion. Nothing of the held-out half (`data.heldout`) is inserted
 contains a held-out sentiment word: a sentence that mentions one (or a sentiment word no allowed edit can turn) is
 never chosen. Sentences that carry no lexicon sentiment, or whose sentiment disagrees with the review's label
 ("the score is excellent" in a pan), are not chosen either: what they say is unknown, so neither label would be
-sure. Words whose sentiment depends on their use ("like", "has", "see", "well", ...) are not sentiment words
-here. A review with no such sentence is skipped, and the reason counted.
+sure; nor are questions and sentences with two clauses in contrast ("good, but too long": the second decides,
+and the lexicon may know only the first). Words whose sentiment depends on their use ("like", "has", "see",
+"well", ...) are not sentiment words here. A review with no such sentence is skipped, and the reason counted.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from sentiment_core.data.edits import (
 )
 
 AUGMENT_KINDS = ("negation", "antonym", "rating", "intensity")  # data.edits.MEANING_KINDS: never a deletion
-AUGMENT_VERSION = 2  # bump when the algorithm changes: cached edits are then generated again
+AUGMENT_VERSION = 3  # bump when the algorithm changes: cached edits are then generated again
 EXCERPT_SENTENCES = 1  # sentences of one review in its pair (a seeded choice among those that qualify)
 EXCERPT_WORDS = 30  # longest sentence chosen: a long one carries sentiment the lexicon does not know
 DISTANT_SHARE = 0.3  # chosen sentences turned over by a frame that negates them from a clause away, where one fits
@@ -332,6 +333,14 @@ def _distant_negation(sentence: str, edits: Sequence[Edit], rng: random.Random) 
     return Edit(first.start(), first.end(), word, f"{rng.choice(lexicon.DISTANT_NEGATIONS)} {lowered}", "negation")
 
 
+def _contrasts(sentence: str) -> bool:
+    """Whether two clauses of the sentence are in contrast ("Good, but too long.", "Although ..., ..."); a sentence
+    opening with "But" or "Yet" answers the one before it and is one clause."""
+    found = [plain(w) for w in WORD_RE.findall(sentence)]
+    return bool(found) and (found[0] in lexicon.SUBORDINATING_CONTRASTS
+                            or any(w in lexicon.CONTRAST_MARKERS for w in found[1:]))
+
+
 def flip_review(text: str, seed: int = 0, kinds: Sequence[str] = AUGMENT_KINDS, label: int | None = None) -> Flip:
     """The review's minimal pair (see the module's docstring), or a `Flip` with `text=None` and the reason it was
     skipped. With `label` (1 positive, 0 negative) only sentences whose sentiment agrees with it are chosen; without
@@ -345,8 +354,8 @@ def flip_review(text: str, seed: int = 0, kinds: Sequence[str] = AUGMENT_KINDS, 
     parts = sentences(text)
     turnable: list[tuple[int, int, list[Edit], int]] = []
     for start, end in parts:
-        if len(words(text[start:end])) > EXCERPT_WORDS or "?" in text[start:end]:
-            continue  # a question's polarity is not sure either
+        if len(words(text[start:end])) > EXCERPT_WORDS or "?" in text[start:end] or _contrasts(text[start:end]):
+            continue  # a question's polarity is not sure either, nor that of two clauses in contrast
         found = _sentence_edits(text[start:end], rng, kinds)
         if found is not None and found[0] and found[1]:
             turnable.append((start, end, *found))

@@ -111,6 +111,11 @@ UNNEGATED = {
 # are none of the behaviour suite's distant negations (think, say, claim, believe, true, find): what is learnt must
 # carry over.
 DISTANT_NEGATIONS = ("I wouldn't agree that", "I am not convinced that", "I'm not persuaded that")
+# Words that join two clauses of opposite sentiment ("good, but too long"), the second of which decides: a sentence
+# with one inside it (or opening with a subordinating one, "Although ...") has a polarity a lexicon cannot read.
+CONTRAST_MARKERS = ("but", "yet", "however", "although", "though", "whereas", "while", "despite", "nevertheless",
+                    "nonetheless")
+SUBORDINATING_CONTRASTS = ("although", "though", "whereas", "while", "despite")
 # Words that make the next one stronger; an intensity edit turns them down to "hardly".
 INTENSIFIERS = ("very", "really", "extremely", "incredibly", "truly", "highly", "absolutely", "totally", "utterly",
                 "completely", "thoroughly", "deeply", "so", "exceptionally", "remarkably", "genuinely", "too",

@@ -195,6 +195,16 @@ def test_by_default_a_pair_is_one_short_sentence():
     assert flip_review(long, label=1).reason == "nothing to turn"
 
 
+def test_two_clauses_in_contrast_are_never_chosen():
+    # the clause after "but" decides, and the lexicon may know only the other one
+    for seed in range(10):
+        for text in ("The cast is good, but the plot is thin.", "Although the cast is good, it drags.",
+                     "The plot was good; however, it drags."):
+            assert flip_review(text, seed=seed, label=1).reason == "nothing to turn", text
+        flip = flip_review("But the cast is good. The plot is good, yet it drags.", seed=seed, label=1)
+        assert flip.original == "But the cast is good."  # a "But" that answers the sentence before is one clause
+
+
 def test_a_distant_negation_frame_turns_a_plain_statement_over():
     from sentiment_core.evaluation.behaviour import lexicon as suite
 
