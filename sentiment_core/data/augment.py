@@ -144,7 +144,8 @@ def lexicon_fingerprint() -> str:
              lexicon.CONTRACTED_COPULAS, sorted(lexicon.UNNEGATED.items()), lexicon.INTENSIFIERS, lexicon.DOWNTONER,
              sorted(lexicon.STRONG_OPPOSITES.items()), lexicon.MOST_OPPOSITES, sorted(AMBIGUOUS), EXCERPT_SENTENCES,
              EXCERPT_WORDS, NEGATION_REACH, AUXILIARY_REACH, sorted(KIND_WEIGHTS.items()), heldout.fingerprint(),
-             DISTANT_SHARE, lexicon.DISTANT_NEGATIONS)
+             DISTANT_SHARE, lexicon.DISTANT_NEGATIONS, lexicon.CONTRAST_MARKERS, lexicon.SUBORDINATING_CONTRASTS,
+             sorted(_SENTENCE_OPENERS))
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
@@ -321,8 +322,8 @@ def _auxiliary_negation(text: str, spans, lowered, i: int, polar: list[int], use
 
 
 def _distant_negation(sentence: str, edits: Sequence[Edit], rng: random.Random) -> Edit | None:
-    """A frame of `opposites.DISTANT_NEGATIONS` put before a plain statement ("The plot was good." -> "It is not true
-    that the plot was good."), or None where none fits: a negation, a score or a question already there."""
+    """A frame of `opposites.DISTANT_NEGATIONS` put before a plain statement ("The plot was good." -> "I wouldn't
+    agree that the plot was good."), or None where none fits: a negation, a score or a question already there."""
     first = WORD_RE.search(sentence)
     if first is None or sentence[:first.start()].strip() or sentence.rstrip()[-1:] not in ".!" \
             or any(e.kind in ("negation", "rating") and not e.new.startswith(e.old) for e in edits) \
@@ -354,9 +355,10 @@ def flip_review(text: str, seed: int = 0, kinds: Sequence[str] = AUGMENT_KINDS, 
     parts = sentences(text)
     turnable: list[tuple[int, int, list[Edit], int]] = []
     for start, end in parts:
-        if len(words(text[start:end])) > EXCERPT_WORDS or "?" in text[start:end] or _contrasts(text[start:end]):
+        sentence = text[start:end]
+        if len(words(sentence)) > EXCERPT_WORDS or "?" in sentence or _contrasts(sentence):
             continue  # a question's polarity is not sure either, nor that of two clauses in contrast
-        found = _sentence_edits(text[start:end], rng, kinds)
+        found = _sentence_edits(sentence, rng, kinds)
         if found is not None and found[0] and found[1]:
             turnable.append((start, end, *found))
     if not turnable:

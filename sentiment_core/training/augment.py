@@ -33,6 +33,7 @@ from sentiment_core.data.augment import (
 )
 
 AUGMENTATIONS = ("none", "counterfactual")
+WORD_DROPOUT_FAMILIES = ("lstm", "transformer")  # their word dropout keeps PROTECTED_WORDS in an augmented run
 DEFAULT_SHARE = 0.5
 CACHE_FOLDER = "augment"
 Progress = Callable[[int, int], None]
@@ -133,9 +134,8 @@ def augment_split(dataset, share: float, seed: int, source: str, progress: Progr
     edited = [(flip.text, 1 - int(labels[row])) for row, flip in paired]
     excerpts = [(flip.original, int(labels[row])) for row, flip in paired]
     kinds: Counter = Counter()
-    for flip in flips:
-        if flip.text is not None:
-            kinds.update(flip.kinds)
+    for _, flip in paired:
+        kinds.update(flip.kinds)
     skipped = Counter(flip.reason for flip in flips if flip.text is None)
     originals = dataset.select_columns(["text", "label"])
     rows_added = [pair for both in zip(excerpts, edited) for pair in both]  # each excerpt, then its edit
@@ -147,8 +147,8 @@ def augment_split(dataset, share: float, seed: int, source: str, progress: Progr
         "skipped": {reason: skipped[reason] for reason in SKIP_REASONS if skipped[reason]},
         "edits": {kind: kinds[kind] for kind in AUGMENT_KINDS if kinds[kind]},
         "edits_per_review": round(sum(kinds.values()) / len(edited), 2) if edited else 0.0,
-        "sentences_left_out": sum(flip.left_out for flip in flips if flip.text is not None),
-        "sentences": sum(flip.sentences for flip in flips if flip.text is not None),
+        "sentences_left_out": sum(flip.left_out for _, flip in paired),
+        "sentences": sum(flip.sentences for _, flip in paired),
         "rows_added": len(rows_added),
         "words_per_excerpt": round(float(np.mean([len(t.split()) for t, _ in excerpts])), 1) if excerpts else 0.0,
         "labels_added": {"negative": sum(label == 0 for _, label in edited),
@@ -169,7 +169,7 @@ def describe(config) -> dict:
     return {"method": config.augment, "share": config.augment_share, "seed": config.seed,
             "kinds": list(AUGMENT_KINDS), "lexicon": lexicon_fingerprint(), "held_out_split": heldout.fingerprint(),
             "held_out_words": len(heldout.HELD_OUT_WORDS), "excerpt_sentences": EXCERPT_SENTENCES,
-            "kept_from_word_dropout": sorted(PROTECTED_WORDS) if config.model in ("transformer", "lstm") else [],
+            "kept_from_word_dropout": sorted(PROTECTED_WORDS) if config.model in WORD_DROPOUT_FAMILIES else [],
             "train": None, "validation": None, "test": "never augmented"}
 
 

@@ -84,6 +84,7 @@ def _build_tokenizer(config: TrainConfig, run_dir: Path, train_texts: list[str],
 
 def _build_model(config: TrainConfig, tokenizer):
     from sentiment_core import modeling
+    from sentiment_core.training import augment
 
     num_labels = num_labels_for(config.loss)
     torch.manual_seed(config.seed)  # same initial weights for the same seed, whatever the loss
@@ -94,9 +95,7 @@ def _build_model(config: TrainConfig, tokenizer):
     options = dict(config.model_options)
     if config.model == "transformer":
         options.setdefault("max_position_embeddings", max(config.max_length, 8))
-    if config.augment != "none" and config.model in ("transformer", "lstm"):
-        from sentiment_core.training import augment
-
+    if config.augment != "none" and config.model in augment.WORD_DROPOUT_FAMILIES:
         options.setdefault("token_dropout_keep", augment.protected_ids(tokenizer))
     return modeling.build_model(
         config.model, vocab_size=len(tokenizer), num_labels=num_labels, pad_token_id=tokenizer.pad_token_id, **options

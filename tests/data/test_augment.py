@@ -149,6 +149,9 @@ def test_the_lexicon_fingerprint_follows_the_lexicon(monkeypatch):
     before = augment.lexicon_fingerprint()
     monkeypatch.setattr(lexicon, "OPPOSITE_PAIRS", lexicon.OPPOSITE_PAIRS + (("spiffy", "grotty"),))
     assert augment.lexicon_fingerprint() != before
+    changed = augment.lexicon_fingerprint()
+    monkeypatch.setattr(lexicon, "CONTRAST_MARKERS", lexicon.CONTRAST_MARKERS + ("albeit",))  # which sentences qualify
+    assert augment.lexicon_fingerprint() != changed
 
 
 # --- the held-out split ---------------------------------------------------------------------
