@@ -107,6 +107,8 @@ UNNEGATED = {
     "no": "some", "none": "all", "neither": "either", "nor": "or", "without": "with", "not": "", "scarcely": "",
     "hardly": "", "barely": "",
 }
+# The words that open a negation's scope (what a negation turns runs from one of them to a scope end).
+NEGATION_CUES = tuple(UNNEGATED)
 # Frames that negate a whole sentence from a clause away ("I wouldn't agree that the plot was good."). Their words
 # are none of the behaviour suite's distant negations (think, say, claim, believe, true, find): what is learnt must
 # carry over.
@@ -115,6 +117,8 @@ DISTANT_NEGATIONS = ("I wouldn't agree that", "I am not convinced that", "I'm no
 # with one inside it (or opening with a subordinating one, "Although ...") has a polarity a lexicon cannot read.
 CONTRAST_MARKERS = ("but", "yet", "however", "although", "though", "whereas", "while", "despite", "nevertheless",
                     "nonetheless")
+# Where a negation's scope ends: the clause's end or a contrast marker ("not funny, but moving").
+NEGATION_SCOPE_ENDS = (".", "!", "?", ";", ":") + CONTRAST_MARKERS
 SUBORDINATING_CONTRASTS = ("although", "though", "whereas", "while", "despite")
 # Words that make the next one stronger; an intensity edit turns them down to "hardly".
 INTENSIFIERS = ("very", "really", "extremely", "incredibly", "truly", "highly", "absolutely", "totally", "utterly",

@@ -147,6 +147,12 @@ def build_word_tokenizer(
     return wrapped
 
 
+def vocabulary_ids(tokenizer: "PreTrainedTokenizerFast", words: Iterable[str]) -> list[int]:
+    """The sorted ids of those of `words` a word tokenizer's vocabulary holds (the others are left out)."""
+    vocabulary = tokenizer.get_vocab()
+    return sorted({vocabulary[word] for word in words if word in vocabulary})
+
+
 def _batches(texts: Iterable[str], size: int = 1000) -> Iterator[list[str]]:
     batch: list[str] = []
     for text in texts:

@@ -7,9 +7,10 @@ weight among its occurrences), is scaled by its Naive Bayes log-count ratio
 (`item_weights`, fitted on the training split by `fit_item_weights`; ones until then), and
 the sum is divided by sqrt(number of distinct items). Training drops a share of the items
 (`item_dropout`). Then an optional Linear/BatchNorm/ReLU/Dropout stack (`hidden_sizes`) and
-a Linear classifier. Every item weight is multiplied by `token_weights` (1 on real tokens by
-default), so an explainer can run Integrated Gradients on those weights and get one score
-per word.
+a Linear classifier. With `negation_cue_ids`, every word in a negation's scope ("not ... dreadful") is
+scaled by one learnt `negation_factor` shared by all words (`modeling.negation_scope`). Every item weight
+is multiplied by `token_weights` (1 on real tokens by default), so an explainer can run Integrated
+Gradients on those weights and get one score per word.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from sentiment_core.core.errors import InputError
 from sentiment_core.modeling.heads import head_loss
+from sentiment_core.modeling.negation_scope import negation_scope
 
 BIGRAM_HASH_MULTIPLIER = 1_000_003  # a prime: bigram slot = (a * P + b) % bigram_buckets
 
@@ -48,6 +50,8 @@ class BowConfig(PretrainedConfig):
             gradients: `torch.optim.SparseAdam` (with a dense optimizer for the other
             parameters) or `torch.optim.Adagrad`/`SGD`. Use `sparse=False` with plain Adam/AdamW.
         initializer_range: standard deviation of the normal init of the embedding table.
+        negation_cue_ids: token ids that open a negation's scope; empty (the default) turns scopes off.
+        scope_end_ids: token ids that close it (clause ends and contrast markers).
     """
 
     model_type = "sentiment-bow"
@@ -65,6 +69,8 @@ class BowConfig(PretrainedConfig):
         nb_weighting: bool = True,
         sparse: bool = True,
         initializer_range: float = 0.1,
+        negation_cue_ids: tuple[int, ...] | list[int] = (),
+        scope_end_ids: tuple[int, ...] | list[int] = (),
         **kwargs,
     ):
         if not 0.0 <= item_dropout < 1.0:
@@ -83,6 +89,8 @@ class BowConfig(PretrainedConfig):
         self.nb_weighting = nb_weighting
         self.sparse = sparse
         self.initializer_range = initializer_range
+        self.negation_cue_ids = list(negation_cue_ids)
+        self.scope_end_ids = list(scope_end_ids)
         if "id2label" not in kwargs:  # a saved config carries id2label, which sets num_labels
             kwargs["num_labels"] = num_labels
         super().__init__(pad_token_id=pad_token_id, **kwargs)
@@ -116,6 +124,8 @@ class BowForSequenceClassification(PreTrainedModel):
         self.classifier = nn.Linear(width, config.num_labels)
         # Naive Bayes log-count ratio per item (word or bigram slot); ones until fitted.
         self.register_buffer("item_weights", torch.ones(config.vocab_size + config.bigram_buckets))
+        # One factor for every word in a negation's scope; it starts as a turn (-1) and training tells how much.
+        self.negation_factor = nn.Parameter(torch.full((), -1.0)) if config.negation_cue_ids else None
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -134,6 +144,12 @@ class BowForSequenceClassification(PreTrainedModel):
 
     def set_input_embeddings(self, value: nn.EmbeddingBag) -> None:
         self.embeddings = value
+
+    def _scope(self, input_ids, mask):
+        """(batch, seq_len) bool: the real tokens in a negation's scope (none when scopes are off)."""
+        if self.negation_factor is None:
+            return torch.zeros_like(mask)
+        return negation_scope(input_ids, self.config.negation_cue_ids, self.config.scope_end_ids) & mask
 
     def _bag_items(self, input_ids, mask, token_weights):
         """Word ids followed by hashed bigram slots, their weights and validity. -> 3 x (batch, items)"""
@@ -197,7 +213,11 @@ class BowForSequenceClassification(PreTrainedModel):
         mask = attention_mask.bool()  # (batch, seq_len)
         if token_weights is None:
             token_weights = mask.to(dtype)
-        ids, weights, valid = self._bag_items(input_ids, mask, token_weights.to(dtype) * mask)  # (batch, items)
+        token_weights = token_weights.to(dtype) * mask
+        if self.negation_factor is not None:  # words in a negation's scope weigh `negation_factor` times as much
+            token_weights = torch.where(self._scope(input_ids, mask), token_weights * self.negation_factor,
+                                        token_weights)
+        ids, weights, valid = self._bag_items(input_ids, mask, token_weights)  # (batch, items)
         if self.training and self.config.item_dropout > 0:
             valid = valid & (torch.rand(valid.shape, device=valid.device) >= self.config.item_dropout)
         share = self._occurrence_share(ids, valid).to(dtype)  # (batch, items): 1 / count of that item

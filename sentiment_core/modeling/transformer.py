@@ -2,7 +2,9 @@
 
 Token + learned position embeddings, pre-norm `nn.TransformerEncoder` layers that never
 attend to padding, a final LayerNorm and a mean over the real tokens only, so right-padding
-does not change a review's logits.
+does not change a review's logits. With `negation_cue_ids`, the embedding of every word in a negation's scope
+("not ... dreadful", `modeling.negation_scope`) is scaled and shifted by two learnt vectors shared by all words, so a
+turn learnt on some words carries over to words never seen negated.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from sentiment_core.core.errors import InputError
 from sentiment_core.modeling.heads import head_loss
+from sentiment_core.modeling.negation_scope import negation_scope
 from sentiment_core.modeling.token_dropout import drop_tokens
 
 
@@ -39,6 +42,8 @@ class TransformerConfig(PretrainedConfig):
         activation: feed-forward activation, "gelu" or "relu".
         layer_norm_eps: epsilon of every LayerNorm.
         initializer_range: standard deviation of the normal init of embeddings and linear layers.
+        negation_cue_ids: token ids that open a negation's scope; empty (the default) turns scopes off.
+        scope_end_ids: token ids that close it (clause ends and contrast markers).
     """
 
     model_type = "sentiment-transformer"
@@ -60,6 +65,8 @@ class TransformerConfig(PretrainedConfig):
         activation: str = "gelu",
         layer_norm_eps: float = 1e-5,
         initializer_range: float = 0.02,
+        negation_cue_ids: tuple[int, ...] | list[int] = (),
+        scope_end_ids: tuple[int, ...] | list[int] = (),
         **kwargs,
     ):
         if d_model % nhead != 0:
@@ -79,6 +86,8 @@ class TransformerConfig(PretrainedConfig):
         self.activation = activation
         self.layer_norm_eps = layer_norm_eps
         self.initializer_range = initializer_range
+        self.negation_cue_ids = list(negation_cue_ids)
+        self.scope_end_ids = list(scope_end_ids)
         if "id2label" not in kwargs:  # a saved config carries id2label, which sets num_labels
             kwargs["num_labels"] = num_labels
         super().__init__(pad_token_id=pad_token_id, **kwargs)
@@ -131,6 +140,9 @@ class TransformerForSequenceClassification(PreTrainedModel):
         self.encoder = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
         self.final_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
         self.classifier = nn.Linear(config.d_model, config.num_labels)
+        # A word in a negation's scope: embedding * (1 + scope_scale) + scope_shift, the same for every word.
+        self.scope_scale = nn.Parameter(torch.zeros(config.d_model)) if config.negation_cue_ids else None
+        self.scope_shift = nn.Parameter(torch.zeros(config.d_model)) if config.negation_cue_ids else None
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -175,9 +187,13 @@ class TransformerForSequenceClassification(PreTrainedModel):
             attention_mask = input_ids.ne(self.config.pad_token_id)
         mask = attention_mask.bool()  # (batch, seq_len)
         positions = torch.arange(seq_len, device=input_ids.device)  # (seq_len,)
-        hidden = (drop_tokens(self.embeddings(input_ids), input_ids, self.config.token_dropout, self.training,
-                              self.config.token_dropout_keep)
-                  + self.position_embeddings(positions)[None])  # (batch, seq_len, d_model)
+        words = drop_tokens(self.embeddings(input_ids), input_ids, self.config.token_dropout, self.training,
+                            self.config.token_dropout_keep)  # (batch, seq_len, d_model)
+        if self.scope_scale is not None:
+            scope = negation_scope(input_ids, self.config.negation_cue_ids, self.config.scope_end_ids)
+            in_scope = scope.unsqueeze(-1).to(words.dtype)  # (batch, seq_len, 1)
+            words = torch.addcmul(words, in_scope, torch.addcmul(self.scope_shift, words, self.scope_scale))
+        hidden = words + self.position_embeddings(positions)[None]  # (batch, seq_len, d_model)
         hidden = self.dropout(self.embedding_norm(hidden))
         # An all-padding row would attend to nothing (NaN): let it see its first position.
         padding = ~mask

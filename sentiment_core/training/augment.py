@@ -31,6 +31,7 @@ from sentiment_core.data.augment import (
     has_score,
     lexicon_fingerprint,
 )
+from sentiment_core.data.text import vocabulary_ids
 
 AUGMENTATIONS = ("none", "counterfactual")
 WORD_DROPOUT_FAMILIES = ("lstm", "transformer")  # their word dropout keeps PROTECTED_WORDS in an augmented run
@@ -160,8 +161,7 @@ def augment_split(dataset, share: float, seed: int, source: str, progress: Progr
 
 def protected_ids(tokenizer) -> list[int]:
     """The ids of `data.augment.PROTECTED_WORDS` in a word tokenizer's vocabulary (word dropout keeps them)."""
-    vocabulary = tokenizer.get_vocab()
-    return sorted(vocabulary[word] for word in PROTECTED_WORDS if word in vocabulary)
+    return vocabulary_ids(tokenizer, PROTECTED_WORDS)
 
 
 def describe(config) -> dict:

@@ -29,8 +29,9 @@ from sentiment_core.core import runs
 from sentiment_core.core.errors import InputError, ModelSourceError
 from sentiment_core.core.metrics import full_report
 from sentiment_core.core.settings import cpu_has_native_bf16, resolve_device
+from sentiment_core.data import opposites
 from sentiment_core.data.imdb import column, load_imdb, seeded_subset, source_record
-from sentiment_core.data.text import TokenizerConfig, build_word_tokenizer
+from sentiment_core.data.text import TokenizerConfig, build_word_tokenizer, vocabulary_ids
 from sentiment_core.modeling.heads import positive_log_odds
 from sentiment_core.training import jobs
 from sentiment_core.training.callbacks import RunDirectoryCallback, StopCallback
@@ -40,6 +41,7 @@ from sentiment_core.training.options import TrainConfig
 from sentiment_core.training.trainer import SentimentTrainer, validation_metrics
 
 # Options added after runs were made: the value that reproduces how such a run was trained, for its resume.
+NEGATION_SCOPE_FAMILIES = ("bow", "transformer")  # their models turn the words in a negation's scope
 LEGACY_VALUES = {"long_text": "truncate", "pooling": "cls", "precision": "float32", "best_metric": "accuracy"}
 
 
@@ -97,6 +99,9 @@ def _build_model(config: TrainConfig, tokenizer):
         options.setdefault("max_position_embeddings", max(config.max_length, 8))
     if config.augment != "none" and config.model in augment.WORD_DROPOUT_FAMILIES:
         options.setdefault("token_dropout_keep", augment.protected_ids(tokenizer))
+    if config.model in NEGATION_SCOPE_FAMILIES:
+        options.setdefault("negation_cue_ids", vocabulary_ids(tokenizer, opposites.NEGATION_CUES))
+        options.setdefault("scope_end_ids", vocabulary_ids(tokenizer, opposites.NEGATION_SCOPE_ENDS))
     return modeling.build_model(
         config.model, vocab_size=len(tokenizer), num_labels=num_labels, pad_token_id=tokenizer.pad_token_id, **options
     )

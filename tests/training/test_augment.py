@@ -115,7 +115,9 @@ def test_the_cache_lives_in_the_cache_dir_setting(flippable, tmp_path, monkeypat
 
 def test_options_are_checked_and_recorded():
     base = dict(model="bow", run_id="x")
-    assert TrainConfig(**base, augment="counterfactual").resolved().augment_share == augment.DEFAULT_SHARE
+    assert TrainConfig(**base, augment="counterfactual").resolved().augment_share == 0.2  # bow's own share
+    assert TrainConfig(model="lstm", augment="counterfactual").resolved().augment_share == augment.DEFAULT_SHARE
+    assert TrainConfig(**base, augment="counterfactual", augment_share=0.7).resolved().augment_share == 0.7
     assert TrainConfig(**base).resolved().augment_share is None
     for values, message in [(dict(augment_share=0.5), "--augment-share only applies with --augment counterfactual"),
                             (dict(augment_eval=True), "--augment-eval only applies"),

@@ -73,6 +73,28 @@ def test_sequence_families_train(tiny_data, family):
     assert json.loads((run_dir / "eval.json").read_text())["model"] == family
 
 
+@pytest.mark.parametrize("family", ["bow", "transformer"])
+def test_bow_and_transformer_read_negation_scopes_with_their_own_vocabulary(tmp_path, family):
+    from transformers import AutoConfig
+
+    from sentiment_core.data.opposites import NEGATION_CUES, NEGATION_SCOPE_ENDS
+
+    folder = write_parquet_dir(tmp_path / "data", n_train=60, n_test=20)
+    train_split = pd.read_parquet(folder / "train.parquet")
+    train_split["text"] = [text + (" It was not bad." if label else " It wasn't good, but short.")
+                           for text, label in zip(train_split.text, train_split.label)]
+    train_split.to_parquet(folder / "train.parquet")
+    run_dir = train(_tiny(str(folder), model=family, epochs=1))
+    config = AutoConfig.from_pretrained(run_dir / "best")
+    vocabulary = AutoTokenizer.from_pretrained(run_dir / "best").get_vocab()
+    assert config.negation_cue_ids == sorted(vocabulary[w] for w in NEGATION_CUES if w in vocabulary)
+    assert {vocabulary["not"], vocabulary["wasn't"]} <= set(config.negation_cue_ids)
+    assert {vocabulary["."], vocabulary["but"]} <= set(config.scope_end_ids) <= {
+        vocabulary[w] for w in NEGATION_SCOPE_ENDS if w in vocabulary}
+    predictor = load_run(run_dir.name)
+    assert any("negation" in name or "scope" in name for name, _ in predictor.model.named_parameters())
+
+
 def test_duplicate_run_id_is_refused_and_nothing_is_lost(tiny_data):
     run_dir = train(_tiny(tiny_data, run_id="twice", epochs=1))
     before = (run_dir / "eval.json").read_text()

@@ -42,6 +42,36 @@ def test_onnx_export_matches_pytorch(run_dir, tmp_path):
     assert np.abs(got - expected).max() < 1e-4
 
 
+def _word_predictor(family: str, **options) -> Predictor:
+    """An untrained word-family model with negation scopes, whose tokenizer knows the export's check texts."""
+    from sentiment_core.data.opposites import NEGATION_CUES, NEGATION_SCOPE_ENDS
+    from sentiment_core.data.text import TokenizerConfig, build_word_tokenizer, vocabulary_ids
+    from sentiment_core.modeling import build_model
+
+    torch.manual_seed(0)
+    texts = list(make_reviews(40).text) + list(onnx_export.CHECK_TEXTS)
+    tokenizer = build_word_tokenizer(texts, TokenizerConfig(vocab_size=200, min_frequency=1))
+    if family != "lstm":
+        options.update(negation_cue_ids=vocabulary_ids(tokenizer, NEGATION_CUES),
+                       scope_end_ids=vocabulary_ids(tokenizer, NEGATION_SCOPE_ENDS))
+    model = build_model(family, vocab_size=len(tokenizer), num_labels=1, pad_token_id=tokenizer.pad_token_id,
+                        **TINY_OPTIONS[family], **options)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "negation" in name or "scope" in name:
+                parameter.fill_(-0.7)  # a scope that changes the logits
+    return Predictor(model, tokenizer, family, max_length=48)
+
+
+@pytest.mark.skipif(not HAS_ONNXRUNTIME, reason="onnxruntime/onnxscript not installed (pip install .[onnx])")
+def test_bow_with_negation_scopes_exports(tmp_path):
+    predictor = _word_predictor("bow", sparse=False)
+    assert predictor.model.config.negation_cue_ids
+    info = onnx_export.export_onnx(predictor, tmp_path / "onnx" / "model.onnx")
+    assert info["exported"], info["reason"]
+    assert info["max_abs_logit_diff"] < 1e-4
+
+
 def test_a_family_that_does_not_export_is_reported_not_raised(run_dir, tmp_path, monkeypatch):
     def fails(*args, **kwargs):
         raise RuntimeError("Unsupported operator 'aten::something'\nmore detail")
@@ -67,19 +97,14 @@ def test_onnx_for_the_other_families(family, tmp_path, tiny_backbone):
     """Each family either exports within 1e-4 of PyTorch or says why not (benchmark tier: ~20 s each)."""
     from transformers import AutoTokenizer
 
-    from sentiment_core.data.text import TokenizerConfig, build_word_tokenizer
-    from sentiment_core.modeling import PretrainedEncoderForSequenceClassification, build_model
+    from sentiment_core.modeling import PretrainedEncoderForSequenceClassification
 
     torch.manual_seed(0)
     if family == "pretrained":
         model = PretrainedEncoderForSequenceClassification.from_backbone(tiny_backbone)
-        tokenizer = AutoTokenizer.from_pretrained(tiny_backbone)
-    else:
-        tokenizer = build_word_tokenizer(make_reviews(40).text, TokenizerConfig(vocab_size=200, min_frequency=1))
-        options = {**TINY_OPTIONS[family], **({"max_position_embeddings": 64} if family == "transformer" else {})}
-        model = build_model(family, vocab_size=len(tokenizer), num_labels=1, pad_token_id=tokenizer.pad_token_id,
-                            **options)
-    predictor = Predictor(model, tokenizer, family, max_length=48)
+        predictor = Predictor(model, AutoTokenizer.from_pretrained(tiny_backbone), family, max_length=48)
+    else:  # the transformer with negation scopes
+        predictor = _word_predictor(family, **({"max_position_embeddings": 64} if family == "transformer" else {}))
     info = onnx_export.export_onnx(predictor, tmp_path / "onnx" / "model.onnx")
     print(family, json.dumps(info))
     if family == "transformer":  # ours must export (an unpadded-batch shortcut once broke its trace)
