@@ -117,7 +117,8 @@ DISTANT_NEGATIONS = ("I wouldn't agree that", "I am not convinced that", "I'm no
 # with one inside it (or opening with a subordinating one, "Although ...") has a polarity a lexicon cannot read.
 CONTRAST_MARKERS = ("but", "yet", "however", "although", "though", "whereas", "while", "despite", "nevertheless",
                     "nonetheless")
-# Where a negation's scope ends: the clause's end or a contrast marker ("not funny, but moving").
+# Where a negation's scope ends: the clause's end or a contrast marker ("not funny but moving"); a model that reads
+# no order beyond bigrams also ends it at a comma (training.run.NEGATION_SCOPE_ENDS).
 NEGATION_SCOPE_ENDS = (".", "!", "?", ";", ":") + CONTRAST_MARKERS
 SUBORDINATING_CONTRASTS = ("although", "though", "whereas", "while", "despite")
 # Words that make the next one stronger; an intensity edit turns them down to "hardly".

@@ -90,7 +90,8 @@ def test_bow_and_transformer_read_negation_scopes_with_their_own_vocabulary(tmp_
     assert config.negation_cue_ids == sorted(vocabulary[w] for w in NEGATION_CUES if w in vocabulary)
     assert {vocabulary["not"], vocabulary["wasn't"]} <= set(config.negation_cue_ids)
     assert {vocabulary["."], vocabulary["but"]} <= set(config.scope_end_ids) <= {
-        vocabulary[w] for w in NEGATION_SCOPE_ENDS if w in vocabulary}
+        vocabulary[w] for w in NEGATION_SCOPE_ENDS + (",",) if w in vocabulary}
+    assert (vocabulary[","] in config.scope_end_ids) == (family == "bow")  # only bow's scope ends at a comma
     predictor = load_run(run_dir.name)
     assert any("negation" in name or "scope" in name for name, _ in predictor.model.named_parameters())
 
