@@ -44,11 +44,13 @@ def where_runs_go(kept_in) -> str:
 FORM_OPTIONS = ("loss", "epochs", "batch_size", "lr", "max_length", "max_train_samples", "seed", "long_text",
                 "precision", "backbone", "pooling", "augment", "augment_share", "augment_eval")
 PRETRAINED_FORM_OPTIONS = ("backbone", "pooling")  # shown for the pretrained family only
-FAMILY_FORM_OPTIONS = ("epochs", "batch_size", "lr", "max_length")  # filled in again when the family changes
+# filled in again when the family changes
+FAMILY_FORM_OPTIONS = ("epochs", "batch_size", "lr", "max_length", "augment_share")
 
 
 def form_defaults(family: str) -> dict:
-    """The values the form fills in when a family is chosen: epochs, batch size, learning rate, max length."""
+    """The values the form fills in when a family is chosen: epochs, batch size, learning rate, max length and the
+    augmented share."""
     return {spec.name: spec.default for spec in form_fields(family, FAMILY_FORM_OPTIONS)}
 
 

@@ -55,6 +55,7 @@ def test_choosing_a_family_fills_in_its_defaults():
     app.selectbox(key="train_family").set_value("lstm").run()
     values = {key: app.number_input(key=f"train_{key}").value for key in ("epochs", "batch_size", "lr", "max_length")}
     assert values == {"epochs": 5.0, "batch_size": 64, "lr": 2e-3, "max_length": 512}
+    assert app.number_input(key="train_augment_share").value == 0.5  # bow's is 0.2
     assert not app.text_input  # the backbone is for the pretrained family only
     app.selectbox(key="train_family").set_value("pretrained").run()
     assert app.number_input(key="train_lr").value == FAMILY_DEFAULTS["pretrained"]["lr"]

@@ -5,6 +5,7 @@ import pytest
 
 from sentiment_core.core import runs
 from sentiment_core.training import dashboard as monitor
+from sentiment_core.training.augment import DEFAULT_SHARE
 from sentiment_core.training.options import FAMILY_DEFAULTS
 
 FORM = dict(family="bow", loss="bce", epochs=2.0, batch_size=8.0, lr=0.01, max_length=64, max_train_samples=None,
@@ -59,7 +60,8 @@ def test_form_defaults_follow_the_family_table():
     for family, defaults in FAMILY_DEFAULTS.items():
         values = monitor.form_defaults(family)
         assert values == {"epochs": defaults["epochs"], "batch_size": defaults["batch_size"],
-                          "lr": defaults["lr"], "max_length": defaults["max_length"]}
+                          "lr": defaults["lr"], "max_length": defaults["max_length"],
+                          "augment_share": defaults.get("augment_share", DEFAULT_SHARE)}
     with pytest.raises(ValueError, match="Unknown model family"):
         monitor.form_defaults("svm")
 
