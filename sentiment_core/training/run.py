@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
     AutoTokenizer,
     EarlyStoppingCallback,
     Trainer,
@@ -40,12 +42,12 @@ from sentiment_core.training.losses import num_labels_for
 from sentiment_core.training.options import TrainConfig
 from sentiment_core.training.trainer import SentimentTrainer, validation_metrics
 
-# Options added after runs were made: the value that reproduces how such a run was trained, for its resume.
 # The families whose models turn the words in a negation's scope, and where a scope ends. bow, which reads no order
 # beyond bigrams, ends it at a comma too ("It's not a masterpiece, and the acting is wonderful."); the transformer
 # does not, and reaches a negation a clause away ("I don't think that, for a western, ..."): measured both ways in
 # docs/results.md.
 NEGATION_SCOPE_ENDS = {"bow": opposites.NEGATION_SCOPE_ENDS + (",",), "transformer": opposites.NEGATION_SCOPE_ENDS}
+# Options added after runs were made: the value that reproduces how such a run was trained, for its resume.
 LEGACY_VALUES = {"long_text": "truncate", "pooling": "cls", "precision": "float32", "best_metric": "accuracy"}
 
 
@@ -88,12 +90,16 @@ def _build_tokenizer(config: TrainConfig, run_dir: Path, train_texts: list[str],
         return tokenizer
 
 
-def _build_model(config: TrainConfig, tokenizer):
+def _build_model(config: TrainConfig, tokenizer, checkpoint: Path | None = None):
+    """The run's model: on resume, a word family's is the one its checkpoint describes (a run made before an
+    architecture option existed continues as it was built)."""
     from sentiment_core import modeling
     from sentiment_core.training import augment
 
     num_labels = num_labels_for(config.loss)
     torch.manual_seed(config.seed)  # same initial weights for the same seed, whatever the loss
+    if checkpoint is not None and config.model != "pretrained":
+        return AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(checkpoint))
     if config.model == "pretrained":
         return modeling.PretrainedEncoderForSequenceClassification.from_backbone(
             config.backbone, num_labels=num_labels, **{"pooling": config.pooling or "cls", **config.model_options}
@@ -330,7 +336,7 @@ def _train_in_run(config, run_dir, dataset, train_split, device, state, checkpoi
         encoded["train"] = encoded["train"].select(range(len(encoded["train"]) - 1))
     steps_per_epoch = max(1, math.ceil(len(encoded["train"]) / per_step))
     args = _training_arguments(config, run_dir, device, steps_per_epoch)
-    model = _build_model(config, tokenizer)
+    model = _build_model(config, tokenizer, checkpoint)
     if config.model == "bow" and model.config.nb_weighting and checkpoint is None:
         _fit_bow_item_weights(model, encoded["train"], tokenizer.pad_token_id)
     stop = StopCallback(run_dir)

@@ -96,6 +96,25 @@ def test_bow_and_transformer_read_negation_scopes_with_their_own_vocabulary(tmp_
     assert any("negation" in name or "scope" in name for name, _ in predictor.model.named_parameters())
 
 
+@pytest.mark.parametrize("family", ["bow", "transformer"])
+def test_a_run_made_before_negation_scopes_resumes_as_it_was_built(tmp_path, monkeypatch, family):
+    """Resuming rebuilds the model its checkpoint describes, not what `train` would build today."""
+    from sentiment_core.training import run as training_run
+
+    folder = write_parquet_dir(tmp_path / "data", n_train=60, n_test=20)
+    train_split = pd.read_parquet(folder / "train.parquet")
+    train_split["text"] = train_split.text + " It was not bad."
+    train_split.to_parquet(folder / "train.parquet")
+    with monkeypatch.context() as before_scopes:
+        before_scopes.setattr(training_run, "NEGATION_SCOPE_ENDS", {})
+        run_dir = train(_tiny(str(folder), model=family, epochs=1, run_id=f"old-{family}"))
+    resumed = train(TrainConfig(run_id=run_dir.name, resume=True, epochs=2))
+    assert runs.read_status(resumed)["state"] == "finished"
+    model = load_run(resumed.name).model
+    assert model.config.negation_cue_ids == [] and not any(
+        "negation" in name or "scope" in name for name, _ in model.named_parameters())
+
+
 def test_duplicate_run_id_is_refused_and_nothing_is_lost(tiny_data):
     run_dir = train(_tiny(tiny_data, run_id="twice", epochs=1))
     before = (run_dir / "eval.json").read_text()
