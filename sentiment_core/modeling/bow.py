@@ -145,12 +145,6 @@ class BowForSequenceClassification(PreTrainedModel):
     def set_input_embeddings(self, value: nn.EmbeddingBag) -> None:
         self.embeddings = value
 
-    def _scope(self, input_ids, mask):
-        """(batch, seq_len) bool: the real tokens in a negation's scope (none when scopes are off)."""
-        if self.negation_factor is None:
-            return torch.zeros_like(mask)
-        return negation_scope(input_ids, self.config.negation_cue_ids, self.config.scope_end_ids) & mask
-
     def _bag_items(self, input_ids, mask, token_weights):
         """Word ids followed by hashed bigram slots, their weights and validity. -> 3 x (batch, items)"""
         pad = self.config.pad_token_id
@@ -215,8 +209,8 @@ class BowForSequenceClassification(PreTrainedModel):
             token_weights = mask.to(dtype)
         token_weights = token_weights.to(dtype) * mask
         if self.negation_factor is not None:  # words in a negation's scope weigh `negation_factor` times as much
-            token_weights = torch.where(self._scope(input_ids, mask), token_weights * self.negation_factor,
-                                        token_weights)
+            scope = negation_scope(input_ids, self.config.negation_cue_ids, self.config.scope_end_ids)
+            token_weights = torch.where(scope, token_weights * self.negation_factor, token_weights)
         ids, weights, valid = self._bag_items(input_ids, mask, token_weights)  # (batch, items)
         if self.training and self.config.item_dropout > 0:
             valid = valid & (torch.rand(valid.shape, device=valid.device) >= self.config.item_dropout)
